@@ -1,0 +1,84 @@
+# One entry point for people and CI. `make test` is what .ci/run calls.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(CURDIR)
+PYTHON ?= $(shell $(ROOT)/tools/find-python)
+UV_BOOT := $(ROOT)/.local/uv/bin/uv
+UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOT))
+export UV_PYTHON_DOWNLOADS := never
+
+VENV := $(ROOT)/.venv
+API_VENV := $(ROOT)/api/.venv
+RUFF := $(VENV)/bin/ruff
+
+# Local Airflow: metadata, logs and config live inside the repo (ignored by git), never in ~/airflow.
+AIRFLOW_HOME ?= $(ROOT)/.local/airflow
+export AIRFLOW_HOME
+export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
+export PYTHONPATH := $(ROOT)
+
+.PHONY: help setup lock lint fmt test test-api test-airflow bench bench-api api clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV_BOOT):
+	$(PYTHON) -m venv $(ROOT)/.local/uv
+	$(ROOT)/.local/uv/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: requirements/airflow.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
+	@echo ">> Airflow env $(VENV) from $<"
+	@test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet $<
+	@touch $@
+
+$(API_VENV)/.synced: api/requirements-dev.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
+	@echo ">> API env $(API_VENV) from $<"
+	@test -x $(API_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(API_VENV)
+	VIRTUAL_ENV=$(API_VENV) $(UV) pip sync --quiet $<
+	@touch $@
+
+setup: $(VENV)/.synced $(API_VENV)/.synced ## Create both locked environments (idempotent)
+
+lock: ## Re-resolve the lock files from their .in files
+	$(UV) pip compile --quiet --universal --python-version 3.11 requirements/airflow.in -o requirements/airflow.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 api/requirements.in -o api/requirements.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 api/requirements-dev.in -c api/requirements.lock -o api/requirements-dev.lock
+
+lint: setup ## ruff check + ruff format --check
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+fmt: setup ## Fix what ruff can fix and format the code
+	$(RUFF) check --fix .
+	$(RUFF) format .
+
+test-api: setup ## API test suite (api/.venv)
+	cd api && $(API_VENV)/bin/python -m pytest
+
+test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
+	$(VENV)/bin/python -m pytest
+
+test: setup ## Lint, then every test suite; exit code is the truth
+	@status=0; \
+	$(MAKE) lint || status=1; \
+	$(MAKE) test-api || status=1; \
+	$(MAKE) test-airflow || status=1; \
+	exit $$status
+
+bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
+	cd api && $(API_VENV)/bin/python -m bench
+
+bench: bench-api ## All benchmarks
+
+api: setup ## Run the Movie Rating API under gunicorn on 127.0.0.1:$${API_PORT:-5000}
+	cd api && exec $(API_VENV)/bin/gunicorn --config gunicorn.conf.py "movielens_api:create_app()"
+
+clean: ## Remove environments, local Airflow home and caches (not datasets)
+	rm -rf $(VENV) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache
