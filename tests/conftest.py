@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEST_AIRFLOW_HOME = REPO_ROOT / ".local" / "airflow-test" / f"worker-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+TEST_AIRFLOW_HOME = REPO_ROOT / ".local" / "airflow-test"
 
 shutil.rmtree(TEST_AIRFLOW_HOME, ignore_errors=True)
 TEST_AIRFLOW_HOME.mkdir(parents=True)
