@@ -1,0 +1,77 @@
+"""The Astro Runtime image in the Dockerfile and the local lock carry the same Airflow and Astro SDK."""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What each Astro Runtime tag carries, from Astronomer's Runtime release notes and its "Astro Runtime provider
+# package reference" (standard image). Add a row before moving the Dockerfile to another tag.
+ASTRO_RUNTIMES: dict[str, dict[str, str]] = {
+    "12.8.0": {
+        "python": "3.12",
+        "apache-airflow": "2.10.5",
+        "astro-sdk-python": "1.8.1",
+        "apache-airflow-providers-common-sql": "1.25.0",
+        "apache-airflow-providers-postgres": "5.14.0",
+        "apache-airflow-providers-sqlite": "3.9.1",
+        "apache-airflow-providers-http": "4.13.3",
+    },
+}
+
+
+def _runtime_tag() -> str:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    match = re.search(r"^FROM\s+quay\.io/astronomer/astro-runtime:(\S+)", dockerfile, re.M)
+    assert match, "Dockerfile has no FROM quay.io/astronomer/astro-runtime:<tag>"
+    return match.group(1)
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+@pytest.fixture(scope="module")
+def runtime() -> dict[str, str]:
+    tag = _runtime_tag()
+    base = tag.split("-python-")[0]
+    assert base in ASTRO_RUNTIMES, f"Astro Runtime {tag} is not in the known-tags table of this test"
+    info = dict(ASTRO_RUNTIMES[base])
+    if "-python-" in tag:
+        info["python"] = tag.split("-python-")[1]
+    return info
+
+
+def test_runtime_is_airflow_2_with_astro_sdk(runtime: dict[str, str]) -> None:
+    assert runtime["apache-airflow"].startswith("2.10."), "astro-sdk-python needs Airflow 2 (< 2.11.1)"
+
+
+@pytest.mark.parametrize("package", [p for p in ASTRO_RUNTIMES["12.8.0"] if p != "python"])
+def test_lock_matches_runtime(runtime: dict[str, str], package: str) -> None:
+    assert _pins(ROOT / "requirements" / "airflow.lock").get(package) == runtime[package]
+
+
+@pytest.mark.parametrize("package", ["apache-airflow", "astro-sdk-python"])
+def test_installed_env_matches_runtime(runtime: dict[str, str], package: str) -> None:
+    assert version(package) == runtime[package]
+
+
+def test_local_python_is_supported(runtime: dict[str, str]) -> None:
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in {runtime["python"], "3.11"}
+
+
+def test_requirements_txt_pins_agree_with_lock() -> None:
+    lock = _pins(ROOT / "requirements" / "airflow.lock")
+    for package, pinned in _pins(ROOT / "requirements.txt").items():
+        assert lock.get(package) == pinned, f"requirements.txt {package}=={pinned} vs lock"
