@@ -10,6 +10,12 @@ UV_BOOT := $(ROOT)/.local/uv/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOT))
 export UV_PYTHON_DOWNLOADS := never
 
+START ?= 2019-01-01
+END ?= 2019-01-07
+DAG ?= 04_sensor
+API_PORT ?= 5000
+MOVIELENS_DATA ?=
+
 VENV := $(ROOT)/.venv
 API_VENV := $(ROOT)/api/.venv
 RUFF := $(VENV)/bin/ruff
@@ -23,7 +29,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup compose-cli lock lint fmt test test-api test-airflow bench bench-api api clean
+.PHONY: help setup compose-cli lock lint fmt test test-api test-airflow bench bench-api api demo up clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,6 +93,12 @@ bench: bench-api ## All benchmarks
 
 api: setup ## Run the Movie Rating API under gunicorn on 127.0.0.1:$${API_PORT:-5000}
 	cd api && exec $(API_VENV)/bin/gunicorn --config gunicorn.conf.py "movielens_api:create_app()"
+
+demo: setup ## Whole pipeline locally: API + 04_sensor over START..END (default 2019-01-01..07), top 10
+	START=$(START) END=$(END) API_PORT=$(API_PORT) DAG=$(DAG) MOVIELENS_DATA=$(MOVIELENS_DATA) $(ROOT)/tools/demo
+
+up: setup ## API on :$${API_PORT:-5000} + Airflow UI on :8080 (airflow standalone); Ctrl-C stops both
+	API_PORT=$(API_PORT) MOVIELENS_DATA=$(MOVIELENS_DATA) $(ROOT)/tools/up
 
 clean: ## Remove environments, local Airflow home and caches (not datasets)
 	rm -rf $(VENV) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache

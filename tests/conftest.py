@@ -1,23 +1,41 @@
 """Shared fixtures for the Airflow-side suites (DAGs, provider, ranking).
 
 Airflow reads its configuration at import time, so the environment is fixed here, before any test module
-imports airflow: a throwaway AIRFLOW_HOME inside the repo (never ~/airflow), SQLite metadata, the project's
-dags/ and plugins/ folders, and the Astro SDK's deserialization allow-list.
+imports airflow: a throwaway AIRFLOW_HOME inside the repo (never ~/airflow), one per pytest process so that
+concurrent runs never share a metadata DB, SQLite metadata, the project's dags/ and plugins/ folders, and the
+Astro SDK's deserialization allow-list.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEST_AIRFLOW_HOME = REPO_ROOT / ".local" / "airflow-test"
+from tests.environment import REPO_ROOT, require
 
-shutil.rmtree(TEST_AIRFLOW_HOME, ignore_errors=True)
+TEST_HOMES = REPO_ROOT / ".local" / "airflow-test"
+TEST_AIRFLOW_HOME = TEST_HOMES / str(os.getpid())
+
+
+def _pid_alive(name: str) -> bool:
+    try:
+        os.kill(int(name), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+for _stale in TEST_HOMES.glob("*"):
+    if not _pid_alive(_stale.name):
+        shutil.rmtree(_stale, ignore_errors=True)
 TEST_AIRFLOW_HOME.mkdir(parents=True)
+atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(TEST_AIRFLOW_HOME),
@@ -40,3 +58,26 @@ def airflow_db() -> Path:
 
     db.initdb(load_connections=False)
     return TEST_AIRFLOW_HOME / "airflow.db"
+
+
+# --- Movie Rating API (provider, DAG and end-to-end tests) -------------------------------------------------
+
+#: Extras of the session's ``movielens`` connection: quick to give up, quick to retry.
+MOVIELENS_TEST_EXTRA = {"timeout": 10, "connect_timeout": 2, "max_retries": 3, "backoff": 0.1}
+
+
+@pytest.fixture(scope="session")
+def movielens_api(tmp_path_factory: pytest.TempPathFactory):
+    """The real API under gunicorn on a free port, serving the small synthetic dataset (tests/live_api.py).
+
+    For the session, ``AIRFLOW_CONN_MOVIELENS`` points at it, so hooks, operators and ``dag.test()`` runs
+    using the default ``movielens`` connection talk to it. 2019-01-01..2019-01-14 have ratings; later days
+    (e.g. 2019-02-01) have none.
+    """
+    from tests.live_api import API_GUNICORN, run_api, synthesize
+
+    require(API_GUNICORN.exists(), f"the API environment {API_GUNICORN.parent.parent} is missing")
+    data_dir = synthesize(tmp_path_factory.mktemp("movielens-data"))
+    with run_api(data_dir) as api, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_MOVIELENS", api.connection_json(**MOVIELENS_TEST_EXTRA))
+        yield api

@@ -1,0 +1,92 @@
+"""Date arguments of the Movie Rating API: whole UTC days, ``YYYY-MM-DD``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "DEFAULT_END_TEMPLATE",
+    "DEFAULT_START_TEMPLATE",
+    "DateLike",
+    "interval_arguments",
+    "to_api_date",
+    "validate_interval",
+]
+
+#: What the hook, operator and sensor accept for a date: ``"YYYY-MM-DD"``, a ``date`` or a ``datetime``
+#: (pendulum's ``Date``/``DateTime`` included, they subclass the standard types).
+DateLike = str | dt.date | dt.datetime
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
+    """Normalise one date to the API's ``YYYY-MM-DD`` (UTC) form; ``None`` and ``""`` mean "unbounded".
+
+    A ``datetime`` is converted to UTC (naive ones are taken as UTC) and must fall on midnight, because the
+    API works in whole days: silently truncating 2019-01-01T06:00 would fetch six hours that were not asked.
+
+    :param value: the date to normalise.
+    :param name: parameter name used in error messages.
+    :raises ValueError: malformed or impossible date, or a datetime that is not midnight UTC.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"{name} is not a valid calendar date: {value!r}") from None
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        if utc.time() != dt.time(0):
+            raise ValueError(
+                f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
+            )
+        return utc.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{name} must be a str, date or datetime, got {type(value).__name__}")
+
+
+def validate_interval(
+    start_date: DateLike | None, end_date: DateLike | None
+) -> tuple[str | None, str | None]:
+    """Normalise a ``[start_date, end_date)`` interval and check that it is not reversed.
+
+    :raises ValueError: a bad date, or ``end_date`` before ``start_date``.
+    """
+    start = to_api_date(start_date, "start_date")
+    end = to_api_date(end_date, "end_date")
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"end_date {end} is before start_date {start}")
+    return start, end
+
+
+#: Default templates of the operator and sensor: the run's data interval, as whole days.
+DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
+DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"
+
+
+def interval_arguments(
+    start_date: DateLike | None, end_date: DateLike | None, default_args: Mapping[str, Any] | None
+) -> tuple[DateLike | None, DateLike | None]:
+    """Undo Airflow's ``default_args`` injection into an operator's ``start_date``/``end_date`` parameters.
+
+    ``BaseOperator`` fills *every* ``__init__`` parameter that has a namesake in ``default_args``. The
+    operator and sensor here use ``start_date``/``end_date`` for the API interval, so a DAG with
+    ``default_args={"start_date": ...}`` (the task's scheduling start) would silently turn into the fetch
+    interval. Values that are the very objects of ``default_args`` are therefore replaced by the defaults.
+    """
+    defaults = default_args or {}
+    if "start_date" in defaults and start_date is defaults["start_date"]:
+        start_date = DEFAULT_START_TEMPLATE
+    if "end_date" in defaults and end_date is defaults["end_date"]:
+        end_date = DEFAULT_END_TEMPLATE
+    return start_date, end_date

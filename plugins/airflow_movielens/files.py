@@ -1,0 +1,163 @@
+"""Atomic, deterministic record files: the one place the provider and the DAGs write their outputs.
+
+The format follows the extension: ``.json`` (one JSON list of objects, like the seed), ``.jsonl`` (one
+object per line), ``.csv`` and ``.parquet``. Files are written to a temporary file in the target folder,
+fsynced and renamed over the target, so readers never see a half-written file, and the same records always
+give the same bytes (a rerun of a task does not change its output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+__all__ = ["SUPPORTED_FORMATS", "atomic_open", "atomic_write_records", "read_records", "record_format"]
+
+SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
+
+Records = pd.DataFrame | Iterable[Mapping[str, Any]]
+
+
+def record_format(path: str | os.PathLike[str]) -> str:
+    """Return the file format (``".json"``, ``".jsonl"``, ``".csv"`` or ``".parquet"``) implied by ``path``.
+
+    :raises ValueError: the extension is not one of :data:`SUPPORTED_FORMATS`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_FORMATS:
+        raise ValueError(
+            f"cannot tell the output format of {os.fspath(path)!r}: "
+            f"use one of the extensions {', '.join(SUPPORTED_FORMATS)}"
+        )
+    return suffix
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
+
+    Parent folders are created. On error the temporary file is removed and ``path`` is left untouched.
+
+    :param path: final file path.
+    :param mode: ``"w"``/``"wb"`` style write mode.
+    :param open_kwargs: passed to :func:`open` (e.g. ``encoding``, ``newline``).
+    """
+    if not any(flag in mode for flag in "wx") or "+" in mode:
+        raise ValueError(f"atomic_open needs a plain write mode, got {mode!r}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with open(tmp, mode.replace("x", "w"), **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; give the file the mode a plain open() would (or keep the old file's).
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
+    """Write ``records`` (a DataFrame or an iterable of mappings) to ``path`` atomically.
+
+    The format follows the extension (see :func:`record_format`). Missing values (``None``/``NaN``) become
+    JSON ``null``, empty CSV fields or parquet nulls. Column order is the DataFrame's, or the first record's
+    keys followed by keys first seen later.
+
+    :param path: output file; parent folders are created.
+    :param records: the rows to write.
+    :return: the number of records written.
+    """
+    fmt = record_format(path)
+    frame = records if isinstance(records, pd.DataFrame) else _frame_from_records(records)
+    if fmt == ".parquet":
+        with atomic_open(path, "wb") as handle:
+            frame.to_parquet(handle, index=False, engine="pyarrow", compression="snappy")
+    elif fmt == ".csv":
+        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+    else:
+        rows = _json_rows(frame)
+        with atomic_open(path, "w", encoding="utf-8", newline="\n") as handle:
+            if fmt == ".json":
+                handle.write("[")
+                for i, row in enumerate(rows):
+                    handle.write(", " if i else "")
+                    handle.write(_dumps(row))
+                handle.write("]\n")
+            else:
+                for row in rows:
+                    handle.write(_dumps(row))
+                    handle.write("\n")
+    return len(frame)
+
+
+def read_records(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a file written by :func:`atomic_write_records` back into a DataFrame (format by extension)."""
+    fmt = record_format(path)
+    if fmt == ".parquet":
+        return pd.read_parquet(path, engine="pyarrow")
+    if fmt == ".csv":
+        return pd.read_csv(path)
+    with open(path, encoding="utf-8") as handle:
+        rows = json.load(handle) if fmt == ".json" else [json.loads(line) for line in handle if line.strip()]
+    return pd.DataFrame.from_records(rows)
+
+
+def _frame_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    rows = [dict(row) for row in records]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    frame = frame.set_axis([str(col) for col in frame.columns], axis="columns")
+    if len(frame) and frame.isna().to_numpy().any():
+        frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")  # pandas boxes numpy scalars to Python ones here
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):  # pandas Timestamp included
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return str(value)
+
+
+def _dumps(row: Mapping[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; /proc gives it without that race on Linux.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

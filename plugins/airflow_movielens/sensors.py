@@ -1,0 +1,77 @@
+"""Sensor that waits until the Movie Rating API has ratings for an interval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.exceptions import AirflowFailException
+
+from airflow_movielens.dates import (
+    DEFAULT_END_TEMPLATE,
+    DEFAULT_START_TEMPLATE,
+    DateLike,
+    interval_arguments,
+    validate_interval,
+)
+from airflow_movielens.exceptions import (
+    MovielensAuthError,
+    MovielensRequestError,
+    MovielensUnavailableError,
+)
+from airflow_movielens.hooks import MovielensHook
+
+try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
+    from airflow.sdk import BaseSensorOperator
+except ImportError:
+    from airflow.sensors.base import BaseSensorOperator
+
+__all__ = ["MovielensRatingsSensor"]
+
+
+class MovielensRatingsSensor(BaseSensorOperator):
+    """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke).
+
+    Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
+    ``soft_fail``. Rejected credentials or a rejected request fail the task at once (no retries, no
+    poking until the timeout); an unreachable API (after the hook's retries) just means "not yet".
+    ``start_date``/``end_date`` are stored as ``interval_start``/``interval_end``, as in
+    :class:`~airflow_movielens.operators.MovielensFetchRatingsOperator`.
+
+    :param conn_id: Airflow connection of the Movie Rating API.
+    :param start_date: first day, inclusive (templated); defaults to the run's data interval start.
+    :param end_date: day after the last, exclusive (templated); defaults to the data interval end.
+    """
+
+    template_fields: Sequence[str] = ("interval_start", "interval_end")
+    ui_color = "#e6f0d8"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str = MovielensHook.default_conn_name,
+        start_date: DateLike | None = DEFAULT_START_TEMPLATE,
+        end_date: DateLike | None = DEFAULT_END_TEMPLATE,
+        **kwargs: Any,
+    ) -> None:
+        start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.interval_start = start_date
+        self.interval_end = end_date
+
+    def poke(self, context: Any) -> bool:
+        try:
+            start, end = validate_interval(self.interval_start, self.interval_end)
+        except (TypeError, ValueError) as err:
+            raise AirflowFailException(f"invalid interval: {err}") from err
+        with MovielensHook(self.conn_id) as hook:
+            try:
+                found = hook.has_ratings(start, end)
+            except (MovielensAuthError, MovielensRequestError) as err:
+                raise AirflowFailException(str(err)) from err
+            except MovielensUnavailableError as err:
+                self.log.warning("Movie Rating API unavailable, will poke again: %s", err)
+                return False
+        self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if found else "not yet")
+        return found

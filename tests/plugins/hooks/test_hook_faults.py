@@ -1,0 +1,143 @@
+"""Retries and typed errors, through a fault-injecting proxy in front of the real API.
+
+The ``movielens_proxy`` connection (tests/plugins/conftest.py) has a 1 s read timeout, 4 retries and zero
+backoff; waits are recorded by the ``waits`` fixture instead of slept.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from airflow_movielens.exceptions import (
+    MovielensAuthError,
+    MovielensDataChangedError,
+    MovielensRequestError,
+    MovielensUnavailableError,
+)
+from airflow_movielens.hooks import MovielensHook, _retry_after
+from tests.live_api import free_port
+from tests.plugins.fault_proxy import FaultProxy
+
+DAY, NEXT_DAY = "2019-01-05", "2019-01-06"
+BATCH = 500
+
+
+def fetch(conn_id: str = "movielens_proxy", **hook_kwargs) -> pd.DataFrame:
+    with MovielensHook(conn_id, **hook_kwargs) as hook:
+        return hook.get_ratings(DAY, NEXT_DAY, batch_size=BATCH)
+
+
+def test_every_fault_is_retried_and_no_rating_is_lost_or_duplicated(
+    fault_proxy: FaultProxy, expected_ratings, waits
+):
+    expected = expected_ratings(DAY, NEXT_DAY)
+    pages = -(-len(expected) // BATCH)
+    assert pages >= 5
+    faults = ["500", "429:2", "reset", "stall", "503", "truncate", "stall_body"]
+    # First page clean, then each later page meets one fault before succeeding.
+    fault_proxy.inject("/ratings", None, "500", None, "429:2", None, "reset", "stall", None)
+    fault_proxy.inject("/ratings", "503", "truncate", None, "stall_body", None)
+
+    ratings = fetch()
+
+    pd.testing.assert_frame_equal(ratings, expected)
+    seen = fault_proxy.requests_to("/ratings")
+    assert [s.fault for s in seen if s.fault] == faults
+    assert len(seen) == pages + len(faults)
+    offsets = [int(s.query["offset"][0]) for s in seen if s.fault is None]
+    assert offsets == [i * BATCH for i in range(pages)], "each page fetched exactly once successfully"
+    assert len(waits) == len(faults)
+    assert waits[1] == 2.0, "Retry-After is honoured (zero backoff adds no jitter)"
+    assert [w for i, w in enumerate(waits) if i != 1] == [0.0] * (len(faults) - 1)
+
+
+def test_retry_after_as_http_date():
+    response = requests.Response()
+    response.headers["Retry-After"] = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= _retry_after(response) <= 30
+    response.headers["Retry-After"] = "7"
+    assert _retry_after(response) == 7.0
+    response.headers["Retry-After"] = "soon"
+    assert _retry_after(response) is None
+
+
+@pytest.mark.parametrize(("fault", "status"), [("500", 500), ("429:1", 429), ("reset", None)])
+def test_exhausted_retries_raise_unavailable(fault_proxy: FaultProxy, waits, fault, status):
+    fault_proxy.always("/ratings", fault)
+    with pytest.raises(MovielensUnavailableError, match="failed after 3 attempt") as caught:
+        fetch(max_retries=2)
+    assert caught.value.status_code == status
+    assert caught.value.attempts == 3
+    assert "/ratings?" in caught.value.url
+    assert len(fault_proxy.requests_to("/ratings")) == 3
+    assert len(waits) == 2
+
+
+def test_exhausted_read_timeouts_raise_unavailable(fault_proxy: FaultProxy, waits):
+    fault_proxy.always("/ratings", "stall")
+    with pytest.raises(MovielensUnavailableError) as caught:
+        fetch(max_retries=1)
+    assert caught.value.status_code is None
+    assert isinstance(caught.value.__cause__, requests.exceptions.RequestException)
+    assert len(fault_proxy.requests_to("/ratings")) == 2
+
+
+def test_backoff_is_exponential_with_jitter_and_capped(fault_proxy: FaultProxy, waits):
+    fault_proxy.always("/ratings", "500")
+    with pytest.raises(MovielensUnavailableError):
+        fetch(max_retries=5, backoff=1.0)
+    # attempt n waits within [b*2**(n-1)/2, b*2**(n-1)], capped at max_wait
+    for n, wait in enumerate(waits, start=1):
+        ceiling = min(MovielensHook.max_wait, 2 ** (n - 1))
+        assert ceiling / 2 <= wait <= ceiling
+    assert len(set(waits)) == len(waits)
+
+
+def test_connection_refused_is_retried_then_unavailable(add_connection, waits):
+    add_connection("ml_down", conn_type="movielens", host="127.0.0.1", port=free_port(), extra={"backoff": 0})
+    with pytest.raises(MovielensUnavailableError, match="ConnectionError") as caught:
+        fetch("ml_down", max_retries=2)
+    assert caught.value.attempts == 3
+    assert len(waits) == 2
+
+
+def test_401_fails_fast_without_retry(movielens_api, fault_proxy: FaultProxy, add_connection, waits):
+    conn = movielens_api.connection(max_retries=4, backoff=0)
+    add_connection("ml_proxy_badpw", **{**conn, "port": fault_proxy.port, "password": "nope"})
+    with pytest.raises(
+        MovielensAuthError, match="authentication failed for connection 'ml_proxy_badpw'"
+    ) as e:
+        fetch("ml_proxy_badpw")
+    assert e.value.status_code == 401
+    assert len(fault_proxy.requests_to("/ratings")) == 1
+    assert waits == []
+
+
+def test_other_4xx_fail_fast_with_the_server_message(fault_proxy: FaultProxy, waits):
+    with (
+        MovielensHook("movielens_proxy") as hook,
+        pytest.raises(MovielensRequestError, match="limit") as caught,
+    ):
+        list(hook.iter_ratings(DAY, NEXT_DAY, batch_size=10_001))  # over the API's maximum page size
+    assert caught.value.status_code == 400
+    assert len(fault_proxy.requests_to("/ratings")) == 1
+    assert waits == []
+
+
+def test_total_changing_between_pages_is_detected(fault_proxy: FaultProxy):
+    fault_proxy.inject("/ratings", None, None, "total+1")
+    with pytest.raises(MovielensDataChangedError, match="total changed"):
+        fetch()
+
+
+def test_server_without_total_stops_on_empty_page(fault_proxy: FaultProxy, expected_ratings):
+    fault_proxy.always("/ratings", "drop_total")
+    ratings = fetch()
+    pd.testing.assert_frame_equal(ratings, expected_ratings(DAY, NEXT_DAY))
+    pages = -(-len(ratings) // BATCH)
+    assert len(fault_proxy.requests_to("/ratings")) == pages + 1  # the closing empty page

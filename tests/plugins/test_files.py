@@ -1,0 +1,79 @@
+"""atomic_write_records / read_records: formats, determinism, atomicity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_movielens.files import atomic_open, atomic_write_records, read_records, record_format
+
+FRAME = pd.DataFrame(
+    {
+        "movieId": np.array([1, 2, 3], dtype="int64"),
+        "title": ["Toy Story (1995)", "Amélie (2001)", 'Heat, "the" (1995)'],
+        "score": [4.25, np.nan, 1 / 3],
+    }
+)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv", ".parquet"])
+def test_round_trip_and_same_bytes(tmp_path, suffix):
+    path = tmp_path / "nested" / f"out{suffix}"
+    assert atomic_write_records(path, FRAME) == 3
+    first = path.read_bytes()
+    assert atomic_write_records(path, FRAME.copy()) == 3
+    assert path.read_bytes() == first
+    pd.testing.assert_frame_equal(read_records(path), FRAME, check_dtype=False)
+    assert os.listdir(path.parent) == [path.name]
+    assert stat.S_IMODE(path.stat().st_mode) & 0o644 == 0o644
+
+
+def test_json_nulls_and_exact_floats(tmp_path):
+    path = tmp_path / "out.json"
+    atomic_write_records(path, FRAME)
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    assert rows[1] == {"movieId": 2, "title": "Amélie (2001)", "score": None}
+    assert rows[2]["score"] == 1 / 3
+
+
+def test_records_input_and_odd_values(tmp_path):
+    records = [{"a": 1, "when": dt.date(2019, 1, 1)}, {"a": np.int64(2), "b": "late key"}]
+    path = tmp_path / "out.jsonl"
+    assert atomic_write_records(path, records) == 2
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == [{"a": 1, "when": "2019-01-01", "b": None}, {"a": 2, "when": None, "b": "late key"}]
+
+
+def test_empty_inputs(tmp_path):
+    atomic_write_records(tmp_path / "e.json", [])
+    assert (tmp_path / "e.json").read_text() == "[]\n"
+    atomic_write_records(tmp_path / "e.csv", FRAME.iloc[:0])
+    assert (tmp_path / "e.csv").read_text() == "movieId,title,score\n"
+    assert read_records(tmp_path / "e.json").empty
+
+
+def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+
+    def write_then_fail() -> None:
+        with atomic_open(path, "w") as handle:
+            handle.write("new")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="use one of the extensions"):
+        record_format("ratings.xlsx")
+    assert record_format("A.PARQUET") == ".parquet"

@@ -1,0 +1,52 @@
+"""Print `export AIRFLOW_CONN_...=...` lines for running the project locally, derived from airflow_settings.yaml.
+
+airflow_settings.yaml describes the connections for `astro dev start`, where the API is the Compose service
+`movielens-api` and results go to Astro's PostgreSQL. Locally (make demo / make up) the same connections point
+at the API on 127.0.0.1 and at a SQLite results file; login, password, schema and extras stay as the file says.
+Usage: eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+import yaml
+
+SETTINGS = Path(__file__).resolve().parents[1] / "airflow_settings.yaml"
+
+
+def local_connections(api_port: int, results_db: Path, settings: Path = SETTINGS) -> dict[str, dict]:
+    """Connection id -> Airflow JSON connection, with the local host/port/database swapped in."""
+    conns = {c["conn_id"]: c for c in yaml.safe_load(settings.read_text())["airflow"]["connections"]}
+    api = conns["movielens"]
+    return {
+        "movielens": {
+            "conn_type": api["conn_type"],
+            "host": "127.0.0.1",
+            "port": api_port,
+            "schema": api.get("conn_schema") or "http",
+            "login": api.get("conn_login"),
+            "password": api.get("conn_password"),
+            "extra": api.get("conn_extra") or {},
+        },
+        # The Astro SDK opens a SQLite connection's `host` as the database file: it must be an absolute path.
+        "movielens_results": {"conn_type": "sqlite", "host": str(results_db.resolve())},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-port", type=int, default=5000)
+    parser.add_argument("--results-db", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.results_db.parent.mkdir(parents=True, exist_ok=True)
+    for conn_id, conn in local_connections(args.api_port, args.results_db).items():
+        print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
