@@ -1,8 +1,9 @@
-"""Print `export AIRFLOW_CONN_...=...` lines for running the project locally, derived from airflow_settings.yaml.
+"""Print `export AIRFLOW_CONN_...=...` lines for local runs, derived from airflow_settings.yaml.
 
 airflow_settings.yaml describes the connections for `astro dev start`, where the API is the Compose service
-`movielens-api` and results go to Astro's PostgreSQL. Locally (make demo / make up) the same connections point
-at the API on 127.0.0.1 and at a SQLite results file; login, password, schema and extras stay as the file says.
+`movielens-api` and results go to Astro's PostgreSQL. Locally (make demo / make up) the same connections
+point at the API on 127.0.0.1 and at a SQLite results file; login, password, schema and extras stay as the
+file says.
 Usage: eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
 """
 

@@ -1,0 +1,41 @@
+"""04_sensor: wait for the interval's ratings (reschedule mode), fetch with the operator, rank."""
+
+from __future__ import annotations
+
+from airflow_movielens.operators import MovielensFetchRatingsOperator
+from airflow_movielens.sensors import MovielensRatingsSensor
+from include.movielens import settings
+from include.movielens.dag_factory import movielens_dag
+from include.movielens.pipeline import rank_and_publish
+
+DOC_MD = """
+### 04_sensor — wait for data before fetching
+
+`MovielensRatingsSensor` asks the API for one rating of the interval and, in `reschedule` mode, frees its
+worker slot between pokes (`MOVIELENS_SENSOR_POKE_INTERVAL`, default 300 s) until ratings exist or
+`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. Then the operator of 03 fetches the
+interval and the Astro SDK ranking fills `movie_rankings` and `rankings/04_sensor/<ds>.csv`.
+
+What it demonstrates: a sensor gating the pipeline on data availability without blocking a worker.
+"""
+
+with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as dag:
+    wait_for_ratings = MovielensRatingsSensor(
+        task_id="wait_for_ratings",
+        conn_id=settings.MOVIELENS_CONN_ID,
+        start_date=settings.WINDOW_START_TEMPLATE,
+        end_date=settings.WINDOW_END_TEMPLATE,
+        mode="reschedule",
+        poke_interval=settings.sensor_poke_interval(),
+        timeout=settings.sensor_timeout(),
+    )
+    fetch_ratings = MovielensFetchRatingsOperator(
+        task_id="fetch_ratings",
+        conn_id=settings.MOVIELENS_CONN_ID,
+        start_date=settings.WINDOW_START_TEMPLATE,
+        end_date=settings.WINDOW_END_TEMPLATE,
+        output_path=settings.RATINGS_PATH_TEMPLATE,
+        batch_size=settings.DEFAULT_BATCH_SIZE,
+    )
+    wait_for_ratings >> fetch_ratings
+    rank_and_publish(fetch_ratings.output)

@@ -1,0 +1,1 @@
+"""MovieLens popular-movies pipeline: settings, ranking, requests client and the Astro SDK tasks."""

@@ -1,0 +1,60 @@
+"""What the four DAGs share: schedule, window, default_args, params and macros (one place, no copy-paste)."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.models.dag import DAG
+from airflow.models.param import Param
+
+from include.movielens import settings
+from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
+
+
+def ranking_params() -> dict[str, Param]:
+    """The ranking's knobs as DAG params (overridable per run, e.g. ``airflow dags trigger -c``)."""
+    return {
+        "min_ratings": Param(
+            DEFAULT_MIN_RATINGS,
+            type="integer",
+            minimum=1,
+            description="Keep movies with at least this many ratings in the window.",
+        ),
+        "prior_weight": Param(
+            DEFAULT_PRIOR_WEIGHT,
+            type="number",
+            minimum=0,
+            description="m in score = v/(v+m)*R + m/(v+m)*C: ratings of prior pull towards the window mean.",
+        ),
+        "top_n": Param(
+            DEFAULT_TOP_N, type="integer", minimum=1, description="How many movies the ranking keeps."
+        ),
+    }
+
+
+def default_args() -> dict:
+    return {
+        "owner": settings.OWNER,
+        "retries": settings.RETRIES,
+        "retry_delay": settings.RETRY_DELAY,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": settings.RETRY_DELAY * 10,
+    }
+
+
+def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
+    """A daily, catching-up DAG over the configured window (see :mod:`include.movielens.settings`)."""
+    start, end = settings.schedule_window()
+    return DAG(
+        dag_id=dag_id,
+        description="Daily popular-movie ranking of the MovieLens ratings (Astro SDK).",
+        doc_md=doc_md,
+        schedule="@daily",
+        start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
+        end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC"),
+        catchup=True,
+        max_active_runs=settings.max_active_runs(),
+        default_args=default_args(),
+        params=ranking_params(),
+        user_defined_macros={"movielens_data_dir": settings.data_dir},
+        tags=[*settings.TAGS, *tags],
+    )

@@ -1,0 +1,114 @@
+"""Configuration shared by the four DAGs and the Astro SDK tasks (no Airflow import).
+
+Everything that may differ between a laptop, the test suite and a deployment is read from the environment
+*when called*, so workers and tests see the current value, not the one from import time.
+
+Environment variables:
+
+``MOVIELENS_DATA_DIR``
+    Root of the pipeline's files (default: ``include/data`` in the project, ignored by git).
+``MOVIELENS_START_DATE`` / ``MOVIELENS_END_DATE``
+    The DAGs' catch-up window (default 2019-01-01 .. 2019-01-10, inclusive logical dates).
+``MOVIELENS_MAX_ACTIVE_RUNS``
+    Bound on concurrent runs of each DAG (default 2).
+``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``
+    04_sensor's reschedule interval and timeout in seconds (default 300 / 3600).
+``MOVIELENS_RESULTS_SCHEMA``
+    Schema of ``movie_rankings`` on databases that have schemas (default ``public``; ignored by SQLite).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+MOVIELENS_CONN_ID = "movielens"
+RESULTS_CONN_ID = "movielens_results"
+RESULTS_TABLE = "movie_rankings"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = PROJECT_ROOT / "include" / "data"
+DEFAULT_START_DATE = dt.date(2019, 1, 1)
+DEFAULT_END_DATE = dt.date(2019, 1, 10)
+DEFAULT_BATCH_SIZE = 5_000
+
+OWNER = "movielens"
+TAGS = ["movielens", "astro-sdk", "ranking"]
+RETRIES = 2
+RETRY_DELAY = dt.timedelta(minutes=1)
+
+# The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD.
+WINDOW_START_TEMPLATE = "{{ data_interval_start | ds }}"
+WINDOW_END_TEMPLATE = "{{ data_interval_end | ds }}"
+# Files are partitioned by the window's first day: the ``ds`` of a scheduled run (whose logical date is the
+# interval start), and still the right day for a manual run, whose logical date is the interval *end*.
+# Rendered at run time; ``movielens_data_dir`` is a user-defined macro of every DAG (see dag_factory).
+RATINGS_PATH_TEMPLATE = (
+    "{{ movielens_data_dir() }}/ratings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.json"
+)
+RANKING_PATH_TEMPLATE = (
+    "{{ movielens_data_dir() }}/rankings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.csv"
+)
+
+
+def data_dir() -> str:
+    """The pipeline's data directory (``MOVIELENS_DATA_DIR``), absolute, without trailing slash."""
+    raw = os.environ.get("MOVIELENS_DATA_DIR") or str(DEFAULT_DATA_DIR)
+    return str(Path(raw).expanduser().resolve())
+
+
+def ratings_path(dag_id: str, ds: str) -> Path:
+    """Where a DAG keeps one interval's ratings: ``<data>/ratings/<dag_id>/<ds>.json``."""
+    return Path(data_dir()) / "ratings" / dag_id / f"{ds}.json"
+
+
+def ranking_path(dag_id: str, ds: str) -> Path:
+    """Where a DAG keeps one interval's ranking: ``<data>/rankings/<dag_id>/<ds>.csv``."""
+    return Path(data_dir()) / "rankings" / dag_id / f"{ds}.csv"
+
+
+def _env_date(name: str, default: dt.date) -> dt.date:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError as err:
+        raise ValueError(f"{name} must be a YYYY-MM-DD date, got {raw!r}") from err
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    value = int(raw)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def schedule_window() -> tuple[dt.date, dt.date]:
+    """First and last logical date of the catch-up window (both inclusive)."""
+    start = _env_date("MOVIELENS_START_DATE", DEFAULT_START_DATE)
+    end = _env_date("MOVIELENS_END_DATE", DEFAULT_END_DATE)
+    if end < start:
+        raise ValueError(f"MOVIELENS_END_DATE {end} is before MOVIELENS_START_DATE {start}")
+    return start, end
+
+
+def max_active_runs() -> int:
+    return _env_int("MOVIELENS_MAX_ACTIVE_RUNS", 2)
+
+
+def sensor_poke_interval() -> int:
+    return _env_int("MOVIELENS_SENSOR_POKE_INTERVAL", 300)
+
+
+def sensor_timeout() -> int:
+    return _env_int("MOVIELENS_SENSOR_TIMEOUT", 3600)
+
+
+def results_schema() -> str | None:
+    """Schema of the results table on databases with schemas; SQLite ignores it."""
+    return os.environ.get("MOVIELENS_RESULTS_SCHEMA") or "public"

@@ -1,0 +1,140 @@
+"""The four DAGs' shape and shared configuration (parsed, never run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pendulum
+import pytest
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
+RANKING_EDGES = {
+    ("fetch_ratings", "rank_movies"),
+    ("rank_movies", "export_ranking_csv"),
+    ("rank_movies", "publish_ranking"),
+    ("rank_movies", "cleanup_temp_tables"),
+    ("export_ranking_csv", "cleanup_temp_tables"),
+    ("publish_ranking", "cleanup_temp_tables"),
+}
+
+
+def parse(monkeypatch, **env: str) -> dict:
+    from airflow.models import DagBag
+
+    for name in ("MOVIELENS_START_DATE", "MOVIELENS_END_DATE", "MOVIELENS_MAX_ACTIVE_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
+    assert not bag.import_errors, bag.import_errors
+    return {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict:
+    with pytest.MonkeyPatch.context() as patch:
+        return parse(patch)
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(task.task_id, down) for task in dag.tasks for down in task.downstream_task_ids}
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_schedule_and_default_window(dags, dag_id: str) -> None:
+    dag = dags[dag_id]
+    assert dag.schedule_interval == "@daily"
+    assert dag.catchup is True
+    assert dag.start_date == pendulum.datetime(2019, 1, 1, tz="UTC")
+    assert dag.end_date == pendulum.datetime(2019, 1, 10, tz="UTC")
+    assert 1 <= dag.max_active_runs <= 4
+    assert "movielens" in dag.tags
+    assert dag_id.split("_", 1)[1] in dag.doc_md.splitlines()[1]  # the doc says which layer it shows
+    assert dag.default_args["owner"] == "movielens"
+    assert dag.default_args["retries"] >= 2
+    assert dag.default_args["retry_delay"] > dt.timedelta(0)
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_ranking_params(dags, dag_id: str) -> None:
+    params = dags[dag_id].params
+    assert {name: params[name] for name in ("min_ratings", "prior_weight", "top_n")} == {
+        "min_ratings": 3,
+        "prior_weight": 10,
+        "top_n": 100,
+    }
+
+
+def test_task_graphs(dags) -> None:
+    for dag_id in ("01_python", "02_hook", "03_operator"):
+        assert edges(dags[dag_id]) == RANKING_EDGES, dag_id
+    assert edges(dags["04_sensor"]) == RANKING_EDGES | {("wait_for_ratings", "fetch_ratings")}
+
+
+def test_shared_ranking_tasks(dags) -> None:
+    from astro.sql.operators.cleanup import CleanupOperator
+    from astro.sql.operators.dataframe import DataframeOperator
+
+    for dag in dags.values():
+        assert isinstance(dag.get_task("rank_movies"), DataframeOperator)
+        assert isinstance(dag.get_task("export_ranking_csv"), DataframeOperator)
+        cleanup = dag.get_task("cleanup_temp_tables")
+        assert isinstance(cleanup, CleanupOperator)
+        assert cleanup.is_teardown  # runs after failures, but does not decide the run's state
+        publish = dag.get_task("publish_ranking")
+        assert publish.trigger_rule == "none_failed"
+        assert [outlet.uri for outlet in publish.outlets] == [
+            "astro://movielens_results@?table=movie_rankings"
+        ]
+
+
+def test_sensor_reschedules(dags) -> None:
+    sensor = dags["04_sensor"].get_task("wait_for_ratings")
+    assert sensor.mode == "reschedule"
+    assert sensor.poke_interval == 300
+    assert sensor.timeout == 3600
+
+
+def test_operator_fields_are_templates(dags) -> None:
+    for dag_id in ("03_operator", "04_sensor"):
+        fetch = dags[dag_id].get_task("fetch_ratings")
+        assert fetch.output_path.endswith("/ratings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.json")
+        assert fetch.interval_start == "{{ data_interval_start | ds }}"
+        assert fetch.interval_end == "{{ data_interval_end | ds }}"
+
+
+def test_window_and_concurrency_are_overridable(monkeypatch) -> None:
+    dags = parse(
+        monkeypatch,
+        MOVIELENS_START_DATE="2015-03-01",
+        MOVIELENS_END_DATE="2015-03-31",
+        MOVIELENS_MAX_ACTIVE_RUNS="1",
+    )
+    for dag in dags.values():
+        assert dag.start_date == pendulum.datetime(2015, 3, 1, tz="UTC")
+        assert dag.end_date == pendulum.datetime(2015, 3, 31, tz="UTC")
+        assert dag.max_active_runs == 1
+
+
+def test_bad_window_is_rejected(monkeypatch) -> None:
+    from include.movielens import settings
+
+    monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-10")
+    monkeypatch.setenv("MOVIELENS_END_DATE", "2019-01-01")
+    with pytest.raises(ValueError, match="before"):
+        settings.schedule_window()
+    monkeypatch.setenv("MOVIELENS_START_DATE", "01/01/2019")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        settings.schedule_window()
+
+
+def test_data_dir_default_and_override(monkeypatch, tmp_path) -> None:
+    from include.movielens import settings
+
+    monkeypatch.delenv("MOVIELENS_DATA_DIR", raising=False)
+    assert settings.data_dir() == str(DAGS_FOLDER.parent / "include" / "data")
+    monkeypatch.setenv("MOVIELENS_DATA_DIR", str(tmp_path))
+    assert settings.ratings_path("02_hook", "2019-01-01") == tmp_path / "ratings/02_hook/2019-01-01.json"
+    assert settings.ranking_path("02_hook", "2019-01-01") == tmp_path / "rankings/02_hook/2019-01-01.csv"

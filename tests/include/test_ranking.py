@@ -1,0 +1,168 @@
+"""Unit tests of the pure ranking function (include/movielens/ranking.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from include.movielens.ranking import (
+    RANKING_COLUMNS,
+    SCORE_COLUMNS,
+    attach_movies,
+    rank_movies,
+    score_movies,
+)
+
+
+def _ratings(pairs: list[tuple[int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "userId": range(len(pairs)),
+            "movieId": [movie for movie, _ in pairs],
+            "rating": [rating for _, rating in pairs],
+            "timestamp": 1_546_300_800,
+        }
+    )
+
+
+MOVIES = pd.DataFrame(
+    {
+        "movieId": [1, 2, 3, 4],
+        "title": ["One (1990)", "Two (1991)", "Three (1992)", "Four (1993)"],
+        "genres": ["Drama", "Comedy|Drama", "Action", "(no genres listed)"],
+    }
+)
+
+
+def test_bayesian_score_matches_the_formula() -> None:
+    ratings = _ratings([(1, 5.0)] * 4 + [(2, 3.0)] * 6 + [(3, 1.0)] * 2)
+    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
+    c = ratings["rating"].mean()
+    expected = {
+        movie: v / (v + 10) * r + 10 / (v + 10) * c for movie, v, r in [(1, 4, 5.0), (2, 6, 3.0), (3, 2, 1.0)]
+    }
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert scores["movieId"].tolist() == [1, 2, 3]
+    assert scores["rank"].tolist() == [1, 2, 3]
+    for row in scores.itertuples():
+        assert row.score == pytest.approx(expected[row.movieId])
+    assert scores.set_index("movieId")["n_ratings"].to_dict() == {1: 4, 2: 6, 3: 2}
+    assert scores.set_index("movieId")["mean_rating"].to_dict() == {1: 5.0, 2: 3.0, 3: 1.0}
+
+
+def test_prior_weight_zero_ranks_by_mean() -> None:
+    ratings = _ratings([(1, 4.0)] * 3 + [(2, 4.5)] * 3 + [(3, 3.0)] * 30)
+    scores = score_movies(ratings, min_ratings=1, prior_weight=0, top_n=None)
+    assert scores["movieId"].tolist() == [2, 1, 3]
+    assert scores["score"].tolist() == scores["mean_rating"].tolist()
+
+
+def test_prior_pulls_small_samples_towards_the_window_mean() -> None:
+    # Movie 1: 3 perfect ratings; movie 2: 50 ratings of 4.5. The prior must put movie 2 first.
+    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.5)] * 50 + [(3, 1.0)] * 50)
+    assert score_movies(ratings, min_ratings=1, prior_weight=10)["movieId"].tolist()[:2] == [2, 1]
+
+
+def test_ties_break_on_n_ratings_then_movie_id() -> None:
+    # Movies 7 and 3 have identical ratings (same score, same count): lower movieId first.
+    # Movie 5 has the same mean but more ratings, hence a higher score (mean above C) and goes first.
+    ratings = _ratings([(7, 4.0)] * 3 + [(3, 4.0)] * 3 + [(5, 4.0)] * 4 + [(9, 1.0)] * 3)
+    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
+    assert scores["movieId"].tolist() == [5, 3, 7, 9]
+
+
+def test_equal_scores_break_on_n_ratings() -> None:
+    # Every movie has the mean of the window, so every score equals C: order by n_ratings desc, movieId asc.
+    ratings = _ratings([(4, 3.0)] * 3 + [(2, 3.0)] * 5 + [(8, 3.0)] * 5 + [(1, 3.0)] * 3)
+    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
+    assert scores["score"].nunique() == 1
+    assert scores["movieId"].tolist() == [2, 8, 1, 4]
+    assert scores["rank"].tolist() == [1, 2, 3, 4]
+
+
+def test_min_ratings_filters_but_window_mean_uses_every_rating() -> None:
+    ratings = _ratings([(1, 5.0)] * 3 + [(2, 1.0)] * 2 + [(3, 1.0)])
+    scores = score_movies(ratings, min_ratings=3, prior_weight=10)
+    assert scores["movieId"].tolist() == [1]
+    c = (3 * 5.0 + 3 * 1.0) / 6  # movies 2 and 3 are dropped but still count in C
+    assert scores["score"].iloc[0] == pytest.approx(3 / 13 * 5.0 + 10 / 13 * c)
+
+
+def test_min_ratings_boundary_is_inclusive() -> None:
+    ratings = _ratings([(1, 4.0)] * 3 + [(2, 4.0)] * 2)
+    assert score_movies(ratings, min_ratings=3)["movieId"].tolist() == [1]
+    assert score_movies(ratings, min_ratings=2)["movieId"].tolist() == [1, 2]
+
+
+def test_top_n_keeps_the_best() -> None:
+    ratings = _ratings([(movie, float(movie % 5) + 0.5) for movie in range(1, 41) for _ in range(3)])
+    full = score_movies(ratings, min_ratings=1, top_n=None)
+    top = score_movies(ratings, min_ratings=1, top_n=7)
+    assert len(full) == 40
+    pd.testing.assert_frame_equal(top, full.head(7))
+
+
+def test_empty_input_gives_empty_table_with_the_right_columns() -> None:
+    empty = pd.DataFrame({"userId": [], "movieId": [], "rating": [], "timestamp": []})
+    scores = score_movies(empty)
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert scores.empty
+    ranking = rank_movies(empty, MOVIES, window_start="2019-02-01", window_end="2019-02-02")
+    assert list(ranking.columns) == RANKING_COLUMNS
+    assert ranking.empty
+
+
+def test_nobody_reaches_min_ratings_gives_empty_table() -> None:
+    ranking = rank_movies(
+        _ratings([(1, 5.0), (2, 4.0)]), MOVIES, window_start="2019-01-01", window_end="2019-01-02"
+    )
+    assert list(ranking.columns) == RANKING_COLUMNS
+    assert ranking.empty
+
+
+def test_rank_movies_adds_window_and_titles() -> None:
+    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3 + [(42, 3.0)] * 3)
+    ranking = rank_movies(
+        ratings, MOVIES, window_start="2019-01-01", window_end=dt.datetime(2019, 1, 2), top_n=10
+    )
+    assert list(ranking.columns) == RANKING_COLUMNS
+    assert ranking["movieId"].tolist() == [1, 2, 42]
+    assert ranking["title"].tolist() == ["One (1990)", "Two (1991)", ""]  # 42 is unknown: row kept
+    assert ranking["genres"].tolist() == ["Drama", "Comedy|Drama", ""]
+    assert set(ranking["window_start"]) == {dt.date(2019, 1, 1)}
+    assert set(ranking["window_end"]) == {dt.date(2019, 1, 2)}
+    assert ranking.dtypes["n_ratings"] == "int64"
+    assert ranking.dtypes["score"] == "float64"
+
+
+def test_attach_movies_without_catalogue() -> None:
+    scores = score_movies(_ratings([(1, 5.0)] * 3), min_ratings=1)
+    ranking = attach_movies(scores, None, window_start=dt.date(2019, 1, 1), window_end="2019-01-02")
+    assert ranking["title"].tolist() == [""]
+
+
+def test_input_is_not_modified() -> None:
+    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3)
+    before = ratings.copy()
+    rank_movies(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02")
+    pd.testing.assert_frame_equal(ratings, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_ratings": 0}, "min_ratings"),
+        ({"prior_weight": -1}, "prior_weight"),
+        ({"top_n": 0}, "top_n"),
+    ],
+)
+def test_rejects_bad_parameters(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        score_movies(_ratings([(1, 5.0)]), **kwargs)
+
+
+def test_rejects_missing_columns() -> None:
+    with pytest.raises(ValueError, match="rating"):
+        score_movies(pd.DataFrame({"movieId": [1]}))
