@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.environment import require
+
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAY = dt.date(2019, 1, 1)
 EMPTY_DAY = dt.date(2019, 2, 1)  # the test dataset has no ratings after 2019-01-14
@@ -304,12 +306,13 @@ def forget_connection_types() -> None:
 
 @pytest.fixture
 def postgres_results(monkeypatch, tmp_path) -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
+    import psycopg2
+
     name = f"movielens_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
     except psycopg2.OperationalError as err:
-        pytest.skip(f"PostgreSQL not reachable on {PG['host']}:{PG['port']}: {err}")
+        require(False, f"PostgreSQL not reachable on {PG['host']}:{PG['port']}: {err}")
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
