@@ -1,0 +1,1 @@
+"""Benchmark of the Movie Rating API against the textbook design (``python -m bench``)."""

@@ -1,0 +1,235 @@
+"""The serving cache: memory-mapped numpy columns sorted by (timestamp, userId, movieId).
+
+Layout of a cache directory (format version in ``manifest.json``, written last):
+``timestamp.npy userId.npy movieId.npy rating.npy`` (ratings), ``movie_ids.npy`` + ``movies.jsonl``
+(movies sorted by id, one pre-serialised JSON object per line). A cache is served only if its manifest
+has the current version, matches the source's fingerprint, and every file has its recorded size and CRC32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from movielens_api.dataset.source import Source
+
+log = logging.getLogger(__name__)
+
+FORMAT = "movielens-api-serving-cache"
+VERSION = 1
+MANIFEST = "manifest.json"
+CACHE_NAME = ".movielens-api-cache"
+RATING_COLUMNS = ("timestamp", "userId", "movieId", "rating")
+MOVIE_IDS = "movie_ids.npy"
+MOVIES_JSONL = "movies.jsonl"
+
+
+class CacheInvalid(Exception):
+    """The cache is missing, stale or corrupt; the message says why."""
+
+
+def default_cache_root() -> Path:
+    """Where the synthetic twin and fallback caches live: env MOVIELENS_CACHE_DIR or api/.data."""
+    env = os.environ.get("MOVIELENS_CACHE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".data"
+
+
+def _writable(directory: Path) -> bool:
+    p = directory
+    while not p.exists():
+        p = p.parent
+    return os.access(p, os.W_OK | os.X_OK)
+
+
+def candidate_dirs(source: Source, cache_root: Path) -> list[Path]:
+    """Cache locations in order of preference: next to the source, then under cache_root."""
+    if source.is_zip:
+        beside = source.path.parent / f".{source.path.name}{CACHE_NAME}"
+    else:
+        beside = source.path / CACHE_NAME
+    digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:16]
+    return [beside, cache_root / "serving" / f"{source.name}-{digest}"]
+
+
+def build_dir(source: Source, cache_root: Path) -> Path:
+    """Where a new cache for source is written: beside it if writable, else under cache_root."""
+    beside, fallback = candidate_dirs(source, cache_root)
+    return beside if _writable(beside.parent) else fallback
+
+
+@contextlib.contextmanager
+def build_lock(target: Path) -> Iterator[None]:
+    """Exclusive lock so that concurrent processes build one cache only once."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name.lstrip('.')}.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def write_cache(
+    target: Path,
+    columns: dict[str, np.ndarray],
+    movie_ids: np.ndarray,
+    movies: list[bytes],
+    meta: dict[str, Any],
+) -> None:
+    """Write a complete cache atomically: into a temporary sibling, then renamed over target."""
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files: dict[str, dict[str, Any]] = {}
+    for name in RATING_COLUMNS:
+        np.save(tmp / f"{name}.npy", np.ascontiguousarray(columns[name]), allow_pickle=False)
+    np.save(tmp / MOVIE_IDS, movie_ids, allow_pickle=False)
+    (tmp / MOVIES_JSONL).write_bytes(b"\n".join(movies) + b"\n" if movies else b"")
+    for f in sorted(tmp.iterdir()):
+        files[f.name] = {"bytes": f.stat().st_size, "crc32": _crc32(f)}
+    manifest = {"format": FORMAT, "version": VERSION, **meta, "files": files}
+    (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    for f in tmp.iterdir():
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(target: Path, source: Source | None, verify_checksums: bool = True) -> dict[str, Any]:
+    """Return the manifest of a cache that is complete, current and uncorrupted, or raise CacheInvalid."""
+    try:
+        manifest = orjson.loads((target / MANIFEST).read_bytes())
+    except FileNotFoundError as exc:
+        raise CacheInvalid(f"no cache at {target}") from exc
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CacheInvalid(f"{target} is not a serving cache")
+    if manifest.get("version") != VERSION:
+        raise CacheInvalid(f"{target} has cache version {manifest.get('version')}, need {VERSION}")
+    if source is not None and manifest.get("source") != source.fingerprint():
+        raise CacheInvalid(f"{target} is stale: the source changed")
+    files = manifest.get("files")
+    expected = {f"{c}.npy" for c in RATING_COLUMNS} | {MOVIE_IDS, MOVIES_JSONL}
+    if not isinstance(files, dict) or set(files) != expected:
+        raise CacheInvalid(f"{target} has an incomplete file list")
+    for name, info in files.items():
+        path = target / name
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CacheInvalid(f"{path} is missing") from exc
+        if size != info.get("bytes"):
+            raise CacheInvalid(f"{path} has {size} bytes, expected {info.get('bytes')}")
+        if verify_checksums and _crc32(path) != info.get("crc32"):
+            raise CacheInvalid(f"{path} fails its CRC32 check")
+    return manifest
+
+
+@dataclass(frozen=True)
+class ServingData:
+    """Memory-mapped ratings columns plus the movie table, ready to answer queries."""
+
+    name: str
+    timestamp: np.ndarray
+    user: np.ndarray
+    movie: np.ndarray
+    rating: np.ndarray
+    rating_scale: float  # multiply stored ratings by this to get stars
+    movie_ids: np.ndarray
+    movies: list[bytes]
+    cache_dir: Path
+
+    @property
+    def rows(self) -> int:
+        return len(self.timestamp)
+
+    def health(self) -> dict[str, Any]:
+        """Summary for /health."""
+
+        def day(ts: int) -> str:
+            return datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
+
+        n = self.rows
+        return {
+            "status": "ok",
+            "dataset": self.name,
+            "rows": n,
+            "movies": len(self.movie_ids),
+            "first_rating_date": day(int(self.timestamp[0])) if n else None,
+            "last_rating_date": day(int(self.timestamp[-1])) if n else None,
+        }
+
+
+def open_cache(target: Path, source: Source | None, verify_checksums: bool = True) -> ServingData:
+    """Validate and memory-map a cache; raise CacheInvalid if it must not be served."""
+    manifest = read_manifest(target, source, verify_checksums)
+    try:
+        cols = {c: np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS}
+        movie_ids = np.load(target / MOVIE_IDS, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CacheInvalid(f"{target}: {exc}") from exc
+    n = manifest.get("rows")
+    if any(a.ndim != 1 or len(a) != n for a in cols.values()):
+        raise CacheInvalid(f"{target}: column lengths differ from the manifest's {n} rows")
+    movies = (target / MOVIES_JSONL).read_bytes().splitlines()
+    if len(movies) != len(movie_ids) or movie_ids.ndim != 1:
+        raise CacheInvalid(f"{target}: movie table is inconsistent")
+    return ServingData(
+        name=str(manifest.get("dataset", target.name)),
+        timestamp=np.asarray(cols["timestamp"]),
+        user=np.asarray(cols["userId"]),
+        movie=np.asarray(cols["movieId"]),
+        rating=np.asarray(cols["rating"]),
+        rating_scale=float(manifest.get("rating_scale", 1.0)),
+        movie_ids=movie_ids,
+        movies=movies,
+        cache_dir=target,
+    )
+
+
+def find_valid(
+    source: Source,
+    cache_root: Path,
+    verify_checksums: bool = True,
+    report: Callable[[str], None] | None = None,
+) -> ServingData | None:
+    """The first valid cache for source among the candidate locations, or None (reasons reported)."""
+    for target in candidate_dirs(source, cache_root):
+        try:
+            return open_cache(target, source, verify_checksums)
+        except CacheInvalid as exc:
+            if target.exists():
+                (report or _warn)(f"not serving cache: {exc}")
+    return None
+
+
+def _warn(message: str) -> None:
+    log.warning("%s", message)

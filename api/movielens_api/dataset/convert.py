@@ -1,0 +1,167 @@
+"""Convert a MovieLens folder or zip into the serving cache (one-time, logs rows/s)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from movielens_api import cache
+from movielens_api.dataset.source import Source, SourceError
+
+log = logging.getLogger(__name__)
+
+RATINGS_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+NO_GENRES = "(no genres listed)"
+INT32_MAX = 2**31 - 1
+
+
+class _Counting(io.RawIOBase):
+    """Byte-counting wrapper so that progress can be reported in percent."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.raw.read(len(b))
+        b[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+def read_ratings(source: Source, chunk_rows: int = 2_000_000) -> dict[str, np.ndarray]:
+    """Parse ratings.csv into numpy columns, logging progress."""
+    total_bytes = max(source.size("ratings.csv"), 1)
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in RATINGS_COLUMNS}
+    t0 = time.perf_counter()
+    rows = 0
+    with source.open("ratings.csv") as raw:
+        counter = _Counting(raw)
+        stream = io.BufferedReader(counter, buffer_size=1 << 22)
+        try:
+            reader = pd.read_csv(
+                stream,
+                dtype={"userId": np.int64, "movieId": np.int64, "rating": np.float64, "timestamp": np.int64},
+                usecols=RATINGS_COLUMNS,
+                chunksize=chunk_rows,
+                engine="c",
+            )
+            for frame in reader:
+                for c in RATINGS_COLUMNS:
+                    parts[c].append(frame[c].to_numpy())
+                rows += len(frame)
+                elapsed = time.perf_counter() - t0
+                log.info(
+                    "ratings.csv: %s rows (%.0f%%), %s rows/s",
+                    f"{rows:,}",
+                    100.0 * counter.count / total_bytes,
+                    f"{rows / max(elapsed, 1e-9):,.0f}",
+                )
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise SourceError(f"ratings.csv is not in MovieLens format: {exc}") from exc
+    return {c: np.concatenate(p) if p else np.empty(0, np.int64) for c, p in parts.items()}
+
+
+def to_serving_columns(cols: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    """Validate, narrow dtypes and sort by (timestamp, userId, movieId)."""
+    user, movie, rating, ts = (cols[c] for c in RATINGS_COLUMNS)
+    for name, arr in (("userId", user), ("movieId", movie)):
+        if len(arr) and (arr.min() < 0 or arr.max() > INT32_MAX):
+            raise SourceError(f"ratings.csv: {name} out of range")
+    if len(rating) and not np.isfinite(rating).all():
+        raise SourceError("ratings.csv: non-numeric rating")
+    doubled = rating * 2
+    if len(rating) == 0 or (
+        np.array_equal(doubled, np.round(doubled)) and doubled.min() >= 0 and doubled.max() <= 255
+    ):
+        stored_rating, scale = doubled.astype(np.uint8), 0.5
+    else:
+        stored_rating, scale = rating.astype(np.float64), 1.0
+    ts_dtype = np.uint32 if len(ts) == 0 or (ts.min() >= 0 and ts.max() <= 2**32 - 1) else np.int64
+    order = np.lexsort((movie, user, ts))
+    out = {
+        "timestamp": ts[order].astype(ts_dtype),
+        "userId": user[order].astype(np.int32),
+        "movieId": movie[order].astype(np.int32),
+        "rating": stored_rating[order],
+    }
+    return out, scale
+
+
+def read_movies(source: Source) -> tuple[np.ndarray, list[bytes]]:
+    """Parse movies.csv into sorted ids and one JSON object per movie (genres as a list)."""
+    rows: list[tuple[int, bytes]] = []
+    with source.open("movies.csv") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:3]] != ["movieId", "title", "genres"]:
+            raise SourceError(f"movies.csv header is {header}, expected movieId,title,genres")
+        for line_no, rec in enumerate(reader, start=2):
+            if not rec:
+                continue
+            try:
+                movie_id = int(rec[0])
+                title, genres = rec[1], rec[2]
+            except (ValueError, IndexError) as exc:
+                raise SourceError(f"movies.csv line {line_no} is malformed: {rec!r}") from exc
+            genre_list = [] if genres in ("", NO_GENRES) else genres.split("|")
+            obj = {"movieId": movie_id, "title": title, "genres": genre_list}
+            rows.append((movie_id, orjson.dumps(obj)))
+    rows.sort(key=lambda r: r[0])
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    if len(ids) and (np.any(np.diff(ids) == 0) or ids.min() < 0 or ids.max() > INT32_MAX):
+        raise SourceError("movies.csv has duplicate or out-of-range movieIds")
+    return ids.astype(np.int32), [r[1] for r in rows]
+
+
+def convert(source: Source, target: Path) -> Path:
+    """Build the serving cache for source at target (atomic; caller holds the build lock)."""
+    t0 = time.perf_counter()
+    fingerprint = source.fingerprint()
+    raw = read_ratings(source)
+    t_parse = time.perf_counter() - t0
+    columns, scale = to_serving_columns(raw)
+    del raw
+    movie_ids, movies = read_movies(source)
+    meta = {
+        "dataset": source.name,
+        "source": fingerprint,
+        "rows": len(columns["timestamp"]),
+        "rating_scale": scale,
+    }
+    cache.write_cache(target, columns, movie_ids, movies, meta)
+    elapsed = time.perf_counter() - t0
+    log.info(
+        "converted %s: %s ratings, %s movies in %.1fs (parse %.1fs, %s rows/s overall) -> %s",
+        source.path,
+        f"{meta['rows']:,}",
+        f"{len(movie_ids):,}",
+        elapsed,
+        t_parse,
+        f"{meta['rows'] / max(elapsed, 1e-9):,.0f}",
+        target,
+    )
+    return target
+
+
+def ensure_cache(source: Source, cache_root: Path, force: bool = False) -> Path:
+    """Return a valid cache directory for source, building it (once, under a lock) if needed."""
+    if not force and (found := cache.find_valid(source, cache_root)) is not None:
+        return found.cache_dir
+    target = cache.build_dir(source, cache_root)
+    with cache.build_lock(target):
+        if not force and (found := cache.find_valid(source, cache_root)) is not None:
+            return found.cache_dir
+        return convert(source, target)

@@ -1,0 +1,75 @@
+"""Download ml-25m from GroupLens, verifying its published MD5 before the file is used (atomic)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+import requests
+
+from movielens_api.dataset import ML25M_URL, DownloadError
+
+log = logging.getLogger(__name__)
+
+# Published at ML25M_URL + ".md5"; used if that file cannot be fetched.
+ML25M_MD5 = "6b51fb2759a8657d3bfcbfc42b592ada"
+
+__all__ = ["ML25M_MD5", "ML25M_URL", "DownloadError", "download", "published_md5"]
+
+
+def published_md5(url: str, timeout: float = 30.0) -> str:
+    """The MD5 GroupLens publishes next to the file (``<url>.md5``), or the known one for ml-25m."""
+    try:
+        resp = requests.get(url + ".md5", timeout=timeout)
+        if resp.ok and (m := re.search(r"\b[0-9a-fA-F]{32}\b", resp.text)):
+            return m.group(0).lower()
+    except requests.RequestException as exc:
+        log.warning("could not fetch %s.md5: %s", url, exc)
+    if url == ML25M_URL:
+        return ML25M_MD5
+    raise DownloadError(f"no MD5 known for {url}; pass --md5")
+
+
+def download(dest: Path, url: str = ML25M_URL, md5: str | None = None, timeout: float = 60.0) -> Path:
+    """Fetch url into dest/<name>, refusing it (and leaving nothing behind) unless its MD5 matches."""
+    expected = (md5 or published_md5(url, timeout)).lower()
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / (url.rstrip("/").rsplit("/", 1)[-1] or "download.zip")
+    if target.is_file() and _md5_of(target) == expected:
+        log.info("%s already present and verified", target)
+        return target
+    part = dest / f".{target.name}.{os.getpid()}.part"
+    digest = hashlib.md5()
+    t0, size = time.perf_counter(), 0
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as resp:
+            resp.raise_for_status()
+            with part.open("wb") as fh:
+                for chunk in resp.iter_content(chunk_size=1 << 20):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+        actual = digest.hexdigest()
+        if actual != expected:
+            raise DownloadError(f"MD5 mismatch for {url}: got {actual}, expected {expected}; file discarded")
+        os.replace(part, target)
+    except requests.RequestException as exc:
+        raise DownloadError(f"download of {url} failed: {exc}") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    log.info("downloaded %s (%s bytes, %.1fs), MD5 verified", target, f"{size:,}", time.perf_counter() - t0)
+    return target
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
