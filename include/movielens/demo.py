@@ -17,6 +17,7 @@ import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -41,12 +42,14 @@ def run_range(
     conf: dict | None = None,
     dags_folder: Path = DAGS_FOLDER,
     init_db: bool = True,
+    on_day: Callable[[dt.date, str, float], None] | None = None,
 ) -> list[tuple[dt.date, str, float]]:
     """``dag.test()`` the windows ``[day, day + 1)`` for every day from ``start`` to ``end`` (inclusive).
 
     The DAGs' schedule window is widened to the range when needed (``MOVIELENS_START_DATE``/``_END_DATE``),
     since a DAG has no task to run outside its start/end dates.
 
+    :param on_day: called with ``(day, run state, seconds)`` as soon as each day's run ends.
     :return: ``(day, run state, seconds)`` per day.
     """
     days = _days(start, end)
@@ -75,6 +78,8 @@ def run_range(
         started = time.perf_counter()
         dag_run = dag.test(execution_date=logical_date, run_conf=conf)
         results.append((day, str(dag_run.state), time.perf_counter() - started))
+        if on_day is not None:
+            on_day(*results[-1])
     return results
 
 
@@ -129,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-init-db", action="store_true", help="do not create/migrate the metadata DB")
     args = parser.parse_args(argv)
     end = args.end or args.start
-    runs = run_range(args.dag, args.start, end, init_db=not args.no_init_db)
-    for day, state, seconds in runs:
-        print(f"{args.dag} {day}: {state} in {seconds:.1f}s")
+
+    def report(day: dt.date, state: str, seconds: float) -> None:
+        print(f"{args.dag} {day}: {state} in {seconds:.1f}s", flush=True)
+
+    runs = run_range(args.dag, args.start, end, init_db=not args.no_init_db, on_day=report)
     print(f"\nTop {args.top} of {end} (window [{end}, {end + dt.timedelta(days=1)})):")
     print(format_top(top_movies(end, args.top)))
     if args.chart:
