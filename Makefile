@@ -8,6 +8,7 @@ ROOT := $(CURDIR)
 PYTHON ?= $(shell $(ROOT)/tools/find-python)
 UV_BOOT := $(ROOT)/.local/uv/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOT))
+export UV
 export UV_PYTHON_DOWNLOADS := never
 
 START ?= 2019-01-01

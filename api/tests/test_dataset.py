@@ -21,6 +21,7 @@ from movielens_api.dataset.__main__ import main
 from movielens_api.dataset.convert import ensure_cache
 from movielens_api.dataset.download import download
 from movielens_api.dataset.synth import RATING_COUNTS, SynthSpec, pack_zip, synthesize
+from tests import SMALL_SYNTH_OPTIONS
 
 SHAPE = SynthSpec(
     rows=200_000, users=4_000, movies=3_000, start=date(1995, 1, 9), end=date(2019, 11, 22), seed=11
@@ -99,23 +100,7 @@ def test_synth_rejects_impossible_shapes() -> None:
 
 def test_cli_synth_exact_test_command(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    argv = [
-        "synth",
-        "--out",
-        str(out),
-        "--rows",
-        "60000",
-        "--users",
-        "2000",
-        "--movies",
-        "1500",
-        "--start-date",
-        "2019-01-01",
-        "--end-date",
-        "2019-01-15",
-        "--seed",
-        "7",
-    ]
+    argv = ["synth", "--out", str(out), *SMALL_SYNTH_OPTIONS]
     assert main(argv) == 0
     df = pd.read_csv(out / "ratings.csv")
     assert len(df) == 60_000

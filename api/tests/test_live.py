@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import requests
 
+from tests import SMALL_SYNTH_OPTIONS
+
 API_DIR = Path(__file__).resolve().parents[1]
 AUTH = ("airflow", "airflow")
 pytestmark = pytest.mark.live
@@ -38,18 +40,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "synth",
             "--out",
             str(out),
-            "--rows",
-            "60000",
-            "--users",
-            "2000",
-            "--movies",
-            "1500",
-            "--start-date",
-            "2019-01-01",
-            "--end-date",
-            "2019-01-15",
-            "--seed",
-            "7",
+            *SMALL_SYNTH_OPTIONS,
         ],
         cwd=API_DIR,
         check=True,

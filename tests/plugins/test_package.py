@@ -18,6 +18,7 @@ import pytest
 import airflow_movielens
 from airflow_movielens import get_provider_info
 from airflow_movielens.hooks import MovielensHook
+from tests.environment import require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,9 +97,9 @@ def test_plugins_folder_loads_without_import_errors(monkeypatch):
 def test_wheel_installs_and_registers_the_provider(tmp_path):
     """Build the wheel, install it alone into a throwaway venv that borrows .venv's Airflow (but not the
     repo), and let ProvidersManager discover the provider there."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is needed to build the wheel and the throwaway venv")
+    # make exports UV (its own bootstrap copy where none is on PATH).
+    uv = os.environ.get("UV") or shutil.which("uv")
+    require(uv is not None, "uv is needed to build the wheel and the throwaway venv")
     dist = tmp_path / "dist"
     subprocess.run([uv, "build", "--wheel", "--out-dir", str(dist), str(REPO_ROOT)], check=True, timeout=300,
                    capture_output=True)  # fmt: skip
