@@ -13,6 +13,7 @@ import logging
 import pandas as pd
 import sqlalchemy as sa
 from astro.databases import create_database
+from astro.databases.base import BaseDatabase
 from astro.table import BaseTable, Metadata, Table
 
 from include.movielens import settings
@@ -48,8 +49,12 @@ def results_table(conn_id: str = settings.RESULTS_CONN_ID) -> Table:
     return Table(name=settings.RESULTS_TABLE, conn_id=conn_id, metadata=metadata, columns=_results_columns())
 
 
-def _sqla_table(table: BaseTable) -> sa.Table:
-    return sa.Table(table.name, table.sqlalchemy_metadata, *_results_columns())
+def _open_results(conn_id: str) -> tuple[BaseDatabase, Table, sa.Table]:
+    """The SDK database of ``conn_id``, ``movie_rankings`` as an SDK table and as a SQLAlchemy table."""
+    target = results_table(conn_id)
+    db = create_database(conn_id, table=target)
+    target = db.populate_table_metadata(target)
+    return db, target, sa.Table(target.name, target.sqlalchemy_metadata, *_results_columns())
 
 
 def replace_window(ranking: BaseTable | None, window_start: str, conn_id: str) -> dict:
@@ -62,12 +67,9 @@ def replace_window(ranking: BaseTable | None, window_start: str, conn_id: str) -
 
     :return: ``{"table", "window_start", "deleted", "inserted"}`` (small, for XCom).
     """
-    target = results_table(conn_id)
-    db = create_database(conn_id, table=target)
-    target = db.populate_table_metadata(target)
+    db, target, table = _open_results(conn_id)
     name = db.get_table_qualified_name(target)
     window = dt.date.fromisoformat(window_start)
-    table = _sqla_table(target)
     with db.sqlalchemy_engine.begin() as conn:
         table.create(conn, checkfirst=True)
         if conn.dialect.name == "postgresql":
@@ -98,10 +100,7 @@ def read_ranking(
     What a downstream "popular movies" reader does; also used by :mod:`include.movielens.demo`.
     Returns an empty frame with the ranking columns when there is nothing to read.
     """
-    target = results_table(conn_id)
-    db = create_database(conn_id, table=target)
-    target = db.populate_table_metadata(target)
-    table = _sqla_table(target)
+    db, target, table = _open_results(conn_id)
     with db.sqlalchemy_engine.connect() as conn:
         if not sa.inspect(conn).has_table(target.name, schema=target.metadata.schema or None):
             return pd.DataFrame(columns=RANKING_COLUMNS)

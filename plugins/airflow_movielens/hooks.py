@@ -483,7 +483,7 @@ class MovielensHook(BaseHook):
 
     def count_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> int:
         """Return the number of ratings in ``[start_date, end_date)`` (one ``limit=1`` request)."""
-        body = self._get_json("ratings", {**self._date_params(start_date, end_date), "limit": 1})
+        body = self._first_rating(start_date, end_date)
         total = body.get("total")
         if not isinstance(total, int):
             raise MovielensResponseError(f"{self.base_url}/ratings answered without an integer 'total'")
@@ -491,8 +491,12 @@ class MovielensHook(BaseHook):
 
     def has_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> bool:
         """Return whether ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request)."""
-        body = self._get_json("ratings", {**self._date_params(start_date, end_date), "limit": 1})
+        body = self._first_rating(start_date, end_date)
         return bool(body["result"]) or bool(body.get("total"))
+
+    def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
+        """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""
+        return self._get_json("ratings", {**self._date_params(start_date, end_date), "limit": 1})
 
     # -- movies ---------------------------------------------------------------------------------------
 
