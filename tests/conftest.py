@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,70 @@ def movielens_api(tmp_path_factory: pytest.TempPathFactory):
     with run_api(data_dir) as api, pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_MOVIELENS", api.connection_json(**MOVIELENS_TEST_EXTRA))
         yield api
+
+
+# --- Databases of the results connection (SQLite file, throwaway PostgreSQL database) ----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> dict:
+    """Where the PostgreSQL tests connect: the ONE place naming the server (127.0.0.1:5432, trust auth)."""
+    return {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def postgres_database(postgres_server) -> Iterator[dict]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    Yields the server's parameters plus ``dbname`` and ``connection``, the Airflow connection (dict form)
+    of type ``postgres`` whose ``schema`` is that database.
+    """
+    import uuid
+
+    import psycopg2
+
+    name = f"movielens_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **postgres_server)
+    except psycopg2.OperationalError as err:
+        where = f"{postgres_server['host']}:{postgres_server['port']}"
+        require(False, f"PostgreSQL not reachable on {where}: {err}")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    connection = {
+        "conn_type": "postgres",
+        "host": postgres_server["host"],
+        "port": postgres_server["port"],
+        "login": postgres_server["user"],
+        "schema": name,
+    }
+    try:
+        yield {**postgres_server, "dbname": name, "connection": connection}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def forget_connection_types() -> None:
+    """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
+    from astro.databases import _get_conn
+
+    _get_conn.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def results_db(request, tmp_path, monkeypatch):
+    """The results connection ``movielens_results`` on a fresh SQLite file, then on a fresh PostgreSQL
+    database (:class:`tests.results_db.ResultsDb`)."""
+    from tests.results_db import postgres_results, sqlite_results
+
+    if request.param == "sqlite":
+        db = sqlite_results(tmp_path / "results.db")
+    else:
+        db = postgres_results(request.getfixturevalue("postgres_database"))
+    monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
+    forget_connection_types()
+    yield db
+    forget_connection_types()
