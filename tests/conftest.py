@@ -95,51 +95,20 @@ def postgres_server() -> dict:
 
 @pytest.fixture
 def postgres_database(postgres_server) -> Iterator[dict]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards (see
+    :func:`tests.results_db.throwaway_postgres_database`)."""
+    from tests.results_db import require_postgres, throwaway_postgres_database
 
-    Yields the server's parameters plus ``dbname`` and ``connection``, the Airflow connection (dict form)
-    of type ``postgres`` whose ``schema`` is that database.
-    """
-    import uuid
-
-    import psycopg2
-
-    name = f"movielens_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **postgres_server)
-    except psycopg2.OperationalError as err:
-        where = f"{postgres_server['host']}:{postgres_server['port']}"
-        require(False, f"PostgreSQL not reachable on {where}: {err}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    connection = {
-        "conn_type": "postgres",
-        "host": postgres_server["host"],
-        "port": postgres_server["port"],
-        "login": postgres_server["user"],
-        "schema": name,
-    }
-    try:
-        yield {**postgres_server, "dbname": name, "connection": connection}
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def forget_connection_types() -> None:
-    """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
-    from astro.databases import _get_conn
-
-    _get_conn.cache_clear()
+    require_postgres(postgres_server)
+    with throwaway_postgres_database(postgres_server) as database:
+        yield database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def results_db(request, tmp_path, monkeypatch):
     """The results connection ``movielens_results`` on a fresh SQLite file, then on a fresh PostgreSQL
     database (:class:`tests.results_db.ResultsDb`)."""
-    from tests.results_db import postgres_results, sqlite_results
+    from tests.results_db import forget_connection_types, postgres_results, sqlite_results
 
     if request.param == "sqlite":
         db = sqlite_results(tmp_path / "results.db")

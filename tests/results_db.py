@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from tests.environment import require
 
 
 @dataclass(frozen=True)
@@ -68,3 +73,49 @@ def sqlite_results(path: Path) -> ResultsDb:
 def postgres_results(database: dict[str, Any]) -> ResultsDb:
     server = {key: database[key] for key in ("host", "port", "user", "dbname")}
     return ResultsDb("postgres", database["connection"], server=server)
+
+
+@contextlib.contextmanager
+def throwaway_postgres_database(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Create an empty database on ``server`` (host, port, user); drop it on exit.
+
+    Yields the server's parameters plus ``dbname`` and ``connection``, the Airflow connection (dict form)
+    of type ``postgres`` whose ``schema`` is that database.
+    """
+    import psycopg2
+
+    name = f"movielens_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    connection = {
+        "conn_type": "postgres",
+        "host": server["host"],
+        "port": server["port"],
+        "login": server["user"],
+        "schema": name,
+    }
+    try:
+        yield {**server, "dbname": name, "connection": connection}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def require_postgres(server: dict) -> None:
+    """Fail (skip inside the Astro image) when the PostgreSQL server of the tests does not answer."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(dbname="postgres", connect_timeout=5, **server).close()
+    except psycopg2.OperationalError as err:
+        require(False, f"PostgreSQL not reachable on {server['host']}:{server['port']}: {err}")
+
+
+def forget_connection_types() -> None:
+    """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
+    from astro.databases import _get_conn
+
+    _get_conn.cache_clear()
