@@ -364,3 +364,127 @@ def test_demo_runs_a_range_and_reads_the_top_10(
         assert_same_ranking(top, expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
         assert_same_ranking(demo.top_movies(n=10), expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
     assert sorted(db.rankings()["window_start"].unique()) == ["2019-01-13", "2019-01-14"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Every task on its own "worker": own process, own empty working directory, own empty data directory
+# ------------------------------------------------------------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def task_order(dag) -> list[str]:
+    """The DAG's task ids in an order that respects every dependency (ties broken by task id)."""
+    upstream = {task_id: set(task.upstream_task_ids) for task_id, task in dag.task_dict.items()}
+    order: list[str] = []
+    while upstream:
+        ready = sorted(task_id for task_id, ups in upstream.items() if not ups)
+        order.append(ready[0])
+        del upstream[ready[0]]
+        for ups in upstream.values():
+            ups.discard(ready[0])
+    return order
+
+
+def create_dag_run(dag, day: dt.date) -> str:
+    """A running manual DagRun of ``[day, day + 1)`` in the metadata DB, as the scheduler would create it."""
+    import uuid
+
+    import pendulum
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunType
+
+    start = pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+    run_id = f"workers__{dag.dag_id}__{uuid.uuid4().hex[:8]}"
+    with create_session() as session:  # one run per logical date: drop the reference run's
+        session.query(DagRun).filter_by(dag_id=dag.dag_id, execution_date=start.add(days=1)).delete()
+    dag.create_dagrun(
+        run_id=run_id,
+        run_type=DagRunType.MANUAL,
+        execution_date=start.add(days=1),
+        data_interval=(start, start.add(days=1)),
+        state=DagRunState.RUNNING,
+        external_trigger=True,
+        conf={},
+    )
+    return run_id
+
+
+def queue(dag_id: str, task_id: str, run_id: str) -> None:
+    """Mark a task instance queued, as the scheduler does before an executor hands it to a worker."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id, run_id=run_id).one()
+        ti.state = TaskInstanceState.QUEUED
+
+
+def run_task_as_worker(dag_id: str, task_id: str, run_id: str, worker: Path) -> float:
+    """``airflow tasks run --local`` in a new process whose cwd, data dir and log dir are ``worker``'s own.
+
+    What the processes share is what a deployment's workers share: the code (PYTHONPATH), the metadata
+    database and the connections (environment), and nothing on a local disk.
+    """
+    import os
+    import subprocess
+    import sys
+
+    for folder in ("cwd", "data", "logs"):
+        (worker / folder).mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
+        "MOVIELENS_DATA_DIR": str(worker / "data"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(worker / "logs"),
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",  # the local task job notices the end sooner
+    }
+    command = [sys.executable, "-m", "airflow", "tasks", "run", dag_id, task_id, run_id, "--local"]
+    command += ["--subdir", str(REPO_ROOT / "dags" / f"{dag_id}.py")]
+    queue(dag_id, task_id, run_id)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=worker / "cwd", env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    logs = "\n".join(path.read_text() for path in sorted((worker / "logs").rglob("*.log")))
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{logs[-5000:]}"
+    assert done.returncode == 0, f"{task_id} failed:\n{output}"
+    return elapsed
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_every_task_on_its_own_worker_gives_the_same_ranking(
+    dataset, results_db, postgres_server, tmp_path, dag_id: str
+) -> None:
+    from airflow.models import DagRun
+
+    dag = parsed_dags(results_db.kind)[dag_id]
+    # the reference: a normal in-process run into its own fresh database
+    with (
+        results_database(results_db.kind, tmp_path, postgres_server) as reference,
+        pipeline_env(reference, tmp_path / "reference-data"),
+    ):
+        assert_succeeded(run(dag, DAY))
+        normal = reference.rankings()
+    assert_same_ranking(normal, expected_ranking(dataset, DAY))
+
+    with pipeline_env(results_db, tmp_path / "unused"):
+        run_id = create_dag_run(dag, DAY)
+        order = task_order(dag)
+        seconds = {
+            task_id: run_task_as_worker(dag_id, task_id, run_id, tmp_path / "workers" / f"{i}-{task_id}")
+            for i, task_id in enumerate(order)
+        }
+    print(f"{dag_id} on {len(order)} workers ({results_db.kind}): {seconds}")
+    dag_run = DagRun.find(dag_id=dag_id, run_id=run_id)[0]
+    assert states(dag_run) == dict.fromkeys(order, "success")
+    pd.testing.assert_frame_equal(results_db.rankings(), normal)
+    assert_same_ratings(results_db.ratings(), expected_ratings(dataset, DAY))
+    assert results_db.tables() == result_tables(results_db)
+    # nothing was left on a worker's disk but the export's own artifact (and nothing in any cwd)
+    workers = tmp_path / "workers"
+    left = sorted(str(path.relative_to(workers)) for path in workers.rglob("*") if path.is_file())
+    left = [name for name in left if "/logs/" not in name]
+    export = f"{order.index('export_ranking_csv')}-export_ranking_csv"
+    assert left == [f"{export}/data/rankings/{dag_id}/2019-01-01.csv"]
