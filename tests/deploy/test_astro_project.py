@@ -22,7 +22,8 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_parse_test_is_tracked_and_not_ignored() -> None:
-    require(shutil.which("git") is not None and _git("rev-parse", "--git-dir").returncode == 0, "no git checkout")
+    has_git = shutil.which("git") is not None and _git("rev-parse", "--git-dir").returncode == 0
+    require(has_git, "not a git checkout")
     assert _git("ls-files", "--error-unmatch", PARSE_TEST).returncode == 0, f"{PARSE_TEST} is not in git"
     assert _git("check-ignore", "--no-index", "-q", PARSE_TEST).returncode == 1, f"{PARSE_TEST} is ignored"
 
