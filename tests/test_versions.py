@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,3 +99,18 @@ def test_requirements_txt_pins_agree_with_lock() -> None:
     lock = _pins(ROOT / "requirements" / "airflow.lock")
     for package, pinned in _pins(ROOT / "requirements.txt").items():
         assert lock.get(package) == pinned, f"requirements.txt {package}=={pinned} vs lock"
+
+
+def test_requirements_txt_pins_everything() -> None:
+    path = ROOT / "requirements.txt"
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    assert sorted(filter(None, lines)) == sorted(f"{name}=={pin}" for name, pin in _pins(path).items())
+
+
+def test_build_backend_is_pinned_in_requirements_txt() -> None:
+    """The Dockerfile installs the provider without build isolation: requirements.txt brings its backend."""
+    pins = _pins(ROOT / "requirements.txt")
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
+        requirement = Requirement(line)
+        assert requirement.name in pins, f"{requirement.name} (build backend) is not in requirements.txt"
+        assert requirement.specifier.contains(pins[requirement.name]), line
