@@ -46,48 +46,59 @@ def _provider_install_command() -> list[str]:
     return args
 
 
-@pytest.mark.slow
-def test_provider_installs_offline_as_the_dockerfile_does(tmp_path: Path) -> None:
-    """The Dockerfile's pip command, in a fresh venv that sees .venv's packages (the backend pinned in
-    requirements.txt among them, as in the image after its requirements step), with every index disabled."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for part in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO_ROOT / part, project / part)
-    shutil.copytree(REPO_ROOT / "plugins", project / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
+def _venv(path: Path, borrow_dot_venv: bool) -> tuple[Path, Path]:
+    """A fresh venv (with pip); optionally seeing .venv's packages after its own. Returns python, purelib."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    purelib = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    if borrow_dot_venv:
+        (purelib / "_borrow_dot_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, purelib
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    purelib = subprocess.check_output(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
-    ).strip()
-    (Path(purelib) / "_borrow_dot_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
+def _install_as_the_dockerfile_does(python: Path, project: Path, home: Path) -> subprocess.CompletedProcess:
     pip_args = _provider_install_command()[2:-1]
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "PIP_NO_INDEX": "1",
-        "PIP_CONFIG_FILE": os.devnull,
-    }
-    done = subprocess.run(
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull}
+    return subprocess.run(
         [python, "-m", "pip", "install", *pip_args, str(project)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
 
+
+@pytest.mark.slow
+def test_provider_installs_offline_as_the_dockerfile_does(tmp_path: Path) -> None:
+    """The Dockerfile's pip command, in a fresh venv that sees .venv's packages (the backend pinned in
+    requirements.txt among them, as in the image after its requirements step), with every index disabled;
+    and, as the control, in one without the backend, where the same command must fail."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / part, project / part)
+    shutil.copytree(REPO_ROOT / "plugins", project / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
+
+    python, purelib = _venv(tmp_path / "venv", borrow_dot_venv=True)
+    done = _install_as_the_dockerfile_does(python, project, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
     probe = (
         "import importlib.metadata as m; d = m.distribution('airflow-movielens');"
         "print(d.locate_file(''));"
         "print([e.value for e in d.entry_points if e.group == 'apache_airflow_provider'])"
     )
-    location, entry_points = subprocess.check_output([python, "-c", probe], env=env, text=True).splitlines()
-    assert Path(location) == Path(purelib)
+    location, entry_points = subprocess.check_output([python, "-c", probe], text=True).splitlines()
+    assert Path(location) == purelib
     assert entry_points == "['airflow_movielens:get_provider_info']"
+
+    bare_python, _ = _venv(tmp_path / "bare", borrow_dot_venv=False)
+    control = _install_as_the_dockerfile_does(bare_python, project, tmp_path)
+    assert control.returncode != 0
+    assert "hatchling" in control.stdout + control.stderr
 
 
 @pytest.mark.parametrize("pattern", [".venv", "api/.venv", ".local", "api/.data", "include/data"])
