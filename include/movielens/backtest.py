@@ -339,11 +339,17 @@ def _rankings(
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean HR, nDCG and coverage per (method, window) over the cutoffs, best nDCG first."""
+    """Means over the cutoffs per (method, window): users per cutoff, HR, nDCG, coverage; best nDCG first."""
     summary = (
         results.groupby(["method", "window"], sort=False)
-        .agg(cutoffs=("cutoff", "nunique"), users=("users", "sum"), hr=("hr", "mean"), ndcg=("ndcg", "mean"))
-        .join(results.groupby(["method", "window"], sort=False)["coverage"].mean())
+        .agg(
+            cutoffs=("cutoff", "nunique"),
+            users=("users", "mean"),
+            hr=("hr", "mean"),
+            ndcg=("ndcg", "mean"),
+            coverage=("coverage", "mean"),
+        )
         .reset_index()
+        .astype({"users": "int64"})
     )
     return summary.sort_values(["ndcg", "hr"], ascending=False, kind="mergesort").reset_index(drop=True)
