@@ -314,28 +314,48 @@ def _rankings(
 ) -> Iterator[tuple[str, str, np.ndarray]]:
     """(method, window, movie codes best first) of every ranking.
 
-    The per-movie aggregates are ``np.bincount`` sums over the window's slice of the time-sorted log (the
-    same numbers as :func:`popularity.aggregate`); the ranking itself is :func:`popularity.rank_aggregates`.
+    The per-movie aggregates (the numbers of :func:`popularity.aggregate`) are ``np.bincount`` sums over the
+    time-sorted log: windows are nested suffixes of the train rows, so each row is counted once, from the
+    narrowest window outwards. The ranking itself is :func:`popularity.rank_aggregates`.
     """
     n_movies = len(log.movie_ids)
-    for window in windows:
-        start = window_start(split.end, window)
-        part = slice(0 if start is None else int(np.searchsorted(log.timestamp, start)), split.n_train)
-        movie = log.movie[part]
-        age_days = (split.end - log.timestamp[part]) // DAY_SECONDS
-        weight_of_day = decay_weights(np.arange(int(age_days.max(initial=0)) + 1), half_life_days)
-        stats = pd.DataFrame(
-            {
-                "movieId": np.arange(n_movies),
-                "n_ratings": np.bincount(movie, minlength=n_movies),
-                "rating_sum": np.bincount(movie, log.rating[part], minlength=n_movies),
-                "decayed": np.bincount(movie, weight_of_day[age_days], minlength=n_movies),
-            }
+    starts = {w: window_start(split.end, w) for w in windows}
+    offsets = {w: 0 if s is None else int(np.searchsorted(log.timestamp, s)) for w, s in starts.items()}
+    totals = {
+        "n_ratings": np.zeros(n_movies, np.int64),
+        "rating_sum": np.zeros(n_movies),
+        "decayed": np.zeros(n_movies),
+    }
+    stats_from: dict[int, pd.DataFrame] = {}
+    edge = split.n_train
+    for lo in sorted(set(offsets.values()), reverse=True):
+        movie = log.movie[lo:edge]
+        totals["n_ratings"] = totals["n_ratings"] + np.bincount(movie, minlength=n_movies)
+        totals["rating_sum"] = totals["rating_sum"] + np.bincount(
+            movie, log.rating[lo:edge], minlength=n_movies
         )
-        stats = stats[stats["n_ratings"] > 0]
+        weights = _day_weights(log.timestamp[lo:edge], split.end, half_life_days)
+        totals["decayed"] = totals["decayed"] + np.bincount(movie, weights, minlength=n_movies)
+        stats = pd.DataFrame({"movieId": np.arange(n_movies), **totals})
+        stats_from[lo] = stats[stats["n_ratings"] > 0]
+        edge = lo
+    for window in windows:
         for method in methods:
-            ranking = rank_aggregates(stats, method=method, top_n=None, **params)
+            ranking = rank_aggregates(stats_from[offsets[window]], method=method, top_n=None, **params)
             yield method, window, ranking["movieId"].to_numpy()
+
+
+def _day_weights(timestamp: np.ndarray, end: int, half_life_days: float) -> np.ndarray:
+    """The ``trending`` weight of each rating of a time-sorted slice, laid out run by run of equal age.
+
+    A rating's whole-day age is at least d iff its timestamp is at most ``end - d days``, so one
+    ``searchsorted`` per day finds the runs: cheaper than dividing every timestamp.
+    """
+    if not len(timestamp):
+        return np.zeros(0)
+    ages = np.arange((end - int(timestamp[0])) // DAY_SECONDS, -1, -1)  # oldest first, like the rows
+    at_least = np.searchsorted(timestamp, end - ages * DAY_SECONDS, side="right")
+    return np.repeat(decay_weights(ages, half_life_days), np.diff(at_least, prepend=0))
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
