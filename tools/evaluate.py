@@ -122,7 +122,9 @@ def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
         x = np.arange(len(windows)) + (i - (len(methods) - 1) / 2) * bar
         errors = [rows["mean"] - rows["min"], rows["max"] - rows["mean"]]
         bars = ax.bar(x, rows["mean"], bar * 0.95, yerr=errors, capsize=3, label=method)
-        ax.bar_label(bars, labels=[f"{v:.3g}" for v in rows["mean"]], padding=2, fontsize=8)
+        ax.bar_label(
+            bars, labels=[f"{v:.3g}" if v >= 1e-3 else "<0.001" for v in rows["mean"]], padding=2, fontsize=8
+        )
     if RANDOM in set(results["method"]):
         baseline = float(results.loc[results["method"] == RANDOM, "ndcg"].mean())
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=f"random ({baseline:.4f})")
