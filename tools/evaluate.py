@@ -214,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.expanduser().resolve()
     _atomic(out, lambda tmp: results.to_csv(tmp, index=False, float_format="%.6f"))
     title = f"{data.name}: nDCG@{args.k} by method and window, {len(days)} cutoffs {days[0]} .. {days[-1]}, "
-    chart = save_chart(results, out.with_suffix(".png"), title + f"horizon {args.horizon} days")
+    try:
+        chart = save_chart(results, out.with_suffix(".png"), title + f"horizon {args.horizon} days")
+    except ImportError:  # the Astro Runtime image need not have matplotlib; .venv has it
+        chart = "not drawn (matplotlib is not installed)"
     best = summarize(results).iloc[0]
     print(
         f"\nBest: {best['method']} over {best['window']} (nDCG@{args.k} {best['ndcg']:.4f}, HR@{args.k} "
