@@ -185,9 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="list length K")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV to write (the chart goes beside it)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random baseline")
-    p.add_argument(
-        "--workers", type=_positive, default=min(2, os.cpu_count() or 1), help="cutoffs computed at once"
-    )
+
     return p
 
 
@@ -203,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{data}: {len(log.timestamp):,} ratings, {log.day(0)} .. {log.day(-1)}, loaded in {loaded:.1f}s"
         )
         t1 = time.perf_counter()
-        results = evaluate(
-            log, cutoffs, horizon_days=args.horizon, k=args.k, seed=args.seed, workers=args.workers
-        )
+        results = evaluate(log, cutoffs, horizon_days=args.horizon, k=args.k, seed=args.seed)
         elapsed = time.perf_counter() - t1
     except (ValueError, OSError, subprocess.CalledProcessError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)

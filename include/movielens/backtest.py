@@ -19,9 +19,7 @@ the rankings come from per-movie aggregates through :func:`include.movielens.pop
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -105,63 +103,44 @@ def evaluate(
     min_ratings: int = DEFAULT_MIN_RATINGS,
     prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    workers: int = 1,
 ) -> pd.DataFrame:
     """Backtest every (method, window) and the ``random`` baseline (window ``all``) at each cutoff.
 
     :param cutoffs: UTC days (``YYYY-MM-DD`` or dates); each needs ratings before it and evaluated users.
     :param seed: the ``random`` baseline at cutoff T uses ``numpy.random.default_rng([seed, T.toordinal()])``.
-    :param workers: cutoffs computed at once, in forked processes that share the log (copy-on-write).
     :return: one row per (cutoff, method, window) with the columns :data:`EVAL_COLUMNS`.
     """
     _check(horizon_days, k, methods, windows)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
     days = [dt.datetime.fromtimestamp(as_midnight(c, "cutoff"), tz=dt.UTC).date() for c in cutoffs]
     if not days:
         raise ValueError("no cutoffs given")
-    settings = {
-        "horizon_days": horizon_days,
-        "k": k,
-        "methods": tuple(methods),
-        "windows": tuple(windows),
-        "seed": seed,
-        "params": {
-            "min_ratings": min_ratings,
-            "prior_weight": prior_weight,
-            "half_life_days": half_life_days,
-        },
-    }
-    if workers == 1 or len(days) == 1:
-        parts = [_evaluate_cutoff(log, day, **settings) for day in days]
-    else:
-        log.first_rows  # noqa: B018 (computed once, before the fork)
-        _FORKED["log"] = log
-        try:
-            with multiprocessing.get_context("fork").Pool(min(workers, len(days))) as pool:
-                parts = pool.map(partial(_forked_cutoff, **settings), days, chunksize=1)
-        finally:
-            _FORKED.clear()
-    return pd.DataFrame([row for part in parts for row in part], columns=EVAL_COLUMNS)
-
-
-_FORKED: dict[str, RatingLog] = {}  # what forked workers inherit instead of receiving a pickled copy
-
-
-def _forked_cutoff(day: dt.date, **settings) -> list[tuple]:
-    return _evaluate_cutoff(_FORKED["log"], day, **settings)
+    rows = []
+    for day in days:
+        rows += _evaluate_cutoff(
+            log,
+            day,
+            horizon_days,
+            k,
+            methods,
+            windows,
+            seed=seed,
+            min_ratings=min_ratings,
+            prior_weight=prior_weight,
+            half_life_days=half_life_days,
+        )
+    return pd.DataFrame(rows, columns=EVAL_COLUMNS)
 
 
 def _evaluate_cutoff(
     log: RatingLog,
     day: dt.date,
-    *,
     horizon_days: int,
     k: int,
     methods: Sequence[str],
     windows: Sequence[str],
+    *,
     seed: int,
-    params: dict[str, float],
+    **params: float,
 ) -> list[tuple]:
     holdout = split(log, day, horizon_days)
     rankings = _rankings(log, holdout, methods, windows, **params)

@@ -97,6 +97,10 @@ class Split:
 
 
 def split(log: RatingLog, cutoff: dt.date, horizon_days: int) -> Split:
+    """The hold-out split at ``cutoff`` (protocol in :mod:`include.movielens.backtest`).
+
+    :raises ValueError: naming the cutoff when it has no train ratings or no evaluated users.
+    """
     end = as_midnight(cutoff, "cutoff")
     n_train, n_until = (
         int(i) for i in np.searchsorted(log.timestamp, [end, end + horizon_days * DAY_SECONDS])

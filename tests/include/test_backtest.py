@@ -183,22 +183,6 @@ def test_heavy_users_whose_lists_reach_deep_into_the_ranking() -> None:
     assert row["coverage"] == pytest.approx(5 / 299)
 
 
-def test_forked_workers_give_the_same_table() -> None:
-    rng = np.random.default_rng(11)
-    n = 3000
-    ratings = pd.DataFrame(
-        {
-            "userId": rng.integers(1, 80, n),
-            "movieId": rng.integers(1, 60, n),
-            "rating": rng.integers(1, 11, n) / 2,
-            "timestamp": as_midnight("2019-01-01") + rng.integers(0, 120 * DAY, n),
-        }
-    )
-    log = RatingLog.from_frame(ratings)
-    cutoffs = ["2019-02-01", "2019-03-01", "2019-04-01"]
-    pd.testing.assert_frame_equal(evaluate(log, cutoffs, workers=2), evaluate(log, cutoffs, workers=1))
-
-
 def test_random_baseline_is_reproducible_and_seeded() -> None:
     log = _log(HAND)
     first = evaluate(log, ["2019-03-01"], k=2, methods=["count"], windows=["all"], seed=1)
@@ -240,7 +224,6 @@ def test_summary_is_best_first() -> None:
         ({"cutoffs": ["2018-01-01"]}, "cutoff 2018-01-01 is not after the first rating"),
         ({"cutoffs": ["2019-06-01"]}, "cutoff 2019-06-01: no evaluated users"),
         ({"half_life_days": -1}, "half_life_days must be > 0, got -1"),
-        ({"workers": 0}, "workers must be >= 1, got 0"),
     ],
 )
 def test_bad_input_names_the_bad_value(kwargs: dict, message: str) -> None:
