@@ -129,20 +129,24 @@ def decay_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
 
 
 def aggregate(
-    ratings: pd.DataFrame, *, end: int, half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    ratings: pd.DataFrame,
+    *,
+    end: str | dt.date | dt.datetime | int,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
 ) -> pd.DataFrame:
     """Per-movie aggregates of one window's ratings: what a SQL ``GROUP BY movieId`` computes.
 
     :param ratings: the window's ratings (``movieId``, ``rating``, ``timestamp``), all before ``end``.
-    :param end: the window end as a Unix timestamp (a UTC midnight).
+    :param end: the window end, a UTC midnight (or its Unix timestamp).
     :return: :data:`AGGREGATE_COLUMNS`, one row per movie, movieId ascending: ``n_ratings``,
         ``rating_sum`` and ``decayed`` = the sum of the ratings' ``trending`` weights.
     """
     missing = {"movieId", "rating", "timestamp"} - set(ratings.columns)
     if missing:
         raise ValueError(f"ratings lack column(s) {sorted(missing)}")
+    end_ts = end if isinstance(end, int) else as_midnight(end)
     rated = ratings.dropna(subset=["movieId", "rating"])
-    age_days = (end - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
+    age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
     frame = pd.DataFrame(
         {
             "movieId": rated["movieId"].to_numpy("int64"),
@@ -222,8 +226,7 @@ def rank_ratings(
     _check(method, half_life_days)
     if method == "bayes":
         return score_movies(ratings, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
-    end_ts = end if isinstance(end, int) else as_midnight(end)
-    stats = aggregate(ratings, end=end_ts, half_life_days=half_life_days)
+    stats = aggregate(ratings, end=end, half_life_days=half_life_days)
     return rank_aggregates(stats, method=method, top_n=top_n)
 
 

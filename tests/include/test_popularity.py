@@ -174,6 +174,7 @@ def test_aggregate_then_rank_aggregates_equals_the_raw_ranking(method: str, wind
     )
     window_ratings = select_window(ratings, END, window)
     stats = aggregate(window_ratings, end=D)
+    pd.testing.assert_frame_equal(stats, aggregate(window_ratings, end=dt.date(2019, 1, 10)))
     assert list(stats.columns) == AGGREGATE_COLUMNS
     assert stats["n_ratings"].sum() == len(window_ratings)
     via_aggregates = rank_aggregates(stats, method=method, top_n=None)
