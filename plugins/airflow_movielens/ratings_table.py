@@ -9,7 +9,10 @@ SQLite and PostgreSQL:
 2. stream the records page by page into a session-local staging table (PostgreSQL: ``COPY``, through
    psycopg2's ``copy_expert``; other databases: ``executemany``), so memory stays bounded by one page;
 3. check that every staged rating lies in ``[start, end)`` and let the caller check the count;
-4. in ONE transaction: delete the interval's rows from the table and insert the staged ones.
+4. in ONE transaction: delete the interval's rows from the table, insert the staged ones, and mark each day
+   of the interval as loaded in the table ``loaded_days`` (one row per UTC day, ``day_start`` in epoch
+   seconds), so that a reader can tell a day without ratings from a day not loaded yet: a window's ranking
+   is computed only when all of its days are marked.
 
 A rerun of an interval therefore never duplicates rows, a failure anywhere leaves the old rows, readers
 never see a half-replaced interval, and the write lock is held only for step 4, not while the API is paged.
@@ -32,11 +35,21 @@ from airflow_movielens.dates import DateLike, to_api_date, validate_interval
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["RATING_COLUMNS", "RATINGS_TABLE", "epoch_seconds", "qualified_name", "replace_interval"]
+__all__ = [
+    "LOADED_DAYS_TABLE",
+    "RATING_COLUMNS",
+    "RATINGS_TABLE",
+    "epoch_seconds",
+    "qualified_name",
+    "replace_interval",
+]
 
 log = logging.getLogger(__name__)
 
 RATINGS_TABLE = "ratings"
+#: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
+LOADED_DAYS_TABLE = "loaded_days"
+DAY_SECONDS = 86_400
 #: Columns of the table, in the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 RATING_COLUMNS: tuple[str, ...] = ("userId", "movieId", "rating", "timestamp")
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
@@ -71,7 +84,9 @@ def _columns_ddl() -> str:
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 
 
-def _ensure_table(conn: Any, hook: DbApiHook, table: str, schema: str | None) -> str:
+def _ensure_table(
+    conn: Any, hook: DbApiHook, table: str, schema: str | None, days_table: str | None
+) -> tuple[str, str | None]:
     name = qualified_name(hook, table, schema)
     cur = conn.cursor()
     if _is_postgres(hook):  # two first loads at once would both try to create the table's row type
@@ -80,8 +95,25 @@ def _ensure_table(conn: Any, hook: DbApiHook, table: str, schema: str | None) ->
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_timestamp_idx" ON {name} ("timestamp")')
+    days = None
+    if days_table:
+        days = qualified_name(hook, days_table, schema)
+        cur.execute(
+            f'CREATE TABLE IF NOT EXISTS {days} ("day_start" BIGINT PRIMARY KEY, '
+            '"loaded_at" TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)'
+        )
     conn.commit()
-    return name
+    return name, days
+
+
+def _mark_days(cur: Any, days: str, start_ts: int, end_ts: int, placeholder: str) -> None:
+    """Mark every day of ``[start_ts, end_ts)`` as loaded (now), in the caller's transaction."""
+    cur.execute(
+        f'DELETE FROM {days} WHERE "day_start" >= {placeholder} AND "day_start" < {placeholder}',
+        (start_ts, end_ts),
+    )
+    day_starts = [(day,) for day in range(start_ts, end_ts, DAY_SECONDS)]
+    cur.executemany(f'INSERT INTO {days} ("day_start") VALUES ({placeholder})', day_starts)
 
 
 def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[list[tuple]]:
@@ -151,6 +183,7 @@ def replace_interval(
     schema: str | None = None,
     page_size: int = 10_000,
     before_commit: Callable[[int], None] | None = None,
+    days_table: str | None = LOADED_DAYS_TABLE,
 ) -> dict[str, Any]:
     """Replace the ratings of ``[start_date, end_date)`` in ``table`` by ``records``, atomically.
 
@@ -164,6 +197,8 @@ def replace_interval(
     :param page_size: rows per ``COPY``/``executemany`` batch.
     :param before_commit: called with the number of staged ratings before anything is replaced; raising
         there (e.g. the count does not match the API's total) leaves the table untouched.
+    :param days_table: table in which the interval's days are marked as loaded, in the same transaction
+        (created if missing; ``None`` marks nothing).
     :return: ``{"table", "start_date", "end_date", "count", "deleted"}`` (small, for XCom).
     :raises ValueError: a bad interval, or a record outside it.
     """
@@ -178,7 +213,7 @@ def replace_interval(
     started = time.monotonic()
     conn = hook.get_conn()
     try:
-        target = _ensure_table(conn, hook, table, schema)
+        target, days = _ensure_table(conn, hook, table, schema, days_table)
         cur = conn.cursor()
         count = _stage(cur, records, page_size, postgres, placeholder)
         _check_bounds(cur, start_ts, end_ts, placeholder, f"[{start}, {end})", count)
@@ -187,6 +222,8 @@ def replace_interval(
         if postgres:
             cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
         deleted = _swap(cur, target, start_ts, end_ts, placeholder)
+        if days is not None:
+            _mark_days(cur, days, start_ts, end_ts, placeholder)
         cur.execute(f"DROP TABLE {_STAGING}")
         conn.commit()
     except BaseException:

@@ -180,7 +180,7 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
 
 
 def result_tables(db: ResultsDb) -> list[str]:
-    names = ["movie_rankings", "ratings"]
+    names = ["loaded_days", "movie_rankings", "ratings"]
     return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
