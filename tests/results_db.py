@@ -41,6 +41,15 @@ class ResultsDb:
             cur.execute(sql.replace("?", "%s"), params)
             return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
+    def execute(self, sql: str) -> None:
+        """Run one statement and commit it."""
+        if self.kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.path)) as conn, conn:
+                conn.execute(sql)
+            return
+        with contextlib.closing(self.server.connect(self.dbname)) as conn, conn, conn.cursor() as cur:
+            cur.execute(sql)
+
     def ratings(self, table: str = "ratings") -> pd.DataFrame:
         """Every row of the ratings table in a canonical order."""
         return self.query(
@@ -49,7 +58,16 @@ class ResultsDb:
         )
 
     def rankings(self) -> pd.DataFrame:
-        return self.query(f'SELECT * FROM {self.schema_prefix}movie_rankings ORDER BY window_start, "rank"')
+        return self.query(
+            f"SELECT * FROM {self.schema_prefix}movie_rankings "
+            'ORDER BY window_end, window_days, method, "rank"'
+        )
+
+    def ranking_windows(self) -> pd.DataFrame:
+        return self.query(
+            "SELECT window_end, method, window_days, n_ratings, n_movies "
+            f"FROM {self.schema_prefix}ranking_windows ORDER BY window_end, window_days, method"
+        )
 
     def tables(self) -> list[str]:
         if self.kind == "sqlite":

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from include.movielens import settings
-from include.movielens.results import read_ranking
+from include.movielens.results import read_ranking, window_end_of
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
 
@@ -84,10 +84,17 @@ def run_range(
 
 
 def top_movies(
-    window_start: str | dt.date | None = None, n: int = 10, conn_id: str = settings.RESULTS_CONN_ID
+    last_day: str | dt.date | None = None,
+    n: int = 10,
+    conn_id: str = settings.RESULTS_CONN_ID,
+    *,
+    method: str = "bayes",
+    window_days: int = 1,
 ) -> pd.DataFrame:
-    """The ``n`` best movies of a window (default: the latest) from ``movie_rankings``."""
-    return read_ranking(window_start, limit=n, conn_id=conn_id)
+    """The ``n`` best movies of the (method, window) ranking whose last day is ``last_day`` (default: the
+    latest) from ``movie_rankings``."""
+    end = None if last_day is None else window_end_of(last_day)
+    return read_ranking(end, method=method, window_days=window_days, limit=n, conn_id=conn_id)
 
 
 def format_top(frame: pd.DataFrame) -> str:

@@ -80,6 +80,11 @@ def assert_same_ratings(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected, check_dtype=False)
 
 
+def daily_bayes(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the 1-day ``bayes`` rankings (what the first schema held)."""
+    return rows[(rows["method"] == "bayes") & (rows["window_days"] == 1)].reset_index(drop=True)
+
+
 def assert_same_ranking(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     actual = actual[COLUMNS].reset_index(drop=True).copy()
     for col in ("window_start", "window_end"):
@@ -117,7 +122,7 @@ def parsed_dags(kind: str) -> dict:
             patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
             bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), include_examples=False)
             assert not bag.import_errors, bag.import_errors
-            _PARSED[kind] = {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
+            _PARSED[kind] = {dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history"]}
     return _PARSED[kind]
 
 
@@ -172,7 +177,7 @@ def assert_succeeded(dag_run) -> None:
 
 def window_rows(db: ResultsDb, day: dt.date) -> pd.DataFrame:
     rows = db.rankings()
-    return rows[rows["window_start"].astype(str) == day.isoformat()].reset_index(drop=True)
+    return daily_bayes(rows[rows["window_start"].astype(str) == day.isoformat()])
 
 
 def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
@@ -180,7 +185,7 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
 
 
 def result_tables(db: ResultsDb) -> list[str]:
-    names = ["loaded_days", "movie_rankings", "ratings"]
+    names = ["loaded_days", "movie_rankings", "ranking_windows", "ratings"]
     return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
@@ -218,8 +223,11 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
     assert_succeeded(result["dag_run"])
     expected = expected_ranking(dataset, DAY)
     assert len(expected) == 100  # the day has thousands of ratings: a full top 100
-    assert_same_ranking(result["rows"], expected)
-    assert_same_ranking(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY)), expected)
+    assert_same_ranking(daily_bayes(result["rows"]), expected)
+    assert_same_ranking(daily_bayes(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY))), expected)
+    # the longer windows need days before 2019-01-01, never loaded here: not computed, not ranked partial
+    assert sorted(set(result["rows"]["window_days"])) == [1]
+    assert sorted(set(result["rows"]["method"])) == ["bayes", "count", "trending"]
     # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small
     assert_same_ratings(result["ratings"], expected_ratings(dataset, DAY))
     assert result["loaded"]["count"] == len(result["ratings"])
@@ -266,16 +274,17 @@ def test_consecutive_windows_and_reruns_are_idempotent(dags, dataset, workspace,
             "AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = 'public.movie_rankings'::regclass AND i.indisprimary"
         )
-        assert sorted(key["attname"]) == ["rank", "window_start"]
+        assert sorted(key["attname"]) == ["method", "rank", "window_days", "window_end"]
 
 
 def test_params_override_and_shorter_rerun_leaves_no_stale_rows(dags, dataset, workspace) -> None:
     db = workspace["db"]
     assert_succeeded(run(dags["02_hook"], DAY))
-    assert len(db.rankings()) == 100
+    assert len(daily_bayes(db.rankings())) == 100
     assert_succeeded(run(dags["02_hook"], DAY, top_n=10, min_ratings=5, prior_weight=25))
     expected = expected_ranking(dataset, DAY, min_ratings=5, prior_weight=25, top_n=10)
-    assert_same_ranking(db.rankings(), expected)
+    assert_same_ranking(daily_bayes(db.rankings()), expected)
+    assert len(db.rankings()) == 30  # top 10 of each method
 
 
 def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, workspace) -> None:
@@ -284,9 +293,15 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, work
     assert states(dag_run)["rank_movies"] == "skipped"
     assert states(dag_run)["publish_ranking"] == "success"
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
-    assert list(csv.columns) == COLUMNS
+    assert set(csv.columns) == {*COLUMNS, "method", "window_days"}
     assert csv.empty
     assert workspace["db"].rankings().empty
+    windows = workspace["db"].ranking_windows()  # computed, and empty: not the same as "not computed"
+    assert windows[["method", "window_days", "n_ratings", "n_movies"]].values.tolist() == [
+        ["bayes", 1, 0, 0],
+        ["count", 1, 0, 0],
+        ["trending", 1, 0, 0],
+    ]
     assert workspace["db"].ratings().empty
 
 
@@ -317,6 +332,52 @@ def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path
         )
     assert reschedules >= 2  # it waited by rescheduling, not by holding a worker slot
     assert not db.path.exists() or db.tables() == []  # nothing was loaded
+
+
+# ------------------------------------------------------------------------------------------------------
+# History load, window completeness with runs finishing out of order, every (method, window) ranking
+# ------------------------------------------------------------------------------------------------------
+def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset, workspace) -> None:
+    from include.movielens import popularity
+
+    db = workspace["db"]
+    history = dags["05_history"].test(
+        execution_date=dt.datetime(2019, 1, 20, tzinfo=dt.UTC),
+        run_conf={"history_start": "2018-01-01", "history_end": "2019-01-08"},
+    )
+    assert_succeeded(history)
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, dt.date(2019, 1, 1), days=7))
+
+    last, missing = dt.date(2019, 1, 9), dt.date(2019, 1, 8)
+    assert_succeeded(run(dags["02_hook"], last))  # finishes before the day it needs: 1d only
+    assert sorted(set(db.ranking_windows()["window_days"])) == [1]
+    assert sorted(set(db.rankings()["window_days"])) == [1]
+    assert_succeeded(run(dags["02_hook"], missing))  # 2019-01-08: everything before it is loaded
+    assert_succeeded(run(dags["02_hook"], last))  # the rerun now ranks every window
+    windows = db.ranking_windows()
+    end = windows[windows["window_end"].astype(str) == "2019-01-10"]
+    assert sorted(set(end["window_days"])) == [1, 7, 30, 365]
+    ratings, movies = dataset
+    rows = db.rankings()
+    for days in (1, 7, 30, 365):
+        window = popularity.select_window(ratings, "2019-01-10", f"{days}d")
+        counts = end[end["window_days"] == days]
+        assert set(counts["n_ratings"]) == {len(window)}
+        assert set(counts["n_movies"]) == {window["movieId"].nunique()}
+        for method in popularity.METHODS:
+            mine = rows[
+                (rows["window_end"].astype(str) == "2019-01-10")
+                & (rows["method"] == method)
+                & (rows["window_days"] == days)
+            ]
+            expected = popularity.rank_window(ratings, end="2019-01-10", method=method, window=f"{days}d")
+            assert len(mine) == len(expected) > 0, (method, days)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (method, days)
+            assert mine["n_ratings"].tolist() == expected["n_ratings"].tolist()
+            assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-9)
+            titles = movies.set_index("movieId").loc[mine["movieId"], "title"].tolist()
+            assert mine["title"].tolist() == titles
+            assert set(mine["window_start"].astype(str)) == {(last - dt.timedelta(days=days - 1)).isoformat()}
 
 
 # ------------------------------------------------------------------------------------------------------
