@@ -51,7 +51,7 @@ with DAG(
             requested=params["cutoffs"], horizon_days=int(params["horizon_days"]), k=int(params["k"])
         )
         if not summary["cutoffs"]:
-            raise AirflowSkipException("the latest cutoff is already evaluated")
+            raise AirflowSkipException(f"nothing to evaluate: {summary['reason']}")
         return summary
 
     evaluate_rankings()

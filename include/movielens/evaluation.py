@@ -71,6 +71,17 @@ def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS
         return {_as_date(day) for day in conn.execute(query.distinct()).scalars()}
 
 
+def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
+    """Every row of ``ranking_evaluation`` (:data:`EVAL_COLUMNS`), or an empty frame."""
+    engine, schema = _open(conn_id)
+    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
+            return pd.DataFrame(columns=EVAL_COLUMNS)
+        rows = conn.execute(sa.select(*(table.c[name] for name in EVAL_COLUMNS))).fetchall()
+    return pd.DataFrame(rows, columns=EVAL_COLUMNS)
+
+
 def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -80,7 +91,10 @@ def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
 def pending_cutoffs(
     log_: RatingLog, requested: Sequence[str], horizon_days: int, done: set[dt.date]
 ) -> list[dt.date]:
-    """``requested`` (or else the latest month start with a whole horizon in the data) minus ``done``."""
+    """``requested`` (or else the latest month start with a whole horizon in the data) minus ``done``.
+
+    :raises ValueError: no month start leaves a whole horizon in the loaded data.
+    """
     days = [_as_date(day) for day in requested] or default_cutoffs(log_, 1, horizon_days)
     return [day for day in days if day not in done]
 
@@ -117,16 +131,21 @@ def run_evaluation(
 ) -> dict:
     """Backtest the pending cutoffs over the results database and store them; small summary for XCom.
 
-    :return: ``{"cutoffs": [...], "rows": n, "best": {"method", "window", "ndcg", "hr"} or None}``.
+    :return: ``{"cutoffs": [...], "rows": n, "best": {"method", "window", "ndcg", "hr"} or None,
+        "reason"}``; no cutoff (and the reason) when there is nothing to do.
     """
     log_ = read_rating_log(conn_id)
-    cutoffs = pending_cutoffs(log_, requested, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id))
+    try:
+        cutoffs = pending_cutoffs(log_, requested, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id))
+    except ValueError as err:
+        return {"cutoffs": [], "rows": 0, "best": None, "reason": str(err)}
     if not cutoffs:
-        return {"cutoffs": [], "rows": 0, "best": None}
+        return {"cutoffs": [], "rows": 0, "best": None, "reason": "every cutoff is already evaluated"}
     results = evaluate(log_, cutoffs, horizon_days=horizon_days, k=k)
     stored = store_evaluation(results, conn_id)
     best = results.sort_values(["ndcg", "hr"], ascending=False, kind="mergesort").iloc[0]
     return {
+        "reason": "evaluated",
         "cutoffs": [day.isoformat() for day in cutoffs],
         "rows": stored,
         "best": {

@@ -122,7 +122,9 @@ def parsed_dags(kind: str) -> dict:
             patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
             bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), include_examples=False)
             assert not bag.import_errors, bag.import_errors
-            _PARSED[kind] = {dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history"]}
+            _PARSED[kind] = {
+                dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history", "06_evaluation"]
+            }
     return _PARSED[kind]
 
 
@@ -378,6 +380,35 @@ def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset
             titles = movies.set_index("movieId").loc[mine["movieId"], "title"].tolist()
             assert mine["title"].tolist() == titles
             assert set(mine["window_start"].astype(str)) == {(last - dt.timedelta(days=days - 1)).isoformat()}
+
+
+def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, workspace) -> None:
+    from include.movielens.backtest import EVAL_COLUMNS, RatingLog, evaluate
+
+    db = workspace["db"]
+    conf = {"history_start": "2019-01-01", "history_end": "2019-01-15"}
+    assert_succeeded(
+        dags["05_history"].test(execution_date=dt.datetime(2019, 2, 1, tzinfo=dt.UTC), run_conf=conf)
+    )
+    evaluation = dags["06_evaluation"]
+    assert [dataset.uri for dataset in evaluation.timetable.dataset_condition.objects] == [
+        "astro://movielens_results@?table=movie_rankings"
+    ]
+    conf = {"cutoffs": ["2019-01-08"], "horizon_days": 5, "k": 10}
+    assert_succeeded(evaluation.test(execution_date=dt.datetime(2019, 2, 2, tzinfo=dt.UTC), run_conf=conf))
+    stored = db.query(f'SELECT * FROM {db.schema_prefix}ranking_evaluation ORDER BY method, "window"')
+    expected = evaluate(RatingLog.from_frame(dataset[0]), ["2019-01-08"], horizon_days=5, k=10)
+    expected = expected.sort_values(["method", "window"]).reset_index(drop=True)
+    assert len(stored) == len(expected) == 16  # 3 methods x 5 windows + random
+    for column in ("method", "window", "users", "k", "horizon_days"):
+        assert stored[column].tolist() == expected[column].tolist(), column
+    for column in ("hr", "ndcg", "coverage"):
+        assert stored[column].to_numpy() == pytest.approx(expected[column].to_numpy(), rel=1e-12)
+    assert set(stored["cutoff"].astype(str)) == {"2019-01-08"}
+    assert set(EVAL_COLUMNS) <= set(stored.columns)
+    again = evaluation.test(execution_date=dt.datetime(2019, 2, 3, tzinfo=dt.UTC), run_conf=conf)
+    assert states(again) == {"evaluate_rankings": "skipped"}  # at most once per cutoff
+    assert len(db.query(f"SELECT * FROM {db.schema_prefix}ranking_evaluation")) == 16
 
 
 # ------------------------------------------------------------------------------------------------------
