@@ -14,6 +14,10 @@ SQLite and PostgreSQL:
    seconds), so that a reader can tell a day without ratings from a day not loaded yet: a window's ranking
    is computed only when all of its days are marked.
 
+Intervals longer than :data:`DIRECT_LOAD_DAYS` (a history load) skip the staging copy: inside ONE transaction
+the interval's rows are deleted, the pages streamed straight into the table (each page checked against the
+interval first), the count checked, the days marked, then committed.
+
 A rerun of an interval therefore never duplicates rows, a failure anywhere leaves the old rows, readers
 never see a half-replaced interval, and the write lock is held only for step 4, not while the API is paged.
 On PostgreSQL concurrent loads are serialised by a table lock that still lets readers in.
@@ -26,6 +30,8 @@ import datetime as dt
 import io
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,6 +56,12 @@ RATINGS_TABLE = "ratings"
 #: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
 LOADED_DAYS_TABLE = "loaded_days"
 DAY_SECONDS = 86_400
+#: Pages read ahead from the API while earlier ones are written (bounded memory).
+_PREFETCH_PAGES = 2
+#: Intervals longer than this many days (history loads) are written straight into the table inside the
+#: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
+#: the table's write lock (readers still get in) while the API is paged.
+DIRECT_LOAD_DAYS = 31
 #: Columns of the table, in the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 RATING_COLUMNS: tuple[str, ...] = ("userId", "movieId", "rating", "timestamp")
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
@@ -135,15 +147,72 @@ def _insert_page(cur: Any, table: str, page: Sequence[tuple], placeholder: str) 
     cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
 
 
-def _stage(cur: Any, records: Iterable[Mapping[str, Any]], page_size: int, copy: bool, mark: str) -> int:
-    """Create the session's staging table and stream ``records`` into it; return how many."""
-    cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
+_DONE = object()
+
+
+def _prefetched(pages: Iterator[list[tuple]], depth: int) -> Iterator[list[tuple]]:
+    """``pages``, produced by a background thread up to ``depth`` pages ahead of the consumer.
+
+    The API is paged while the previous pages are written (both wait on sockets, which frees the GIL);
+    memory stays bounded by ``depth + 2`` pages. A producer error is re-raised in the consumer; if the
+    consumer stops early, the producer stops at its next page.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the consumer stopped; whether it was queued."""
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not offer(page):
+                    return
+            offer(_DONE)
+        except BaseException as err:  # handed to the consumer, which raises it
+            offer(err)
+
+    worker = threading.Thread(target=produce, name="movielens-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _write(
+    cur: Any,
+    table: str,
+    records: Iterable[Mapping[str, Any]],
+    page_size: int,
+    copy: bool,
+    mark: str,
+    bounds: tuple[int, int, str] | None = None,
+) -> int:
+    """Stream ``records`` into ``table``; return how many. With ``bounds`` (start, end, interval text) each
+    page is checked first (the direct path, which has no staging table to check afterwards)."""
     count = 0
-    for page in _pages(records, page_size):
+    for page in _prefetched(_pages(records, page_size), _PREFETCH_PAGES):
+        if bounds is not None:
+            start_ts, end_ts, interval = bounds
+            stray = sum(not start_ts <= row[3] < end_ts for row in page)
+            if stray:
+                raise ValueError(f"{stray} ratings of a page lie outside {interval}: nothing was replaced")
         if copy and hasattr(cur, "copy_expert"):
-            _copy_page(cur, _STAGING, page)
+            _copy_page(cur, table, page)
         else:
-            _insert_page(cur, _STAGING, page, mark)
+            _insert_page(cur, table, page, mark)
         count += len(page)
     return count
 
@@ -158,15 +227,13 @@ def _check_bounds(cur: Any, start_ts: int, end_ts: int, mark: str, interval: str
         raise ValueError(f"{stray} of {count} ratings lie outside {interval}: nothing was replaced")
 
 
-def _swap(cur: Any, target: str, start_ts: int, end_ts: int, placeholder: str) -> int:
-    """Delete the interval's rows of ``target``, then insert the staged ones (caller commits)."""
+def _delete(cur: Any, target: str, start_ts: int, end_ts: int, placeholder: str) -> int:
+    """Delete the interval's rows of ``target`` (caller commits); return how many."""
     cur.execute(
         f'DELETE FROM {target} WHERE "timestamp" >= {placeholder} AND "timestamp" < {placeholder}',
         (start_ts, end_ts),
     )
-    deleted = cur.rowcount
-    _insert_staged(cur, target)
-    return deleted
+    return cur.rowcount
 
 
 def _insert_staged(cur: Any, target: str) -> None:
@@ -215,16 +282,29 @@ def replace_interval(
     try:
         target, days = _ensure_table(conn, hook, table, schema, days_table)
         cur = conn.cursor()
-        count = _stage(cur, records, page_size, postgres, placeholder)
-        _check_bounds(cur, start_ts, end_ts, placeholder, f"[{start}, {end})", count)
-        if before_commit is not None:
-            before_commit(count)
-        if postgres:
-            cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-        deleted = _swap(cur, target, start_ts, end_ts, placeholder)
+        interval = f"[{start}, {end})"
+        if end_ts - start_ts > DIRECT_LOAD_DAYS * DAY_SECONDS:
+            if postgres:
+                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
+            count = _write(
+                cur, target, records, page_size, postgres, placeholder, (start_ts, end_ts, interval)
+            )
+            if before_commit is not None:
+                before_commit(count)
+        else:
+            cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
+            count = _write(cur, _STAGING, records, page_size, postgres, placeholder)
+            _check_bounds(cur, start_ts, end_ts, placeholder, interval, count)
+            if before_commit is not None:
+                before_commit(count)
+            if postgres:
+                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
+            _insert_staged(cur, target)
+            cur.execute(f"DROP TABLE {_STAGING}")
         if days is not None:
             _mark_days(cur, days, start_ts, end_ts, placeholder)
-        cur.execute(f"DROP TABLE {_STAGING}")
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -173,3 +173,29 @@ def test_bad_intervals_are_rejected_before_touching_the_database(results_db, sta
     with pytest.raises(ValueError, match=message):
         replace_interval(db_hook(), start, end, [])
     assert results_db.tables() == []
+
+
+LONG = ("2018-12-01", "2019-01-10")  # longer than DIRECT_LOAD_DAYS: written without the staging copy
+
+
+def test_a_long_interval_is_written_directly_and_still_atomic(
+    movielens_api, expected_ratings, results_db
+) -> None:
+    assert ratings_table.DIRECT_LOAD_DAYS < 40
+    first = load(*LONG)
+    assert_rows(results_db.ratings(), expected_ratings(*LONG))
+    assert load(*LONG) == {**first, "deleted": first["count"]}  # a rerun replaces, never duplicates
+    before = results_db.ratings()
+    with pytest.raises(ConnectionError, match="injected"):
+        load(*LONG, failing_after(api_ratings(*LONG), 2_500))
+    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(LONG[1])}
+    with pytest.raises(ValueError, match=r"1 ratings of a page lie outside \[2018-12-01, 2019-01-10\)"):
+        load(*LONG, itertools.chain(api_ratings(*LONG), [stray]))
+
+    def reject(count: int) -> None:
+        raise RuntimeError(f"injected: {count} is not the API's total")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        load(*LONG, before_commit=reject)
+    pd.testing.assert_frame_equal(results_db.ratings(), before)
+    assert len(loaded_days(results_db)) == 40
