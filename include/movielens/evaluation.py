@@ -45,8 +45,12 @@ def _open(conn_id: str) -> tuple[sa.engine.Engine, str | None]:
     return db.sqlalchemy_engine, None if db.sql_type == "sqlite" else settings.results_schema()
 
 
-def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID) -> RatingLog:
-    """Every rating of the results database's ``ratings`` table, as the backtest's :class:`RatingLog`."""
+def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID, chunk_rows: int = 1_000_000) -> RatingLog:
+    """Every rating of the results database's ``ratings`` table, as the backtest's :class:`RatingLog`.
+
+    Streamed ``chunk_rows`` at a time (a server-side cursor on PostgreSQL) into compact columns, so that
+    the only full-size copy is the numpy one the backtest needs; :meth:`RatingLog.from_frame` sorts it.
+    """
     engine, schema = _open(conn_id)
     table = sa.Table(
         settings.RATINGS_TABLE,
@@ -55,8 +59,11 @@ def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID) -> RatingLog:
         schema=schema,
     )
     query = sa.select(table.c.userId, table.c.movieId, table.c.rating, table.c.timestamp)
-    with engine.connect() as conn:
-        frame = pd.read_sql_query(query.order_by(table.c.timestamp), conn)
+    compact = {"userId": "int32", "movieId": "int32", "rating": "float32", "timestamp": "int64"}
+    with engine.connect().execution_options(stream_results=True) as conn:
+        chunks = [chunk.astype(compact) for chunk in pd.read_sql_query(query, conn, chunksize=chunk_rows)]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(compact))
+    del chunks
     return RatingLog.from_frame(frame)
 
 

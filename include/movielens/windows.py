@@ -37,24 +37,14 @@ from include.movielens.ranking import (
     DEFAULT_MIN_RATINGS,
     DEFAULT_PRIOR_WEIGHT,
     DEFAULT_TOP_N,
+    RANKING_COLUMNS,
     attach_movies,
 )
 
 WINDOW_DAYS: tuple[int, ...] = (1, 7, 30, 365)
 #: Columns of ``movie_rankings`` (key: window_end, method, window_days, rank).
-WINDOW_RANKING_COLUMNS = [
-    "window_end",
-    "method",
-    "window_days",
-    "rank",
-    "window_start",
-    "movieId",
-    "title",
-    "genres",
-    "n_ratings",
-    "mean_rating",
-    "score",
-]
+_KEY = ["window_end", "method", "window_days", "rank", "window_start"]
+WINDOW_RANKING_COLUMNS = _KEY + [column for column in RANKING_COLUMNS if column not in _KEY]
 
 #: Per (window, movie) aggregates of the ratings before ``window_end_ts``. ``weights`` holds the complete
 #: windows' (window_days, age_days, weight) rows: a rating joins the row of its whole-day age in each window

@@ -380,6 +380,10 @@ def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset
             titles = movies.set_index("movieId").loc[mine["movieId"], "title"].tolist()
             assert mine["title"].tolist() == titles
             assert set(mine["window_start"].astype(str)) == {(last - dt.timedelta(days=days - 1)).isoformat()}
+    before = (db.rankings(), db.ranking_windows(), db.ratings())
+    assert_succeeded(run(dags["02_hook"], last))  # a rerun of a complete day changes nothing
+    for old_rows, new_rows in zip(before, (db.rankings(), db.ranking_windows(), db.ratings()), strict=True):
+        pd.testing.assert_frame_equal(new_rows, old_rows)
 
 
 def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, workspace) -> None:
