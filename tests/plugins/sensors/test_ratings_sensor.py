@@ -9,8 +9,8 @@ from airflow.models import DAG
 from airflow.utils.state import TaskInstanceState
 
 from airflow_movielens.sensors import MovielensRatingsSensor
-from tests.live_api import free_port
-from tests.plugins.fault_proxy import FaultProxy
+from tests.support.fault_proxy import FaultProxy
+from tests.support.live_api import free_port
 
 
 def test_template_fields():

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 API_DIR = REPO_ROOT / "api"
 API_PYTHON = API_DIR / ".venv" / "bin" / "python"
 API_GUNICORN = API_DIR / ".venv" / "bin" / "gunicorn"
