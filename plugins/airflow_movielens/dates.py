@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_movielens.exceptions import MovielensArgumentError
+
 __all__ = [
     "DEFAULT_END_TEMPLATE",
     "DEFAULT_START_TEMPLATE",
@@ -31,28 +33,30 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
 
     :param value: the date to normalise.
     :param name: parameter name used in error messages.
-    :raises ValueError: malformed or impossible date, or a datetime that is not midnight UTC.
+    :raises MovielensArgumentError: malformed or impossible date, or a datetime that is not midnight UTC.
     """
     if value is None or value == "":
         return None
     if isinstance(value, str):
         text = value.strip()
         if not _ISO_DATE.fullmatch(text):
-            raise ValueError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
+            raise MovielensArgumentError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
         try:
             return dt.date.fromisoformat(text).isoformat()
         except ValueError:
-            raise ValueError(f"{name} is not a valid calendar date: {value!r}") from None
+            raise MovielensArgumentError(f"{name} is not a valid calendar date: {value!r}") from None
     if isinstance(value, dt.datetime):
         utc = value.astimezone(dt.UTC) if value.tzinfo else value
         if utc.time() != dt.time(0):
-            raise ValueError(
+            raise MovielensArgumentError(
                 f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
             )
         return utc.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    raise TypeError(f"{name} must be a str, date or datetime, got {type(value).__name__}")
+    raise MovielensArgumentError(
+        f"{name} must be a str, date or datetime, got {value!r} ({type(value).__name__})"
+    )
 
 
 def validate_interval(
@@ -60,12 +64,12 @@ def validate_interval(
 ) -> tuple[str | None, str | None]:
     """Normalise a ``[start_date, end_date)`` interval and check that it is not reversed.
 
-    :raises ValueError: a bad date, or ``end_date`` before ``start_date``.
+    :raises MovielensArgumentError: a bad date, or ``end_date`` before ``start_date``.
     """
     start = to_api_date(start_date, "start_date")
     end = to_api_date(end_date, "end_date")
     if start is not None and end is not None and end < start:
-        raise ValueError(f"end_date {end} is before start_date {start}")
+        raise MovielensArgumentError(f"end_date {end} is before start_date {start}")
     return start, end
 
 

@@ -30,8 +30,10 @@ class MovielensFetchRatingsOperator(BaseOperator):
 
     The format follows the extension of ``output_path``: ``.json`` (a list of records), ``.jsonl``,
     ``.csv`` or ``.parquet``. The number of ratings written is checked against the API's ``total`` for the
-    interval; a rerun of the same interval rewrites the same bytes. Returns (as XCom) only
-    ``{"path", "count", "start_date", "end_date"}``, never the data.
+    interval; a rerun of the same interval rewrites the same bytes. Errors follow the provider's one policy
+    (:mod:`airflow_movielens.exceptions`): bad arguments, rejected credentials and rejected requests fail
+    the task at once; an unavailable API is retried by the hook, then by Airflow's task retries.
+    Returns (as XCom) only ``{"path", "count", "start_date", "end_date"}``, never the data.
 
     ``start_date``/``end_date`` here are the API interval (templated, ``YYYY-MM-DD`` or date/datetime at
     midnight UTC), not the task's scheduling dates; they are stored as ``interval_start``/``interval_end``
@@ -71,10 +73,12 @@ class MovielensFetchRatingsOperator(BaseOperator):
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)
             total = hook.count_ratings(start, end)
+            url = f"{hook.base_url}/ratings"
         if len(ratings) != total:
             raise MovielensDataChangedError(
                 f"fetched {len(ratings)} ratings for [{start}, {end}) but the API now reports {total}; "
-                "the data changed during the fetch, nothing was written"
+                "the data changed during the fetch, nothing was written",
+                url=url,
             )
         count = atomic_write_records(self.output_path, ratings)
         self.log.info("Wrote %d ratings of [%s, %s) to %s", count, start, end, self.output_path)

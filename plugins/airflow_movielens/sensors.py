@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.exceptions import AirflowFailException
-
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -14,11 +12,7 @@ from airflow_movielens.dates import (
     interval_arguments,
     validate_interval,
 )
-from airflow_movielens.exceptions import (
-    MovielensAuthError,
-    MovielensRequestError,
-    MovielensUnavailableError,
-)
+from airflow_movielens.exceptions import MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
@@ -33,8 +27,9 @@ class MovielensRatingsSensor(BaseSensorOperator):
     """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke).
 
     Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
-    ``soft_fail``. Rejected credentials or a rejected request fail the task at once (no retries, no
-    poking until the timeout); an unreachable API (after the hook's retries) just means "not yet".
+    ``soft_fail``. Errors follow the provider's one policy (:mod:`airflow_movielens.exceptions`): a bad
+    interval, rejected credentials or a rejected request fail the task at once (no retries, no poking until
+    the timeout); an unreachable API (after the hook's retries) just means "not yet".
     ``start_date``/``end_date`` are stored as ``interval_start``/``interval_end``, as in
     :class:`~airflow_movielens.operators.MovielensFetchRatingsOperator`.
 
@@ -61,15 +56,10 @@ class MovielensRatingsSensor(BaseSensorOperator):
         self.interval_end = end_date
 
     def poke(self, context: Any) -> bool:
-        try:
-            start, end = validate_interval(self.interval_start, self.interval_end)
-        except (TypeError, ValueError) as err:
-            raise AirflowFailException(f"invalid interval: {err}") from err
+        start, end = validate_interval(self.interval_start, self.interval_end)
         with MovielensHook(self.conn_id) as hook:
             try:
                 found = hook.has_ratings(start, end)
-            except (MovielensAuthError, MovielensRequestError) as err:
-                raise AirflowFailException(str(err)) from err
             except MovielensUnavailableError as err:
                 self.log.warning("Movie Rating API unavailable, will poke again: %s", err)
                 return False

@@ -8,7 +8,12 @@ import pandas as pd
 import pendulum
 import pytest
 
-from airflow_movielens.exceptions import MovielensAuthError, MovielensError, MovielensRequestError
+from airflow_movielens.exceptions import (
+    MovielensArgumentError,
+    MovielensAuthError,
+    MovielensError,
+    MovielensRequestError,
+)
 from airflow_movielens.hooks import MOVIE_DTYPES, RATING_DTYPES, MovielensHook
 from tests.support.fault_proxy import FaultProxy
 
@@ -103,12 +108,12 @@ def test_one_session_and_one_connection_for_all_pages(movielens_api, fault_proxy
 )
 def test_bad_dates_fail_before_any_request(start, end, message):
     hook = MovielensHook("no_such_connection")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(MovielensArgumentError, match=message):
         hook.iter_ratings(start, end)
 
 
 def test_bad_batch_size_fails_before_any_request():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(MovielensArgumentError, match="batch_size must be a positive integer, got 0"):
         MovielensHook("no_such_connection").iter_ratings(batch_size=0)
 
 

@@ -11,7 +11,7 @@ import pytest
 from airflow.models import DAG
 from airflow.utils.state import DagRunState, TaskInstanceState
 
-from airflow_movielens.exceptions import MovielensDataChangedError
+from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.operators import MovielensFetchRatingsOperator
 
@@ -100,7 +100,7 @@ def test_unknown_extension_fails_before_fetching(tmp_path):
         end_date=NEXT_DAY,
         output_path=tmp_path / "x.xml",
     )
-    with pytest.raises(ValueError, match="use one of the extensions"):
+    with pytest.raises(MovielensArgumentError, match="use one of the extensions"):
         op.execute({})
 
 
@@ -145,3 +145,29 @@ def test_in_dag_test_renders_the_data_interval(movielens_api, airflow_db, expect
         "end_date": end,
     }
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "2019-01-09.parquet"), expected)
+
+
+@pytest.mark.parametrize(
+    ("conn", "tries"),
+    [
+        ({"password": "wrong"}, 1),  # rejected credentials: failed at once, Airflow's retries unused
+        ({"port": 1, "extra": {"max_retries": 0}}, 2),  # unavailable: Airflow retries the task
+    ],
+    ids=["auth-fails-fast", "unavailable-retried"],
+)
+def test_error_policy_in_dag_test(movielens_api, airflow_db, add_connection, tmp_path, conn, tries):
+    conn_id = add_connection(f"ml_policy_{tries}", **{**movielens_api.connection(), **conn})
+    start = pendulum.datetime(2019, 1, 1, tz="UTC")
+    with DAG(
+        f"movielens_operator_policy_{tries}",
+        schedule="@daily",
+        start_date=start,
+        catchup=False,
+        default_args={"retries": 1, "retry_delay": 0},
+    ) as dag:
+        MovielensFetchRatingsOperator(task_id="fetch", conn_id=conn_id, output_path=str(tmp_path / "r.json"))
+    run = dag.test(execution_date=pendulum.datetime(2019, 1, 9, tz="UTC"))
+    ti = run.get_task_instance("fetch")
+    assert ti.state == TaskInstanceState.FAILED
+    assert ti.try_number == tries
+    assert not (tmp_path / "r.json").exists()

@@ -8,6 +8,7 @@ from airflow.exceptions import AirflowFailException
 from airflow.models import DAG
 from airflow.utils.state import TaskInstanceState
 
+from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.sensors import MovielensRatingsSensor
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_api import free_port
@@ -62,7 +63,7 @@ def test_unreachable_api_means_not_yet(add_connection, waits):
 
 def test_bad_interval_fails_at_once():
     sensor = MovielensRatingsSensor(task_id="wait", start_date="2019-01-05", end_date="2019-01-04")
-    with pytest.raises(AirflowFailException, match="invalid interval"):
+    with pytest.raises(MovielensArgumentError, match="end_date 2019-01-04 is before start_date 2019-01-05"):
         sensor.poke({})
 
 
