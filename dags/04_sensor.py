@@ -13,7 +13,8 @@ DOC_MD = """
 
 `MovielensRatingsSensor` asks the API for one rating of the interval and, in `reschedule` mode, frees its
 worker slot between pokes (`MOVIELENS_SENSOR_POKE_INTERVAL`, default 300 s) until ratings exist or
-`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. Then the operator of 03 fetches the
+`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. A day without ratings whose window is
+*closed* (the API already has later ratings) is not waited for: the run goes on to an empty ranking. Then the operator of 03 fetches the
 interval and the Astro SDK ranking fills `movie_rankings` and `rankings/04_sensor/<ds>.csv`.
 
 What it demonstrates: a sensor gating the pipeline on data availability without blocking a worker.

@@ -23,6 +23,7 @@ from airflow_movielens.paging import pages
 from airflow_movielens.records import MOVIE_DTYPES, RATING_DTYPES, join_genres, movie_id, typed_frame
 from airflow_movielens.settings import Defaults, HookSettings, Overrides, Timeout, resolve_settings
 from airflow_movielens.transport import Transport, build_session
+from airflow_movielens.windows import window_state
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
@@ -257,6 +258,29 @@ class MovielensHook(BaseHook):
         """Return whether ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request)."""
         body = self._first_rating(start_date, end_date)
         return bool(body["result"]) or bool(body.get("total"))
+
+    def newest_rating_timestamp(self) -> int | None:
+        """Epoch seconds of the API's newest rating (``/health``), ``None`` if it serves none or does not say.
+
+        A window ending at or before it is closed (:mod:`airflow_movielens.windows`).
+        """
+        url = self._url("health")
+        newest = self.transport.get_json(url).get("last_rating_timestamp")
+        if newest is not None and (isinstance(newest, bool) or not isinstance(newest, int)):
+            raise MovielensResponseError(f"{url} answered a 'last_rating_timestamp' of {newest!r}", url=url)
+        return newest
+
+    def window_state(self, start_date: DateLike | None, end_date: DateLike | None) -> tuple[str, int | None]:
+        """Whether ``[start_date, end_date)`` is ready, closed and empty, or waiting for ratings.
+
+        One ``limit=1`` request, plus one ``/health`` request when the window is empty and bounded.
+
+        :return: the :mod:`~airflow_movielens.windows` state and the newest rating's timestamp (if read).
+        """
+        start, end = validate_interval(start_date, end_date)
+        found = self.has_ratings(start, end)
+        newest = None if found or end is None else self.newest_rating_timestamp()
+        return window_state(found, end, newest), newest
 
     def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
         """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""

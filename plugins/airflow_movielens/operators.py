@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from airflow_movielens.dates import (
 from airflow_movielens.exceptions import MovielensDataChangedError
 from airflow_movielens.files import atomic_write_records, record_format
 from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.windows import CLOSED
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
     from airflow.sdk import BaseOperator
@@ -30,7 +32,9 @@ class MovielensFetchRatingsOperator(BaseOperator):
 
     The format follows the extension of ``output_path``: ``.json`` (a list of records), ``.jsonl``,
     ``.csv`` or ``.parquet``. The number of ratings written is checked against the API's ``total`` for the
-    interval; a rerun of the same interval rewrites the same bytes. Errors follow the provider's one policy
+    interval; a rerun of the same interval rewrites the same bytes. An empty window gives an empty, valid file
+    (``[]``, no lines, a CSV header, a parquet file with the typed columns); the log says whether the window
+    is closed (it can never get ratings) or still open. Errors follow the provider's one policy
     (:mod:`airflow_movielens.exceptions`): bad arguments, rejected credentials and rejected requests fail
     the task at once; an unavailable API is retried by the hook, then by Airflow's task retries.
     Returns (as XCom) only ``{"path", "count", "start_date", "end_date"}``, never the data.
@@ -74,6 +78,13 @@ class MovielensFetchRatingsOperator(BaseOperator):
             ratings = hook.get_ratings(start, end)
             total = hook.count_ratings(start, end)
             url = f"{hook.base_url}/ratings"
+            if not total:
+                state, _ = hook.window_state(start, end)
+                self.log.log(
+                    logging.INFO if state == CLOSED else logging.WARNING,
+                    "[%s, %s) has no ratings; the window is %s: writing an empty %s",
+                    start, end, "closed" if state == CLOSED else "still open", self.output_path,
+                )  # fmt: skip
         if len(ratings) != total:
             raise MovielensDataChangedError(
                 f"fetched {len(ratings)} ratings for [{start}, {end}) but the API now reports {total}; "

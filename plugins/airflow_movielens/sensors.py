@@ -14,6 +14,7 @@ from airflow_movielens.dates import (
 )
 from airflow_movielens.exceptions import MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.windows import CLOSED, READY, check_on_empty, settle_closed_empty
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
     from airflow.sdk import BaseSensorOperator
@@ -24,7 +25,8 @@ __all__ = ["MovielensRatingsSensor"]
 
 
 class MovielensRatingsSensor(BaseSensorOperator):
-    """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke).
+    """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke),
+    or apply ``on_empty`` once the window is closed and empty.
 
     Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
     ``soft_fail``. Errors follow the provider's one policy (:mod:`airflow_movielens.exceptions`): a bad
@@ -36,6 +38,9 @@ class MovielensRatingsSensor(BaseSensorOperator):
     :param conn_id: Airflow connection of the Movie Rating API.
     :param start_date: first day, inclusive (templated); defaults to the run's data interval start.
     :param end_date: day after the last, exclusive (templated); defaults to the data interval end.
+    :param on_empty: what to do when the window is closed (it ends at or before the API's newest rating) and
+        holds no rating, so waiting cannot help: ``"succeed"`` (default; the run goes on with no ratings),
+        ``"skip"`` or ``"fail"``, with a message saying so. An open window (today, the future) is waited for.
     """
 
     template_fields: Sequence[str] = ("interval_start", "interval_end")
@@ -47,6 +52,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
         conn_id: str = MovielensHook.default_conn_name,
         start_date: DateLike | None = DEFAULT_START_TEMPLATE,
         end_date: DateLike | None = DEFAULT_END_TEMPLATE,
+        on_empty: str = "succeed",
         **kwargs: Any,
     ) -> None:
         start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
@@ -54,14 +60,17 @@ class MovielensRatingsSensor(BaseSensorOperator):
         self.conn_id = conn_id
         self.interval_start = start_date
         self.interval_end = end_date
+        self.on_empty = check_on_empty(on_empty)
 
     def poke(self, context: Any) -> bool:
         start, end = validate_interval(self.interval_start, self.interval_end)
         with MovielensHook(self.conn_id) as hook:
             try:
-                found = hook.has_ratings(start, end)
+                state, newest = hook.window_state(start, end)
             except MovielensUnavailableError as err:
                 self.log.warning("Movie Rating API unavailable, will poke again: %s", err)
                 return False
-        self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if found else "not yet")
-        return found
+        if state == CLOSED:
+            return settle_closed_empty(self.on_empty, start, end, newest, self.log)
+        self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if state == READY else "not yet")
+        return state == READY

@@ -12,7 +12,7 @@ from airflow.models import DAG
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
-from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.hooks import RATING_DTYPES, MovielensHook
 from airflow_movielens.operators import MovielensFetchRatingsOperator
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"
@@ -71,13 +71,27 @@ def test_json_is_a_list_of_records_like_the_seed(movielens_api, tmp_path):
     assert isinstance(records[0]["userId"], int)
 
 
-def test_empty_interval_writes_an_empty_file(movielens_api, tmp_path):
-    path = tmp_path / "empty.json"
-    op = MovielensFetchRatingsOperator(
-        task_id="f", start_date="2019-02-01", end_date="2019-02-02", output_path=path
-    )
-    assert op.execute({})["count"] == 0
-    assert json.loads(path.read_text()) == []
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv", ".parquet"])
+@pytest.mark.parametrize(
+    ("start", "end", "window"),
+    [("2018-12-31", "2019-01-01", "closed"), ("2019-02-01", "2019-02-02", "still open")],
+)
+def test_empty_window_writes_an_empty_valid_file(movielens_api, tmp_path, caplog, suffix, start, end, window):
+    path = tmp_path / f"empty{suffix}"
+    op = MovielensFetchRatingsOperator(task_id="f", start_date=start, end_date=end, output_path=path)
+    with caplog.at_level("INFO"):
+        assert op.execute({})["count"] == 0
+    assert f"the window is {window}: writing an empty" in caplog.text
+    if suffix == ".json":
+        assert json.loads(path.read_text()) == []
+    elif suffix == ".jsonl":
+        assert path.read_text() == ""
+    elif suffix == ".csv":
+        assert path.read_text() == "userId,movieId,rating,timestamp\n"
+    else:
+        frame = pd.read_parquet(path)
+        assert frame.empty
+        assert frame.dtypes.astype(str).to_dict() == RATING_DTYPES
 
 
 def test_count_mismatch_fails_and_keeps_the_previous_file(movielens_api, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pendulum
 import pytest
-from airflow.exceptions import AirflowFailException
+from airflow.exceptions import AirflowFailException, AirflowSkipException
 from airflow.models import DAG
 from airflow.utils.state import TaskInstanceState
 
@@ -29,6 +29,41 @@ def test_template_fields():
 def test_poke(movielens_api, start, end, found):
     sensor = MovielensRatingsSensor(task_id="wait", start_date=start, end_date=end)
     assert sensor.poke({}) is found
+
+
+#: Before the data: no ratings, and none can come.
+CLOSED_EMPTY = {"start_date": "2018-12-31", "end_date": "2019-01-01"}
+
+
+def test_closed_empty_window_succeeds_by_default(fault_proxy: FaultProxy):
+    sensor = MovielensRatingsSensor(task_id="wait", conn_id="movielens_proxy", **CLOSED_EMPTY)
+    assert sensor.on_empty == "succeed"
+    assert sensor.poke({}) is True
+    assert len(fault_proxy.requests_to("/ratings")) == len(fault_proxy.requests_to("/health")) == 1
+
+
+def test_closed_empty_window_skips_or_fails_on_request(movielens_api):
+    skip = MovielensRatingsSensor(task_id="w", on_empty="skip", **CLOSED_EMPTY)
+    with pytest.raises(
+        AirflowSkipException, match=r"\[2018-12-31, 2019-01-01\) has no ratings and is closed"
+    ):
+        skip.poke({})
+    fail = MovielensRatingsSensor(task_id="w", on_empty="fail", **CLOSED_EMPTY)
+    with pytest.raises(AirflowFailException, match="is past its end.*on_empty='fail'"):
+        fail.poke({})
+
+
+def test_bad_on_empty_is_rejected_when_the_dag_is_parsed():
+    with pytest.raises(MovielensArgumentError, match="got 'maybe'"):
+        MovielensRatingsSensor(task_id="w", on_empty="maybe")
+
+
+def test_open_empty_window_waits(fault_proxy: FaultProxy):
+    sensor = MovielensRatingsSensor(
+        task_id="wait", conn_id="movielens_proxy", start_date="2019-02-01", end_date="2019-02-02"
+    )
+    assert sensor.poke({}) is False
+    assert len(fault_proxy.requests_to("/health")) == 1
 
 
 def test_poke_asks_for_one_rating(fault_proxy: FaultProxy):
