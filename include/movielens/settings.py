@@ -109,6 +109,14 @@ def sensor_timeout() -> int:
     return _env_int("MOVIELENS_SENSOR_TIMEOUT", 3600)
 
 
+def sensor_deferrable() -> bool:
+    """Whether 04_sensor waits in the triggerer (``MOVIELENS_SENSOR_DEFERRABLE``, default false)."""
+    raw = (os.environ.get("MOVIELENS_SENSOR_DEFERRABLE") or "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"MOVIELENS_SENSOR_DEFERRABLE must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
 def results_schema() -> str | None:
     """Schema of the results table on databases with schemas; SQLite ignores it."""
     return os.environ.get("MOVIELENS_RESULTS_SCHEMA") or "public"

@@ -18,11 +18,24 @@ The policy lives in the types, so every task that uses the provider (its operato
 from __future__ import annotations
 
 try:  # Airflow 3: the task SDK's exceptions (those the task runner checks)
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
 except ImportError:  # Airflow 2
-    from airflow.exceptions import AirflowException, AirflowFailException
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
 
 __all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
     "MovielensArgumentError",
     "MovielensAuthError",
     "MovielensDataChangedError",
@@ -78,6 +91,22 @@ class MovielensUnavailableError(MovielensError):
     ) -> None:
         super().__init__(message, status_code=status_code, url=url)
         self.attempts = attempts
+
+
+def http_error(status: int, url: str, conn_id: str, reason: str) -> MovielensError | None:
+    """The typed error for an HTTP status, or ``None`` for success; one mapping for sync and async clients.
+
+    401/403 give :class:`MovielensAuthError`, 429 and 5xx :class:`MovielensUnavailableError` (retryable),
+    other 4xx :class:`MovielensRequestError`.
+    """
+    if status < 400:
+        return None
+    if status in (401, 403):
+        message = f"authentication failed for connection '{conn_id}' (HTTP {status} from {url})"
+        return MovielensAuthError(message, status_code=status, url=url)
+    if status == 429 or status >= 500:
+        return MovielensUnavailableError(f"HTTP {status}: {reason}", status_code=status, url=url, attempts=1)
+    return MovielensRequestError(f"HTTP {status} from {url}: {reason}", status_code=status, url=url)
 
 
 class MovielensDataChangedError(MovielensError):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from airflow.configuration import conf
+
+from airflow_movielens import exceptions
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -12,8 +17,9 @@ from airflow_movielens.dates import (
     interval_arguments,
     validate_interval,
 )
-from airflow_movielens.exceptions import MovielensUnavailableError
+from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.triggers import MovielensRatingsTrigger
 from airflow_movielens.windows import CLOSED, READY, check_on_empty, settle_closed_empty
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
@@ -41,6 +47,9 @@ class MovielensRatingsSensor(BaseSensorOperator):
     :param on_empty: what to do when the window is closed (it ends at or before the API's newest rating) and
         holds no rating, so waiting cannot help: ``"succeed"`` (default; the run goes on with no ratings),
         ``"skip"`` or ``"fail"``, with a message saying so. An open window (today, the future) is waited for.
+    :param deferrable: after one synchronous check, wait in the triggerer
+        (:class:`~airflow_movielens.triggers.MovielensRatingsTrigger`) instead of a worker slot; the trigger
+        honours ``poke_interval`` and ``timeout`` and fails at once on rejected credentials or requests.
     """
 
     template_fields: Sequence[str] = ("interval_start", "interval_end")
@@ -53,6 +62,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
         start_date: DateLike | None = DEFAULT_START_TEMPLATE,
         end_date: DateLike | None = DEFAULT_END_TEMPLATE,
         on_empty: str = "succeed",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
@@ -61,6 +71,42 @@ class MovielensRatingsSensor(BaseSensorOperator):
         self.interval_start = start_date
         self.interval_end = end_date
         self.on_empty = check_on_empty(on_empty)
+        self.deferrable = deferrable
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):  # one cheap check first: no deferral when the data is already there
+            return None
+        start, end = validate_interval(self.interval_start, self.interval_end)
+        trigger = MovielensRatingsTrigger(
+            self.conn_id, start, end, self.poke_interval, deadline=time.time() + self.timeout
+        )
+        # The trigger times itself out at the deadline; Airflow's deferral timeout is only a backstop.
+        backstop = dt.timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval))
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+        return None
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
+        """Resume after the trigger fired: succeed, apply ``on_empty``, time out, or raise its typed error."""
+        status = event.get("status")
+        start, end = validate_interval(self.interval_start, self.interval_end)
+        self.log.info("Trigger fired after %s poll(s): %s", event.get("polls"), status)
+        if status == READY:
+            return
+        if status == CLOSED:
+            settle_closed_empty(self.on_empty, start, end, event["newest_timestamp"], self.log)
+            return
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
+        error = getattr(exceptions, str(event.get("error")), None)
+        if not (isinstance(error, type) and issubclass(error, exceptions.MovielensError)):
+            error = exceptions.MovielensError
+        raise error(
+            event.get("message") or f"unexpected trigger event {event!r}",
+            status_code=event.get("status_code"),
+            url=event.get("url"),
+        )
 
     def poke(self, context: Any) -> bool:
         start, end = validate_interval(self.interval_start, self.interval_end)

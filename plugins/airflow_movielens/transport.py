@@ -20,12 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from airflow_movielens.exceptions import (
-    MovielensAuthError,
-    MovielensRequestError,
-    MovielensResponseError,
-    MovielensUnavailableError,
-)
+from airflow_movielens.exceptions import MovielensResponseError, MovielensUnavailableError, http_error
 from airflow_movielens.settings import HookSettings
 
 __all__ = ["Transport", "build_session", "error_message", "retry_after"]
@@ -159,21 +154,10 @@ class Transport:
         status = response.status_code
         if status < 400:
             return response
-        if status in (401, 403):
-            raise MovielensAuthError(
-                f"authentication failed for connection '{self.conn_id}' (HTTP {status} from {response.url})",
-                status_code=status,
-                url=response.url,
-            )
-        if status != 429 and status < 500:
-            raise MovielensRequestError(
-                f"HTTP {status} from {response.url}: {error_message(response)}",
-                status_code=status,
-                url=response.url,
-            )
-        raise _Failure(
-            f"HTTP {status}: {error_message(response)}", response.url, status, retry_after(response)
-        )
+        error = http_error(status, response.url, self.conn_id, error_message(response))
+        if not isinstance(error, MovielensUnavailableError):  # rejected: never retried
+            raise error
+        raise _Failure(error.message, response.url, status, retry_after(response))
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Seconds to wait before the next attempt (``state.attempt_number`` attempts were made)."""

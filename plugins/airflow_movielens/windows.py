@@ -11,12 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from airflow_movielens.exceptions import AirflowFailException, MovielensArgumentError
-
-try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
-    from airflow.sdk.exceptions import AirflowSkipException
-except ImportError:
-    from airflow.exceptions import AirflowSkipException
+from airflow_movielens.exceptions import AirflowFailException, AirflowSkipException, MovielensArgumentError
 
 __all__ = [
     "CLOSED",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pendulum
 import pytest
-from airflow.exceptions import AirflowFailException, AirflowSkipException
+from airflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from airflow.models import DAG
 from airflow.utils.state import TaskInstanceState
 
-from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.exceptions import MovielensArgumentError, MovielensAuthError, MovielensError
 from airflow_movielens.sensors import MovielensRatingsSensor
+from airflow_movielens.triggers import MovielensRatingsTrigger
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_api import free_port
 
@@ -33,6 +36,9 @@ def test_poke(movielens_api, start, end, found):
 
 #: Before the data: no ratings, and none can come.
 CLOSED_EMPTY = {"start_date": "2018-12-31", "end_date": "2019-01-01"}
+#: After the data: no ratings yet, and some may come.
+OPEN_EMPTY = {"start_date": "2019-02-01", "end_date": "2019-02-02"}
+POPULATED = {"start_date": "2019-01-03", "end_date": "2019-01-04"}
 
 
 def test_closed_empty_window_succeeds_by_default(fault_proxy: FaultProxy):
@@ -126,3 +132,74 @@ def test_reschedule_mode_in_dag_test_times_out_on_an_empty_interval(
         soft_fail=soft_fail,
     )
     assert state == expected
+
+
+# -- deferrable: execute() defers to the trigger, execute_complete() applies its event --------------------
+
+
+def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api):
+    sensor = MovielensRatingsSensor(
+        task_id="w",
+        deferrable=True,
+        poke_interval=7,
+        timeout=30,
+        start_date="2019-02-01",
+        end_date="2019-02-02",
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as caught:
+        sensor.execute({})
+    trigger = caught.value.trigger
+    assert isinstance(trigger, MovielensRatingsTrigger)
+    assert (trigger.interval_start, trigger.interval_end, trigger.poke_interval) == (
+        "2019-02-01",
+        "2019-02-02",
+        7,
+    )
+    assert before + 30 <= trigger.deadline <= time.time() + 30
+    assert caught.value.method_name == "execute_complete"
+
+
+def test_deferrable_execute_does_not_defer_when_the_data_is_there(movielens_api):
+    sensor = MovielensRatingsSensor(
+        task_id="w", deferrable=True, start_date="2019-01-03", end_date="2019-01-04"
+    )
+    assert sensor.execute({}) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "raised", "message"),
+    [
+        ({"status": "ready"}, None, None),
+        ({"status": "closed", "newest_timestamp": 1_547_500_000}, None, None),
+        ({"status": "timeout", "message": "no ratings"}, AirflowSensorTimeout, "timed out: no ratings"),
+        (
+            {
+                "status": "error",
+                "error": "MovielensAuthError",
+                "message": "refused",
+                "status_code": 401,
+                "url": "u",
+            },
+            MovielensAuthError,
+            "refused",
+        ),
+        ({"status": "error", "error": "os.system", "message": "x"}, MovielensError, "x"),
+    ],
+)
+def test_execute_complete(event, raised, message):
+    sensor = MovielensRatingsSensor(task_id="w", deferrable=True, **CLOSED_EMPTY)
+    if raised is None:
+        assert sensor.execute_complete({}, event) is None
+        return
+    with pytest.raises(raised, match=message) as caught:
+        sensor.execute_complete({}, event)
+    assert type(caught.value) is raised
+    if raised is MovielensAuthError:
+        assert (caught.value.status_code, caught.value.url) == (401, "u")
+
+
+def test_execute_complete_applies_on_empty_to_a_closed_window():
+    sensor = MovielensRatingsSensor(task_id="w", deferrable=True, on_empty="skip", **CLOSED_EMPTY)
+    with pytest.raises(AirflowSkipException, match="on_empty='skip'"):
+        sensor.execute_complete({}, {"status": "closed", "newest_timestamp": 1_547_500_000})
