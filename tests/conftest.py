@@ -54,9 +54,9 @@ os.environ.update(
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated, empty Airflow metadata database (created once per session)."""
-    from airflow.utils import db
+    from tests.support.compat import init_metadata_db
 
-    db.initdb(load_connections=False)
+    init_metadata_db()
     return TEST_AIRFLOW_HOME / "airflow.db"
 
 

@@ -14,6 +14,8 @@ __all__ = [
     "DEFAULT_START_TEMPLATE",
     "DateLike",
     "interval_arguments",
+    "interval_params",
+    "task_window",
     "to_api_date",
     "validate_interval",
 ]
@@ -70,6 +72,31 @@ def validate_interval(
     end = to_api_date(end_date, "end_date")
     if start is not None and end is not None and end < start:
         raise MovielensArgumentError(f"end_date {end} is before start_date {start}")
+    return start, end
+
+
+def interval_params(start_date: DateLike | None, end_date: DateLike | None) -> dict[str, str]:
+    """The API's ``start_date``/``end_date`` parameters of a checked interval (absent when unbounded)."""
+    start, end = validate_interval(start_date, end_date)
+    return {name: day for name, day in (("start_date", start), ("end_date", end)) if day is not None}
+
+
+def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple[str | None, str | None]:
+    """:func:`validate_interval` for the window of an operator or sensor, which must not be zero-length.
+
+    A task's window with ``start == end`` is a mistake, not a quiet day: on Airflow 3 a cron schedule such as
+    ``"@daily"`` gives runs a zero-length data interval (``CronTriggerTimetable``), so the default templates
+    would render to the same day.
+
+    :raises MovielensArgumentError: as :func:`validate_interval`, or a zero-length window.
+    """
+    start, end = validate_interval(start_date, end_date)
+    if start is not None and start == end:
+        raise MovielensArgumentError(
+            f"the window [{start}, {end}) is empty (start and end are the same day). On Airflow 3 a cron "
+            "schedule has zero-length data intervals: use CronDataIntervalTimetable or a timedelta schedule "
+            "(or [scheduler] create_cron_data_intervals = True), or pass the window's dates explicitly"
+        )
     return start, end
 
 

@@ -16,12 +16,12 @@ try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
 except ImportError:
     from airflow.hooks.base import BaseHook
 
-from airflow_movielens.dates import DateLike, validate_interval
+from airflow_movielens.dates import DateLike, interval_params, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensResponseError
 from airflow_movielens.form import connection_form_widgets, ui_field_behaviour
 from airflow_movielens.paging import pages
 from airflow_movielens.records import MOVIE_DTYPES, RATING_DTYPES, join_genres, movie_id, typed_frame
-from airflow_movielens.settings import Defaults, HookSettings, Overrides, Timeout, resolve_settings
+from airflow_movielens.settings import DEFAULTS, Defaults, HookSettings, Overrides, Timeout, resolve_settings
 from airflow_movielens.transport import Transport, build_session
 from airflow_movielens.windows import window_state
 
@@ -34,24 +34,16 @@ __all__ = ["MOVIE_DTYPES", "RATING_DTYPES", "MovielensHook"]
 class MovielensHook(BaseHook):
     """Read ratings and movies from the Movie Rating API.
 
-    Nothing touches the network (or even the connection) until the first request; then one
-    :class:`requests.Session` (basic auth, keep-alive) serves every page until :meth:`close`. Every request
-    has connect/read timeouts. Connection errors, timeouts, HTTP 429 (honouring ``Retry-After``) and 5xx are
-    retried with exponential backoff and jitter; other 4xx never are. Failures raise the typed errors of
-    :mod:`airflow_movielens.exceptions`.
-
-    Arguments given here win over the connection's extras (``timeout``, ``connect_timeout``,
-    ``max_retries``, ``backoff``, ``batch_size``), which win over the class defaults.
+    Nothing touches the network (or even the connection) until the first request; then one session serves
+    every page until :meth:`close`, with timeouts and retries (:mod:`airflow_movielens.transport`) and the
+    typed errors of :mod:`airflow_movielens.exceptions`. Arguments given here win over the connection's
+    extras, which win over the class defaults (:mod:`airflow_movielens.settings`).
 
     :param movielens_conn_id: Airflow connection id (host, port, schema as the URL scheme, login, password).
     :param timeout: read timeout in seconds, or a ``(connect, read)`` pair.
     :param max_retries: retries after the first attempt of each request (0 disables retrying).
     :param backoff: base delay in seconds; attempt *n* waits about ``backoff * 2**n`` (capped, jittered).
     :param batch_size: page size (the API's ``limit``) used when a method is not given one.
-
-    Transport (session, retries, typed HTTP errors) lives in :mod:`airflow_movielens.transport`, settings
-    resolution in :mod:`airflow_movielens.settings`; this class holds the identity, the connection form,
-    paging and the domain methods.
     """
 
     conn_name_attr = "movielens_conn_id"
@@ -59,13 +51,13 @@ class MovielensHook(BaseHook):
     conn_type = "movielens"
     hook_name = "MovieLens Rating API"
 
-    default_schema = "http"
-    default_port = 5000
-    default_timeout = 60.0
-    default_connect_timeout = 5.0
-    default_max_retries = 5
-    default_backoff = 1.0
-    default_batch_size = 10_000
+    default_schema = DEFAULTS.scheme
+    default_port = DEFAULTS.port
+    default_timeout = DEFAULTS.timeout
+    default_connect_timeout = DEFAULTS.connect_timeout
+    default_max_retries = DEFAULTS.max_retries
+    default_backoff = DEFAULTS.backoff
+    default_batch_size = DEFAULTS.batch_size
     #: Longest wait between two attempts, whatever the backoff or ``Retry-After`` asks for.
     max_wait = 300.0
     #: Movie ids sent per ``/movies`` request (keeps URLs short).
@@ -150,26 +142,13 @@ class MovielensHook(BaseHook):
 
     @classmethod
     def _defaults(cls) -> Defaults:
-        return Defaults(
-            cls.default_schema,
-            cls.default_port,
-            cls.default_connect_timeout,
-            cls.default_timeout,
-            cls.default_max_retries,
-            cls.default_backoff,
-            cls.default_batch_size,
-        )
+        names = ("schema", "port", "connect_timeout", "timeout", "max_retries", "backoff", "batch_size")
+        return Defaults(*(getattr(cls, f"default_{name}") for name in names))
 
     # -- requests and paging --------------------------------------------------------------------------
 
     def _url(self, endpoint: str) -> str:
         return f"{self.base_url}/{endpoint.lstrip('/')}"
-
-    def _request(
-        self, endpoint: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
-    ) -> requests.Response:
-        """GET ``endpoint`` with retries; return the 2xx response or raise a typed error."""
-        return self.transport.get(self._url(endpoint), params, max_retries=max_retries)
 
     def _get_page(
         self, endpoint: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
@@ -204,11 +183,6 @@ class MovielensHook(BaseHook):
             raise MovielensArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
         return batch_size
 
-    @staticmethod
-    def _date_params(start_date: DateLike | None, end_date: DateLike | None) -> dict[str, str]:
-        start, end = validate_interval(start_date, end_date)
-        return {name: day for name, day in (("start_date", start), ("end_date", end)) if day is not None}
-
     # -- ratings --------------------------------------------------------------------------------------
 
     def iter_ratings(
@@ -227,7 +201,7 @@ class MovielensHook(BaseHook):
         :return: dicts with ``userId``, ``movieId``, ``rating`` and ``timestamp``.
         :raises MovielensDataChangedError: the result set changed between two pages.
         """
-        params = self._date_params(start_date, end_date)
+        params = interval_params(start_date, end_date)
         return self._paginate("ratings", params, self._batch_size(batch_size))
 
     def get_ratings(
@@ -240,7 +214,7 @@ class MovielensHook(BaseHook):
 
         Takes the same arguments as :meth:`iter_ratings`.
         """
-        params = self._date_params(start_date, end_date)
+        params = interval_params(start_date, end_date)
         pages = self._pages("ratings", params, self._batch_size(batch_size))
         return typed_frame(pages, RATING_DTYPES, self._url("ratings"))
 
@@ -284,7 +258,7 @@ class MovielensHook(BaseHook):
 
     def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
         """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""
-        return self._get_page("ratings", {**self._date_params(start_date, end_date), "limit": 1})
+        return self._get_page("ratings", {**interval_params(start_date, end_date), "limit": 1})
 
     # -- movies ---------------------------------------------------------------------------------------
 
@@ -330,7 +304,7 @@ class MovielensHook(BaseHook):
         Used by the Test button of the connection form; makes a single attempt per request.
         """
         try:
-            self._request("", max_retries=0)
+            self.transport.get(self._url(""), max_retries=0)
             body = self._get_page("ratings", {"limit": 1}, max_retries=0)
             return True, f"Connected to {self.base_url}: {body.get('total', 'unknown')} ratings available"
         except Exception as err:

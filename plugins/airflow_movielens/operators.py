@@ -12,7 +12,7 @@ from airflow_movielens.dates import (
     DEFAULT_START_TEMPLATE,
     DateLike,
     interval_arguments,
-    validate_interval,
+    task_window,
 )
 from airflow_movielens.exceptions import MovielensDataChangedError
 from airflow_movielens.files import atomic_write_records, record_format
@@ -72,7 +72,7 @@ class MovielensFetchRatingsOperator(BaseOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         record_format(self.output_path)  # fail on an unknown extension before fetching anything
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)

@@ -11,7 +11,15 @@ import pandas as pd
 
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensResponseError
 
-__all__ = ["MOVIE_DTYPES", "RATING_COLUMNS", "RATING_DTYPES", "join_genres", "movie_id", "typed_frame"]
+__all__ = [
+    "MOVIE_DTYPES",
+    "RATING_COLUMNS",
+    "RATING_DTYPES",
+    "TEXT_DTYPE",
+    "join_genres",
+    "movie_id",
+    "typed_frame",
+]
 
 #: Columns and dtypes of ``MovielensHook.get_ratings``.
 RATING_DTYPES: dict[str, str] = {
@@ -22,8 +30,10 @@ RATING_DTYPES: dict[str, str] = {
 }
 #: The rating columns, in the API's (and every output file's) order.
 RATING_COLUMNS: tuple[str, ...] = tuple(RATING_DTYPES)
+#: The text dtype of the installed pandas: ``object`` before pandas 3, ``str`` from pandas 3 on.
+TEXT_DTYPE: str = str(pd.Series([], dtype=str).dtype)
 #: Columns and dtypes of ``get_movies`` (``genres`` is ``|``-joined, as in movies.csv).
-MOVIE_DTYPES: dict[str, str] = {"movieId": "int64", "title": "object", "genres": "object"}
+MOVIE_DTYPES: dict[str, str] = {"movieId": "int64", "title": TEXT_DTYPE, "genres": TEXT_DTYPE}
 
 
 def typed_frame(
@@ -39,7 +49,13 @@ def typed_frame(
         raise MovielensResponseError(
             f"an item of {url}'s result has no {err.args[0]!r} field", url=url
         ) from None
-    return pd.DataFrame({name: np.array(values, dtype=dtypes[name]) for name, values in columns.items()})
+    return pd.DataFrame({name: _column(values, dtypes[name]) for name, values in columns.items()})
+
+
+def _column(values: list[Any], dtype: str) -> Any:
+    if dtype == TEXT_DTYPE:
+        return pd.Series(np.array(values, dtype=object), dtype=dtype)
+    return np.array(values, dtype=dtype)
 
 
 def join_genres(genres: Any) -> str:

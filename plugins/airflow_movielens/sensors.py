@@ -15,7 +15,7 @@ from airflow_movielens.dates import (
     DEFAULT_START_TEMPLATE,
     DateLike,
     interval_arguments,
-    validate_interval,
+    task_window,
 )
 from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
@@ -78,7 +78,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):  # one cheap check first: no deferral when the data is already there
             return None
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         trigger = MovielensRatingsTrigger(
             self.conn_id, start, end, self.poke_interval, deadline=time.time() + self.timeout
         )
@@ -90,7 +90,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
         """Resume after the trigger fired: succeed, apply ``on_empty``, time out, or raise its typed error."""
         status = event.get("status")
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         self.log.info("Trigger fired after %s poll(s): %s", event.get("polls"), status)
         if status == READY:
             return
@@ -109,7 +109,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Any) -> bool:
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         with MovielensHook(self.conn_id) as hook:
             try:
                 state, newest = hook.window_state(start, end)

@@ -16,7 +16,7 @@ from airflow_movielens.exceptions import MovielensArgumentError
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
 
-__all__ = ["Defaults", "HookSettings", "Overrides", "Timeout", "resolve_settings"]
+__all__ = ["DEFAULTS", "Defaults", "HookSettings", "Overrides", "Timeout", "resolve_settings"]
 
 #: A read timeout in seconds, or a ``(connect, read)`` pair.
 Timeout = float | tuple[float, float]
@@ -46,6 +46,18 @@ class Defaults:
     max_retries: int
     backoff: float
     batch_size: int
+
+
+#: The defaults of :class:`~airflow_movielens.hooks.MovielensHook` (a subclass may change its own).
+DEFAULTS = Defaults(
+    scheme="http",
+    port=5000,
+    connect_timeout=5.0,
+    timeout=60.0,
+    max_retries=5,
+    backoff=1.0,
+    batch_size=10_000,
+)
 
 
 @dataclass(frozen=True)

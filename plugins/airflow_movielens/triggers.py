@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_movielens.dates import validate_interval
+from airflow_movielens.dates import interval_params, validate_interval
 from airflow_movielens.exceptions import (
     MovielensError,
     MovielensResponseError,
@@ -123,8 +123,7 @@ class MovielensRatingsTrigger(BaseTrigger):
 
     async def _poll(self, session: aiohttp.ClientSession, settings: HookSettings) -> dict[str, Any] | None:
         """One poll: the event to fire, or ``None`` to keep waiting."""
-        dates = {"start_date": self.interval_start, "end_date": self.interval_end}
-        params = {"limit": "1", **{name: day for name, day in dates.items() if day is not None}}
+        params = {"limit": "1", **interval_params(self.interval_start, self.interval_end)}
         page = await self._get_json(session, f"{settings.base_url}/ratings", params)
         found = bool(page.get("result")) or bool(page.get("total"))
         newest = None

@@ -103,7 +103,7 @@ def airflow_stack(home: Path, dags_folder: Path, extra_env: Mapping[str, str]) -
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "2",  # Airflow 2; [dag_processor] refresh_interval on 3
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "2",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
@@ -124,6 +124,7 @@ def airflow_stack(home: Path, dags_folder: Path, extra_env: Mapping[str, str]) -
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": "movielens-tests-only",
                 "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
             }
         )
         components.update({"api-server": [], "dag-processor": []})

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import json
 
 import pandas as pd
 import pendulum
 import pytest
-from airflow.models import DAG
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
 from airflow_movielens.hooks import RATING_DTYPES, MovielensHook
 from airflow_movielens.operators import MovielensFetchRatingsOperator
+from tests.support.compat import DAG, DAILY, run_dag_test
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"
 
@@ -76,12 +77,15 @@ def test_json_is_a_list_of_records_like_the_seed(movielens_api, tmp_path):
     ("start", "end", "window"),
     [("2018-12-31", "2019-01-01", "closed"), ("2019-02-01", "2019-02-02", "still open")],
 )
-def test_empty_window_writes_an_empty_valid_file(movielens_api, tmp_path, caplog, suffix, start, end, window):
+def test_empty_window_writes_an_empty_valid_file(
+    movielens_api, tmp_path, caplog, capsys, suffix, start, end, window
+):
     path = tmp_path / f"empty{suffix}"
     op = MovielensFetchRatingsOperator(task_id="f", start_date=start, end_date=end, output_path=path)
     with caplog.at_level("INFO"):
         assert op.execute({})["count"] == 0
-    assert f"the window is {window}: writing an empty" in caplog.text
+    logged = caplog.text + capsys.readouterr().out  # Airflow 3's task logger is structlog, on stdout
+    assert f"the window is {window}: writing an empty" in logged
     if suffix == ".json":
         assert json.loads(path.read_text()) == []
     elif suffix == ".jsonl":
@@ -122,7 +126,7 @@ def test_default_args_dates_do_not_hijack_the_interval():
     scheduling_start = pendulum.datetime(2018, 12, 1, tz="UTC")
     with DAG(
         "movielens_operator_default_args",
-        schedule="@daily",
+        schedule=DAILY,
         start_date=scheduling_start,
         default_args={"start_date": scheduling_start, "end_date": pendulum.datetime(2030, 1, 1, tz="UTC")},
     ):
@@ -136,7 +140,7 @@ def test_in_dag_test_renders_the_data_interval(movielens_api, airflow_db, expect
     start = pendulum.datetime(2019, 1, 1, tz="UTC")
     with DAG(
         "movielens_operator_dag_test",
-        schedule="@daily",
+        schedule=DAILY,
         start_date=start,
         catchup=False,
         default_args={"start_date": start, "retries": 0},
@@ -144,7 +148,7 @@ def test_in_dag_test_renders_the_data_interval(movielens_api, airflow_db, expect
         MovielensFetchRatingsOperator(task_id="fetch", output_path=str(tmp_path / "{{ ds }}.parquet"))
 
     # dag.test() makes a manual run: for @daily at 2019-01-09 its data interval is [01-08, 01-09).
-    run = dag.test(execution_date=pendulum.datetime(2019, 1, 9, tz="UTC"))
+    run = run_dag_test(dag, pendulum.datetime(2019, 1, 9, tz="UTC"))
 
     assert run.state == DagRunState.SUCCESS
     ti = run.get_task_instance("fetch")
@@ -174,14 +178,28 @@ def test_error_policy_in_dag_test(movielens_api, airflow_db, add_connection, tmp
     start = pendulum.datetime(2019, 1, 1, tz="UTC")
     with DAG(
         f"movielens_operator_policy_{tries}",
-        schedule="@daily",
+        schedule=DAILY,
         start_date=start,
         catchup=False,
-        default_args={"retries": 1, "retry_delay": 0},
+        default_args={"retries": 1, "retry_delay": dt.timedelta(0)},
     ) as dag:
         MovielensFetchRatingsOperator(task_id="fetch", conn_id=conn_id, output_path=str(tmp_path / "r.json"))
-    run = dag.test(execution_date=pendulum.datetime(2019, 1, 9, tz="UTC"))
+    run = run_dag_test(dag, pendulum.datetime(2019, 1, 9, tz="UTC"))
     ti = run.get_task_instance("fetch")
     assert ti.state == TaskInstanceState.FAILED
     assert ti.try_number == tries
     assert not (tmp_path / "r.json").exists()
+
+
+def test_zero_length_window_is_rejected_with_a_hint(tmp_path):
+    op = MovielensFetchRatingsOperator(
+        task_id="f",
+        start_date=DAY,
+        end_date=DAY,
+        output_path=tmp_path / "r.json",
+        conn_id="no_such_connection",
+    )
+    with pytest.raises(
+        MovielensArgumentError, match=r"\[2019-01-07, 2019-01-07\) is empty.*CronDataIntervalTimetable"
+    ):
+        op.execute({})

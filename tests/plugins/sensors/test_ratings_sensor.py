@@ -6,13 +6,19 @@ import time
 
 import pendulum
 import pytest
-from airflow.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
-from airflow.models import DAG
 from airflow.utils.state import TaskInstanceState
 
-from airflow_movielens.exceptions import MovielensArgumentError, MovielensAuthError, MovielensError
+from airflow_movielens.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    MovielensArgumentError,
+    MovielensAuthError,
+    MovielensError,
+)
 from airflow_movielens.sensors import MovielensRatingsSensor
 from airflow_movielens.triggers import MovielensRatingsTrigger
+from tests.support.compat import DAG, DAILY, TaskDeferred, run_dag_test
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_api import free_port
 
@@ -110,9 +116,9 @@ def test_bad_interval_fails_at_once():
 
 def _sensor_run(dag_id: str, logical_date: pendulum.DateTime, **sensor_kwargs) -> TaskInstanceState:
     start = pendulum.datetime(2019, 1, 1, tz="UTC")
-    with DAG(dag_id, schedule="@daily", start_date=start, catchup=False, default_args={"retries": 0}) as dag:
+    with DAG(dag_id, schedule=DAILY, start_date=start, catchup=False, default_args={"retries": 0}) as dag:
         MovielensRatingsSensor(task_id="wait", mode="reschedule", poke_interval=1, **sensor_kwargs)
-    run = dag.test(execution_date=logical_date)
+    run = run_dag_test(dag, logical_date)
     return run.get_task_instance("wait").state
 
 

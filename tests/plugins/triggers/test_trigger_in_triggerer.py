@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 DAG_ID = "movielens_deferrable"
 STACK = f"Airflow {airflow_major()}"
 POKE_INTERVAL = 1
-TIMEOUT = 12
+TIMEOUT = 20
+HOLD = 5  # seconds the data stays hidden once the sensors are deferred
 
 DAG_FILE = textwrap.dedent(
     f"""
@@ -105,6 +106,11 @@ def test_deferrable_sensor_under_a_real_triggerer(movielens_api, tmp_path):
             triggers = stack.query("SELECT classpath FROM trigger")
             assert ("airflow_movielens.triggers.MovielensRatingsTrigger",) in triggers
 
+            polls_before = len(appears.requests_to("/ratings"))
+            time.sleep(HOLD)  # deferred, nothing there yet: the trigger keeps polling at poke_interval
+            polls_held = len(appears.requests_to("/ratings")) - polls_before
+            assert HOLD / POKE_INTERVAL - 2 <= polls_held <= HOLD / POKE_INTERVAL + 2
+            assert task_states(stack, "deferral")["appears"][0] == "deferred"
             rejected.always("/ratings", "401")
             appears.inject("/ratings", "503", "503")  # an outage while deferred...
             appears.always("/ratings", None)  # ...then the data is there
@@ -133,7 +139,8 @@ def test_deferrable_sensor_under_a_real_triggerer(movielens_api, tmp_path):
     deferred_for = flipped - seen_deferred["rejected"]
     assert len(rejected.requests_to("/ratings")) <= 2 + deferred_for / POKE_INTERVAL, "poke_interval honoured"
     print(
-        f"\nreal triggerer ({STACK}): 'appears' deferred for {flipped - seen_deferred['appears']:.1f} s; "
+        f"\nreal triggerer ({STACK}): 'appears' deferred for {flipped - seen_deferred['appears']:.1f} s "
+        f"({polls_held} polls in {HOLD} s); "
         f"data appeared -> task success in {appears_done - flipped:.1f} s "
         f"(deferral to completion {appears_done - seen_deferred['appears']:.1f} s, "
         f"poke_interval {POKE_INTERVAL} s)"
