@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.live_api import free_port
+from tests.support.live_api import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,17 +144,4 @@ def airflow_stack(home: Path, dags_folder: Path, extra_env: Mapping[str, str]) -
         yield stack
     finally:
         for process in stack.processes.values():
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+            stop_process_group(process)
