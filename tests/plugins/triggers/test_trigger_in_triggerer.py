@@ -106,9 +106,16 @@ def test_deferrable_sensor_under_a_real_triggerer(movielens_api, tmp_path):
             triggers = stack.query("SELECT classpath FROM trigger")
             assert ("airflow_movielens.triggers.MovielensRatingsTrigger",) in triggers
 
-            polls_before = len(appears.requests_to("/ratings"))
-            time.sleep(HOLD)  # deferred, nothing there yet: the trigger keeps polling at poke_interval
-            polls_held = len(appears.requests_to("/ratings")) - polls_before
+            # The triggerer picks the trigger up (its first poll), then, with nothing there yet, keeps
+            # polling at poke_interval: count the polls over HOLD seconds.
+            def polls() -> int:
+                return len(appears.requests_to("/ratings"))
+
+            at_deferral = polls()
+            stack.wait_for("the trigger's first poll", lambda: polls() > at_deferral, 60)
+            polls_before = polls()
+            time.sleep(HOLD)
+            polls_held = polls() - polls_before
             assert HOLD / POKE_INTERVAL - 2 <= polls_held <= HOLD / POKE_INTERVAL + 2
             assert task_states(stack, "deferral")["appears"][0] == "deferred"
             rejected.always("/ratings", "401")
