@@ -16,6 +16,10 @@ END ?= 2019-01-07
 DAG ?= 04_sensor
 API_PORT ?= 5000
 MOVIELENS_DATA ?=
+CUTOFFS ?=
+HORIZON ?= 30
+K ?= 10
+EVAL_OUT ?= $(ROOT)/include/data/ranking_evaluation.csv
 
 VENV := $(ROOT)/.venv
 VENV_AF3 := $(ROOT)/.venv-af3
@@ -31,7 +35,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 bench bench-api api demo up clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 bench bench-api api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -108,6 +112,10 @@ demo: setup ## Whole pipeline locally: API + 04_sensor over START..END (default 
 
 up: setup ## API on :$${API_PORT:-5000} + Airflow UI on :8080 (airflow standalone); Ctrl-C stops both
 	API_PORT=$(API_PORT) MOVIELENS_DATA=$(MOVIELENS_DATA) $(ROOT)/tools/up
+
+evaluate: setup ## Backtest the popular lists: HR/nDCG@K per method and window (CUTOFFS, HORIZON, K, EVAL_OUT)
+	$(VENV)/bin/python $(ROOT)/tools/evaluate.py $(if $(MOVIELENS_DATA),--data "$(MOVIELENS_DATA)") \
+	  $(if $(CUTOFFS),--cutoffs "$(CUTOFFS)") --horizon "$(HORIZON)" --k "$(K)" --out "$(EVAL_OUT)"
 
 clean: ## Remove environments, local Airflow home and caches (not datasets)
 	rm -rf $(VENV) $(VENV_AF3) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache

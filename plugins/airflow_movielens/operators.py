@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_movielens.checks import check_complete
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -14,10 +14,8 @@ from airflow_movielens.dates import (
     interval_arguments,
     task_window,
 )
-from airflow_movielens.exceptions import MovielensDataChangedError
 from airflow_movielens.files import atomic_write_records, record_format
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.windows import CLOSED
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
     from airflow.sdk import BaseOperator
@@ -76,21 +74,7 @@ class MovielensFetchRatingsOperator(BaseOperator):
         record_format(self.output_path)  # fail on an unknown extension before fetching anything
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)
-            total = hook.count_ratings(start, end)
-            url = f"{hook.base_url}/ratings"
-            if not total:
-                state, _ = hook.window_state(start, end)
-                self.log.log(
-                    logging.INFO if state == CLOSED else logging.WARNING,
-                    "[%s, %s) has no ratings; the window is %s: writing an empty %s",
-                    start, end, "closed" if state == CLOSED else "still open", self.output_path,
-                )  # fmt: skip
-        if len(ratings) != total:
-            raise MovielensDataChangedError(
-                f"fetched {len(ratings)} ratings for [{start}, {end}) but the API now reports {total}; "
-                "the data changed during the fetch, nothing was written",
-                url=url,
-            )
+            check_complete(hook, start, end, len(ratings), consequence="nothing was written", log=self.log)
         count = atomic_write_records(self.output_path, ratings)
         self.log.info("Wrote %d ratings of [%s, %s) to %s", count, start, end, self.output_path)
         return {"path": self.output_path, "count": count, "start_date": start, "end_date": end}

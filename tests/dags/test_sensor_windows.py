@@ -62,6 +62,6 @@ def test_closed_empty_day_goes_on_at_once_to_an_empty_ranking(gapped_api, tmp_pa
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "success", states
     assert states["wait_for_ratings"] == "success"
-    assert states["fetch_ratings"] == "success"
-    assert dag_run.get_task_instance("fetch_ratings").xcom_pull(task_ids="fetch_ratings")["count"] == 0
+    assert states["load_ratings"] == "success"
+    assert dag_run.get_task_instance("load_ratings").xcom_pull(task_ids="load_ratings")["count"] == 0
     assert elapsed < SENSOR_TIMEOUT / 2, f"the sensor waited ({elapsed:.1f} s) for a closed window"

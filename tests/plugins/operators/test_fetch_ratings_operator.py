@@ -85,7 +85,7 @@ def test_empty_window_writes_an_empty_valid_file(
     with caplog.at_level("INFO"):
         assert op.execute({})["count"] == 0
     logged = caplog.text + capsys.readouterr().out  # Airflow 3's task logger is structlog, on stdout
-    assert f"the window is {window}: writing an empty" in logged
+    assert f"the window is {window}: storing an empty result" in logged
     if suffix == ".json":
         assert json.loads(path.read_text()) == []
     elif suffix == ".jsonl":
