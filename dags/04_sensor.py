@@ -27,8 +27,8 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
     wait_for_ratings = MovielensRatingsSensor(
         task_id="wait_for_ratings",
         conn_id=settings.MOVIELENS_CONN_ID,
-        start_date=settings.WINDOW_START_TEMPLATE,
-        end_date=settings.WINDOW_END_TEMPLATE,
+        interval_start=settings.WINDOW_START_TEMPLATE,
+        interval_end=settings.WINDOW_END_TEMPLATE,
         mode="reschedule",
         poke_interval=settings.sensor_poke_interval(),
         timeout=settings.sensor_timeout(),

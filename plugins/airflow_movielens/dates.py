@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from airflow_movielens.exceptions import MovielensArgumentError
 
@@ -13,7 +11,6 @@ __all__ = [
     "DEFAULT_END_TEMPLATE",
     "DEFAULT_START_TEMPLATE",
     "DateLike",
-    "interval_arguments",
     "interval_params",
     "task_window",
     "to_api_date",
@@ -103,21 +100,3 @@ def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple
 #: Default templates of the operator and sensor: the run's data interval, as whole days.
 DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
 DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"
-
-
-def interval_arguments(
-    start_date: DateLike | None, end_date: DateLike | None, default_args: Mapping[str, Any] | None
-) -> tuple[DateLike | None, DateLike | None]:
-    """Undo Airflow's ``default_args`` injection into an operator's ``start_date``/``end_date`` parameters.
-
-    ``BaseOperator`` fills *every* ``__init__`` parameter that has a namesake in ``default_args``. The
-    operator and sensor here use ``start_date``/``end_date`` for the API interval, so a DAG with
-    ``default_args={"start_date": ...}`` (the task's scheduling start) would silently turn into the fetch
-    interval. Values that are the very objects of ``default_args`` are therefore replaced by the defaults.
-    """
-    defaults = default_args or {}
-    if "start_date" in defaults and start_date is defaults["start_date"]:
-        start_date = DEFAULT_START_TEMPLATE
-    if "end_date" in defaults and end_date is defaults["end_date"]:
-        end_date = DEFAULT_END_TEMPLATE
-    return start_date, end_date

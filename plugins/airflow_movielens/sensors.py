@@ -14,7 +14,6 @@ from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
     DateLike,
-    interval_arguments,
     task_window,
 )
 from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavailableError
@@ -31,19 +30,17 @@ __all__ = ["MovielensRatingsSensor"]
 
 
 class MovielensRatingsSensor(BaseSensorOperator):
-    """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke),
-    or apply ``on_empty`` once the window is closed and empty.
+    """Succeed once ``[interval_start, interval_end)`` holds at least one rating (one ``limit=1`` request
+    per poke), or apply ``on_empty`` once the window is closed and empty.
 
     Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
     ``soft_fail``. Errors follow the provider's one policy (:mod:`airflow_movielens.exceptions`): a bad
     interval, rejected credentials or a rejected request fail the task at once (no retries, no poking until
     the timeout); an unreachable API (after the hook's retries) just means "not yet".
-    ``start_date``/``end_date`` are stored as ``interval_start``/``interval_end``, as in
-    :class:`~airflow_movielens.operators.MovielensFetchRatingsOperator`.
 
     :param conn_id: Airflow connection of the Movie Rating API.
-    :param start_date: first day, inclusive (templated); defaults to the run's data interval start.
-    :param end_date: day after the last, exclusive (templated); defaults to the data interval end.
+    :param interval_start: first day, inclusive (templated); defaults to the run's data interval start.
+    :param interval_end: day after the last, exclusive (templated); defaults to the data interval end.
     :param on_empty: what to do when the window is closed (it ends at or before the API's newest rating) and
         holds no rating, so waiting cannot help: ``"succeed"`` (default; the run goes on with no ratings),
         ``"skip"`` or ``"fail"``, with a message saying so. An open window (today, the future) is waited for.
@@ -59,17 +56,16 @@ class MovielensRatingsSensor(BaseSensorOperator):
         self,
         *,
         conn_id: str = MovielensHook.default_conn_name,
-        start_date: DateLike | None = DEFAULT_START_TEMPLATE,
-        end_date: DateLike | None = DEFAULT_END_TEMPLATE,
+        interval_start: DateLike | None = DEFAULT_START_TEMPLATE,
+        interval_end: DateLike | None = DEFAULT_END_TEMPLATE,
         on_empty: str = "succeed",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
         super().__init__(**kwargs)
         self.conn_id = conn_id
-        self.interval_start = start_date
-        self.interval_end = end_date
+        self.interval_start = interval_start
+        self.interval_end = interval_end
         self.on_empty = check_on_empty(on_empty)
         self.deferrable = deferrable
 

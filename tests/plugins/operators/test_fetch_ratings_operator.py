@@ -36,8 +36,8 @@ def test_signature_and_template_fields():
     params = inspect.signature(MovielensFetchRatingsOperator.__init__).parameters
     assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for name, p in params.items() if name != "self")
     assert params["conn_id"].default == "movielens"
-    assert params["start_date"].default == "{{ data_interval_start | ds }}"
-    assert params["end_date"].default == "{{ data_interval_end | ds }}"
+    assert params["interval_start"].default == "{{ data_interval_start | ds }}"
+    assert params["interval_end"].default == "{{ data_interval_end | ds }}"
     assert MovielensFetchRatingsOperator.template_fields == ("interval_start", "interval_end", "output_path")
 
 
@@ -47,7 +47,7 @@ def test_writes_each_format_atomically_and_reruns_identically(
 ):
     path = tmp_path / "out" / f"ratings{suffix}"
     op = MovielensFetchRatingsOperator(
-        task_id="fetch", start_date=DAY, end_date=NEXT_DAY, output_path=path, batch_size=700
+        task_id="fetch", interval_start=DAY, interval_end=NEXT_DAY, output_path=path, batch_size=700
     )
     result = op.execute({})
     expected = expected_ratings(DAY, NEXT_DAY)
@@ -62,9 +62,9 @@ def test_writes_each_format_atomically_and_reruns_identically(
 
 def test_json_is_a_list_of_records_like_the_seed(movielens_api, tmp_path):
     path = tmp_path / "ratings.json"
-    MovielensFetchRatingsOperator(task_id="f", start_date=DAY, end_date=NEXT_DAY, output_path=path).execute(
-        {}
-    )
+    MovielensFetchRatingsOperator(
+        task_id="f", interval_start=DAY, interval_end=NEXT_DAY, output_path=path
+    ).execute({})
     records = json.loads(path.read_text())
     assert isinstance(records, list)
     assert set(records[0]) == {"userId", "movieId", "rating", "timestamp"}
@@ -81,7 +81,7 @@ def test_empty_window_writes_an_empty_valid_file(
     movielens_api, tmp_path, caplog, capsys, suffix, start, end, window
 ):
     path = tmp_path / f"empty{suffix}"
-    op = MovielensFetchRatingsOperator(task_id="f", start_date=start, end_date=end, output_path=path)
+    op = MovielensFetchRatingsOperator(task_id="f", interval_start=start, interval_end=end, output_path=path)
     with caplog.at_level("INFO"):
         assert op.execute({})["count"] == 0
     logged = caplog.text + capsys.readouterr().out  # Airflow 3's task logger is structlog, on stdout
@@ -103,7 +103,9 @@ def test_count_mismatch_fails_and_keeps_the_previous_file(movielens_api, tmp_pat
     path.write_text("previous\n")
     real_count = MovielensHook.count_ratings
     monkeypatch.setattr(MovielensHook, "count_ratings", lambda self, *a: real_count(self, *a) + 1)
-    op = MovielensFetchRatingsOperator(task_id="f", start_date=DAY, end_date=NEXT_DAY, output_path=path)
+    op = MovielensFetchRatingsOperator(
+        task_id="f", interval_start=DAY, interval_end=NEXT_DAY, output_path=path
+    )
     with pytest.raises(MovielensDataChangedError, match="nothing was written"):
         op.execute({})
     assert path.read_text() == "previous\n"
@@ -114,8 +116,8 @@ def test_unknown_extension_fails_before_fetching(tmp_path):
     op = MovielensFetchRatingsOperator(
         task_id="f",
         conn_id="no_such_connection",
-        start_date=DAY,
-        end_date=NEXT_DAY,
+        interval_start=DAY,
+        interval_end=NEXT_DAY,
         output_path=tmp_path / "x.xml",
     )
     with pytest.raises(MovielensArgumentError, match="use one of the extensions"):
@@ -194,8 +196,8 @@ def test_error_policy_in_dag_test(movielens_api, airflow_db, add_connection, tmp
 def test_zero_length_window_is_rejected_with_a_hint(tmp_path):
     op = MovielensFetchRatingsOperator(
         task_id="f",
-        start_date=DAY,
-        end_date=DAY,
+        interval_start=DAY,
+        interval_end=DAY,
         output_path=tmp_path / "r.json",
         conn_id="no_such_connection",
     )

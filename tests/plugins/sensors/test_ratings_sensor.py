@@ -36,15 +36,15 @@ def test_template_fields():
     ],
 )
 def test_poke(movielens_api, start, end, found):
-    sensor = MovielensRatingsSensor(task_id="wait", start_date=start, end_date=end)
+    sensor = MovielensRatingsSensor(task_id="wait", interval_start=start, interval_end=end)
     assert sensor.poke({}) is found
 
 
 #: Before the data: no ratings, and none can come.
-CLOSED_EMPTY = {"start_date": "2018-12-31", "end_date": "2019-01-01"}
+CLOSED_EMPTY = {"interval_start": "2018-12-31", "interval_end": "2019-01-01"}
 #: After the data: no ratings yet, and some may come.
-OPEN_EMPTY = {"start_date": "2019-02-01", "end_date": "2019-02-02"}
-POPULATED = {"start_date": "2019-01-03", "end_date": "2019-01-04"}
+OPEN_EMPTY = {"interval_start": "2019-02-01", "interval_end": "2019-02-02"}
+POPULATED = {"interval_start": "2019-01-03", "interval_end": "2019-01-04"}
 
 
 def test_closed_empty_window_succeeds_by_default(fault_proxy: FaultProxy):
@@ -72,7 +72,7 @@ def test_bad_on_empty_is_rejected_when_the_dag_is_parsed():
 
 def test_open_empty_window_waits(fault_proxy: FaultProxy):
     sensor = MovielensRatingsSensor(
-        task_id="wait", conn_id="movielens_proxy", start_date="2019-02-01", end_date="2019-02-02"
+        task_id="wait", conn_id="movielens_proxy", interval_start="2019-02-01", interval_end="2019-02-02"
     )
     assert sensor.poke({}) is False
     assert len(fault_proxy.requests_to("/health")) == 1
@@ -80,7 +80,7 @@ def test_open_empty_window_waits(fault_proxy: FaultProxy):
 
 def test_poke_asks_for_one_rating(fault_proxy: FaultProxy):
     sensor = MovielensRatingsSensor(
-        task_id="wait", conn_id="movielens_proxy", start_date="2019-01-03", end_date="2019-01-04"
+        task_id="wait", conn_id="movielens_proxy", interval_start="2019-01-03", interval_end="2019-01-04"
     )
     assert sensor.poke({}) is True
     [seen] = fault_proxy.requests_to("/ratings")
@@ -90,7 +90,7 @@ def test_poke_asks_for_one_rating(fault_proxy: FaultProxy):
 def test_auth_error_fails_at_once(movielens_api, add_connection, waits):
     add_connection("ml_sensor_badpw", **{**movielens_api.connection(), "password": "wrong"})
     sensor = MovielensRatingsSensor(
-        task_id="wait", conn_id="ml_sensor_badpw", start_date="2019-01-03", end_date=None
+        task_id="wait", conn_id="ml_sensor_badpw", interval_start="2019-01-03", interval_end=None
     )
     with pytest.raises(AirflowFailException, match="authentication failed"):
         sensor.poke({})
@@ -102,14 +102,14 @@ def test_unreachable_api_means_not_yet(add_connection, waits):
         "ml_sensor_down", conn_type="movielens", host="127.0.0.1", port=free_port(), extra={"max_retries": 1}
     )
     sensor = MovielensRatingsSensor(
-        task_id="wait", conn_id="ml_sensor_down", start_date="2019-01-03", end_date=None
+        task_id="wait", conn_id="ml_sensor_down", interval_start="2019-01-03", interval_end=None
     )
     assert sensor.poke({}) is False
     assert len(waits) == 1
 
 
 def test_bad_interval_fails_at_once():
-    sensor = MovielensRatingsSensor(task_id="wait", start_date="2019-01-05", end_date="2019-01-04")
+    sensor = MovielensRatingsSensor(task_id="wait", interval_start="2019-01-05", interval_end="2019-01-04")
     with pytest.raises(MovielensArgumentError, match="end_date 2019-01-04 is before start_date 2019-01-05"):
         sensor.poke({})
 
@@ -149,8 +149,8 @@ def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api):
         deferrable=True,
         poke_interval=7,
         timeout=30,
-        start_date="2019-02-01",
-        end_date="2019-02-02",
+        interval_start="2019-02-01",
+        interval_end="2019-02-02",
     )
     before = time.time()
     with pytest.raises(TaskDeferred) as caught:
@@ -168,7 +168,7 @@ def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api):
 
 def test_deferrable_execute_does_not_defer_when_the_data_is_there(movielens_api):
     sensor = MovielensRatingsSensor(
-        task_id="w", deferrable=True, start_date="2019-01-03", end_date="2019-01-04"
+        task_id="w", deferrable=True, interval_start="2019-01-03", interval_end="2019-01-04"
     )
     assert sensor.execute({}) is None
 

@@ -45,8 +45,8 @@ DAG_FILE = textwrap.dedent(
             MovielensRatingsSensor(
                 task_id=task_id,
                 conn_id=conn_id,
-                start_date=start,
-                end_date=end,
+                interval_start=start,
+                interval_end=end,
                 deferrable=True,
                 poke_interval={POKE_INTERVAL},
                 timeout=timeout,
