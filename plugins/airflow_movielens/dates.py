@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
 
 __all__ = [
     "DEFAULT_END_TEMPLATE",
@@ -95,8 +96,3 @@ def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple
             "(or [scheduler] create_cron_data_intervals = True), or pass the window's dates explicitly"
         )
     return start, end
-
-
-#: Default templates of the operator and sensor: the run's data interval, as whole days.
-DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
-DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"

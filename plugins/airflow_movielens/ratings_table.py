@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DateLike, to_api_date, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -38,8 +39,7 @@ __all__ = ["RATING_COLUMNS", "RATINGS_TABLE", "epoch_seconds", "qualified_name",
 log = logging.getLogger(__name__)
 
 RATINGS_TABLE = "ratings"
-#: Columns of the table, in the API's field names (quoted in SQL, so PostgreSQL keeps their case).
-RATING_COLUMNS: tuple[str, ...] = ("userId", "movieId", "rating", "timestamp")
+# Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
