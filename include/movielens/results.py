@@ -97,7 +97,7 @@ def read_ranking(
 ) -> pd.DataFrame:
     """Read a window's ranking (default: the latest window) from ``movie_rankings``, best first.
 
-    What a downstream "popular movies" reader does; also used by :mod:`include.movielens.demo`.
+    What a downstream "popular movies" reader does; also used by ``tools/demo_pipeline.py``.
     Returns an empty frame with the ranking columns when there is nothing to read.
     """
     db, target, table = _open_results(conn_id)
