@@ -99,6 +99,8 @@ def results_database(kind: str, folder: Path, postgres_server: Any = None) -> It
 
 def forget_connection_types() -> None:
     """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
-    from astro.databases import _get_conn
-
+    try:
+        from astro.databases import _get_conn
+    except ImportError:  # no Astro SDK (the provider's Airflow 3 environment): nothing is cached
+        return
     _get_conn.cache_clear()

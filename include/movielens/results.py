@@ -243,7 +243,7 @@ def read_ranking(
 ) -> pd.DataFrame:
     """Read one (window_end, method, window_days) ranking (default: the latest end) from ``movie_rankings``.
 
-    What a downstream "popular movies" reader does; also used by :mod:`include.movielens.demo`.
+    What a downstream "popular movies" reader does; also used by ``tools/demo_pipeline.py``.
     Returns an empty frame with the ranking columns when there is nothing to read.
     """
     results = _Results(conn_id)

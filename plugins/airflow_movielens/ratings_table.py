@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DateLike, to_api_date, validate_interval
+from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -62,8 +64,7 @@ _PREFETCH_PAGES = 2
 #: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
 #: the table's write lock (readers still get in) while the API is paged.
 DIRECT_LOAD_DAYS = 31
-#: Columns of the table, in the API's field names (quoted in SQL, so PostgreSQL keeps their case).
-RATING_COLUMNS: tuple[str, ...] = ("userId", "movieId", "rating", "timestamp")
+# Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
@@ -74,7 +75,7 @@ def epoch_seconds(day: DateLike, name: str = "date") -> int:
     """Midnight UTC of ``day`` (``YYYY-MM-DD``, date or midnight datetime) in epoch seconds."""
     text = to_api_date(day, name)
     if text is None:
-        raise ValueError(f"{name} is required, got {day!r}")
+        raise MovielensArgumentError(f"{name} is required, got {day!r}")
     return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp())
 
 
@@ -267,13 +268,16 @@ def replace_interval(
     :param days_table: table in which the interval's days are marked as loaded, in the same transaction
         (created if missing; ``None`` marks nothing).
     :return: ``{"table", "start_date", "end_date", "count", "deleted"}`` (small, for XCom).
-    :raises ValueError: a bad interval, or a record outside it.
+    :raises MovielensArgumentError: a bad interval or page size.
+    :raises ValueError: a record outside the interval.
     """
     start, end = validate_interval(start_date, end_date)
     if start is None or end is None:
-        raise ValueError(f"replace_interval needs both bounds, got [{start_date!r}, {end_date!r})")
+        raise MovielensArgumentError(
+            f"replace_interval needs both bounds, got [{start_date!r}, {end_date!r})"
+        )
     if page_size < 1:
-        raise ValueError(f"page_size must be >= 1, got {page_size}")
+        raise MovielensArgumentError(f"page_size must be >= 1, got {page_size!r}")
     start_ts, end_ts = epoch_seconds(start, "start_date"), epoch_seconds(end, "end_date")
     postgres = _is_postgres(hook)
     placeholder = hook.placeholder

@@ -427,7 +427,7 @@ def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, works
 def test_demo_runs_a_range_and_reads_the_top_10(
     movielens_api, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
-    from include.movielens import demo
+    from tools import demo_pipeline as demo
 
     # run_range widens the window through these variables; let monkeypatch restore them afterwards
     monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-01")

@@ -153,6 +153,25 @@ def test_window_and_concurrency_are_overridable(monkeypatch) -> None:
         assert dag.max_active_runs == 1
 
 
+@pytest.mark.parametrize(("value", "deferrable"), [(None, False), ("true", True), ("false", False)])
+def test_sensor_deferrable_setting(airflow_db, monkeypatch, value, deferrable) -> None:
+    monkeypatch.delenv("MOVIELENS_SENSOR_DEFERRABLE", raising=False)
+    env = {} if value is None else {"MOVIELENS_SENSOR_DEFERRABLE": value}
+    sensor = parse(monkeypatch, **env)["04_sensor"].get_task("wait_for_ratings")
+    assert sensor.deferrable is deferrable
+    assert sensor.mode == "reschedule"  # what the non-deferrable path uses
+
+
+def test_bad_sensor_deferrable_setting_is_rejected(monkeypatch) -> None:
+    from include.movielens import settings
+
+    monkeypatch.setenv("MOVIELENS_SENSOR_DEFERRABLE", "sometimes")
+    with pytest.raises(
+        ValueError, match="MOVIELENS_SENSOR_DEFERRABLE must be true or false, got 'sometimes'"
+    ):
+        settings.sensor_deferrable()
+
+
 def test_bad_window_is_rejected(monkeypatch) -> None:
     from include.movielens import settings
 

@@ -1,8 +1,9 @@
 """Run one of the DAGs over a range of days with ``dag.test()`` and print the last day's top movies.
 
-For ``make demo`` and for trying the pipeline without a scheduler::
+For ``make demo`` (tools/demo) and for trying the pipeline without a scheduler; a command-line tool, so it
+lives here and not on the workers' import path (include/)::
 
-    python -m include.movielens.demo --dag 04_sensor --start 2019-01-01 --end 2019-01-03 --top 10 \
+    python -m tools.demo_pipeline --dag 04_sensor --start 2019-01-01 --end 2019-01-03 --top 10 \
         --history-days 365 --evaluate
 
 ``--history-days N`` first loads the N days before ``--start`` in one run of 05_history, so that the last
