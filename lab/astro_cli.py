@@ -3,13 +3,15 @@
 Source: astronomer/astro-cli **v1.45.0** (the latest release when this was written):
 - ``airflow/include/airflow2/composeyml.go.tmpl`` — the compose project for Airflow 2 runtimes, rendered by
   ``generateConfig`` (airflow/container.go) with the config defaults of config/config.go: postgres image
-  ``docker.io/postgres:12.6``, user/password ``postgres``, user ``astro``, mount label ``z``, duplicate volumes,
-  ports bound to 127.0.0.1, ``env_file: .env`` only when .env exists, the settings file mounted when present;
+  ``docker.io/postgres:12.6``, user/password ``postgres``, user ``astro``, mount label ``z``, duplicate
+  volumes, ports bound to 127.0.0.1, ``env_file: .env`` only when .env exists, the settings file mounted when
+  present;
 - ``airflow/docker.go`` ``Start``: build the project image ``<project>/airflow:latest`` from the Dockerfile
   (``--pull`` when every FROM is an Astro Runtime image), load the rendered file plus
-  docker-compose.override.yml under the project name ``<name>_<md5(project dir)[:6]>`` interpolating ``${...}``
-  from the *process environment only* (.env is not read), then compose ``Up`` with no build option; the proxy
-  keeps the default ports unless they are taken; wait for ``/health``; load airflow_settings.yaml;
+  docker-compose.override.yml under the project name ``<name>_<md5(project dir)[:6]>`` interpolating
+  ``${...}`` from the *process environment only* (.env is not read), then compose ``Up`` with no build
+  option; the proxy keeps the default ports unless they are taken; wait for ``/health``; load
+  airflow_settings.yaml;
 - ``settings/settings.go``: pools, variables and connections upserted through the REST API
   (``POST /api/v1/<kind>``, ``PATCH`` on 409) with basic auth admin:admin;
 - ``airflow/docker_image.go`` ``Pytest``: ``docker create -i --name astro-pytest [--env-file .env] <image>
@@ -68,7 +70,14 @@ def build_pulls(dockerfile: Path) -> bool:
 
 
 def _airflow_service(
-    project_dir: Path, image: str, component: str, command: str, *, tests: bool, settings: bool
+    project_dir: Path,
+    image: str,
+    component: str,
+    command: str,
+    *,
+    tests: bool,
+    settings: bool,
+    env_file: Path | None,
 ) -> dict[str, Any]:
     mounts = [f"{project_dir}/{d}:/usr/local/airflow/{d}:z" for d in ("dags", "plugins", "include")]
     if tests:
@@ -91,13 +100,21 @@ def _airflow_service(
         "environment": None,  # filled by render()
         "volumes": mounts,
     }
-    if (project_dir / ".env").exists():
-        service["env_file"] = ".env"
+    if env_file is not None:
+        service["env_file"] = str(env_file)
     return service
 
 
-def render(project_dir: Path, *, postgres_port: int, webserver_port: int) -> dict[str, Any]:
-    """The compose project `astro dev start` generates for an Airflow 2 (Runtime 12) project."""
+def render(
+    project_dir: Path, *, postgres_port: int, webserver_port: int, env_file: Path | None = None
+) -> dict[str, Any]:
+    """The compose project `astro dev start` generates for an Airflow 2 (Runtime 12) project.
+
+    :param env_file: the project's env file (the CLI passes ``.env`` when it exists); default: ``.env`` if
+        the project has one.
+    """
+    if env_file is None and (project_dir / ".env").exists():
+        env_file = project_dir / ".env"
     name = project_name(project_dir)
     image = image_name(project_dir)
     settings = (project_dir / SETTINGS_FILE).exists()
@@ -114,11 +131,12 @@ def render(project_dir: Path, *, postgres_port: int, webserver_port: int) -> dic
         "ASTRONOMER_ENVIRONMENT": "local",
     }
     migrate = "(airflow db upgrade || airflow upgradedb) && airflow {}"
-    # The template's webserver: basic auth for the REST API when the installed Airflow ships it, the admin user,
-    # permissions synced, then the webserver.
+    # The template's webserver: basic auth for the REST API when the installed Airflow ships it, the admin
+    # user, permissions synced, then the webserver.
     webserver_cmd = (
         "bash -c '"
-        'if [[ -z "$$AIRFLOW__API__AUTH_BACKEND" ]] && [[ $$(pip show -f apache-airflow | grep basic_auth.py) ]]; '
+        'if [[ -z "$$AIRFLOW__API__AUTH_BACKEND" ]] '
+        "&& [[ $$(pip show -f apache-airflow | grep basic_auth.py) ]]; "
         "then export AIRFLOW__API__AUTH_BACKEND=airflow.api.auth.backend.basic_auth; "
         "else export AIRFLOW__API__AUTH_BACKEND=airflow.api.auth.backend.default; fi && "
         '{ airflow users create "$$@" || airflow create_user "$$@"; } && '
@@ -136,13 +154,25 @@ def render(project_dir: Path, *, postgres_port: int, webserver_port: int) -> dic
             "environment": {"POSTGRES_USER": POSTGRES_USER, "POSTGRES_PASSWORD": POSTGRES_PASSWORD},
         },
         "scheduler": _airflow_service(
-            project_dir, image, "scheduler", migrate.format("scheduler"), tests=True, settings=settings
+            project_dir,
+            image,
+            "scheduler",
+            migrate.format("scheduler"),
+            tests=True,
+            settings=settings,
+            env_file=env_file,
         ),
         "webserver": _airflow_service(
             project_dir, image, "webserver", webserver_cmd, tests=True, settings=False
         ),
         "triggerer": _airflow_service(
-            project_dir, image, "triggerer", migrate.format("triggerer"), tests=False, settings=False
+            project_dir,
+            image,
+            "triggerer",
+            migrate.format("triggerer"),
+            tests=False,
+            settings=False,
+            env_file=env_file,
         ),
     }
     services["webserver"]["depends_on"] = ["scheduler", "postgres"]
@@ -211,7 +241,7 @@ def load_settings(project_dir: Path, webserver_port: int) -> list[str]:
 
 
 def pytest(project_dir: Path, image: str, args: tuple[str, ...] = ()) -> tuple[int, str]:
-    """`astro dev pytest`: run ``pytest tests/`` in a container of the built image with the project copied in."""
+    """`astro dev pytest`: ``pytest tests/`` in a container of the built image, the project copied in."""
 
     def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", *cmd], check=check, capture_output=True, text=True, cwd=project_dir)

@@ -6,17 +6,23 @@ Not collected by `make test` (testpaths = tests) nor by `astro dev pytest` (pyte
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab import images
+from lab.stack import Stack
 from tests.live_api import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where the lab puts its dataset in the API's data volume (MOVIELENS_DATA in the shell environment).
+DATASET_IN_VOLUME = "/data/ml-lab"
+#: The lab's settings for a small machine (lab/compose/tuning.env): as a compose file for the plain stacks, as
+#: the project's env file for the Astro CLI stack.
+TUNING_ENV = ROOT / "lab" / "compose" / "tuning.env"
+TUNING_COMPOSE = ROOT / "lab" / "compose" / "tuning.yml"
+PLAIN_FILES = [ROOT / "docker-compose.yml", ROOT / "docker-compose.override.yml", TUNING_COMPOSE]
 #: The small dataset of the lab: 2019-01-01 .. 2019-01-14, ~14k ratings a day (several API pages per fetch).
 LAB_DATASET = {
     "rows": 200_000,
@@ -55,7 +61,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shell_env() -> dict[str, str]:
-    """What a user's shell hands to `docker compose` / the CLI: PATH, HOME and the lab engine, nothing else."""
+    """What a user's shell hands to `docker compose` / the CLI: PATH, HOME, the lab engine; nothing else."""
     keep = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "LANG")
     return {k: os.environ[k] for k in keep if k in os.environ}
 
@@ -75,17 +81,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def require_ports() -> Iterator[None]:
-    def check(*ports: int) -> None:
-        busy = [p for p in ports if not port_free(p)]
-        if busy:
-            pytest.fail(
-                f"host ports {busy} are taken on 127.0.0.1; the stack publishes them (stop what uses them)"
-            )
-
-    yield check
+def require_free_ports(*ports: int) -> None:
+    """Fail (not skip) when a host port the stack publishes on 127.0.0.1 is taken."""
+    busy = [p for p in ports if not port_free(p)]
+    if busy:
+        pytest.fail(
+            f"host ports {busy} are taken on 127.0.0.1; the stack publishes them (stop what uses them)"
+        )
 
 
-def copy_tree(src: Path, dest: Path) -> None:
-    shutil.copytree(src, dest, dirs_exist_ok=True)
+class ApiVolume:
+    """What the lab puts into the API's data volume before a stack starts: the small dataset, and the venv
+    that the first stack's API installed on its first start (docker-compose.override.yml's serve.sh keeps it
+    under /data/.venvs), so that later stacks of the same run skip that install. Test a always installs."""
+
+    def __init__(self, dataset: Path, cache: Path) -> None:
+        self.dataset = dataset
+        self.cache = cache
+
+    def seed(self, stack: Stack, *, venvs: bool) -> None:
+        stack.compose("cp", str(self.dataset), f"movielens-api:{DATASET_IN_VOLUME}")
+        if venvs and (self.cache / ".venvs").is_dir():
+            stack.compose("cp", str(self.cache / ".venvs"), "movielens-api:/data/.venvs")
+
+    def keep_venvs(self, stack: Stack) -> None:
+        probe = stack.compose("exec", "-T", "movielens-api", "test", "-d", "/data/.venvs", check=False)
+        if probe.returncode == 0 and not (self.cache / ".venvs").exists():
+            stack.compose("cp", "movielens-api:/data/.venvs", str(self.cache / ".venvs"))
+
+
+@pytest.fixture(scope="session")
+def api_volume(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> ApiVolume:
+    return ApiVolume(dataset, tmp_path_factory.mktemp("api-volume"))

@@ -3,8 +3,9 @@ otherwise (``python -m lab.images`` prepares them all and prints which is which)
 
 Which images are needed is read from the project, so the lab follows its files: the ``FROM`` of ./Dockerfile
 (Astro Runtime tag) and of api/Dockerfile, the ``image:`` of every compose service that is not built, the
-Astro CLI's PostgreSQL image (lab/astro_cli.py) and Redis for the Celery test. A stand-in is tagged with exactly
-the real name, exists only in the lab's engine (DOCKER_HOST) and carries the label ``org.movielens.lab.standin``.
+Astro CLI's PostgreSQL image (lab/astro_cli.py) and Redis for the Celery test. A stand-in is tagged with
+exactly the real name, exists only in the lab's engine (DOCKER_HOST) and carries the label
+``org.movielens.lab.standin``.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def ensure_all(refs: list[str]) -> dict[str, str | None]:
 
 def main() -> None:
     notes = ensure_all(required())
-    print(">> lab images (engine %s):" % os.environ.get("DOCKER_HOST", "default"))
+    print(f">> lab images (engine {os.environ.get('DOCKER_HOST', 'default')}):")
     for ref, note in notes.items():
         print(f"   {ref:55} {'STAND-IN: ' + note if note else 'real image'}")
 

@@ -58,6 +58,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     env_file: Path | None = None
     project_dir: Path | None = None
+    _ids: dict[str, str] = field(default_factory=dict, repr=False)
 
     def compose(
         self, *args: str, check: bool = True, timeout: float = 900
@@ -74,21 +75,25 @@ class Stack:
         )
         if check and proc.returncode:
             raise RuntimeError(
-                f"{' '.join(cmd[2:])} {' '.join(args)} -> {proc.returncode}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+                f"{' '.join(cmd[2:])} {' '.join(args)} -> {proc.returncode}\n"
+                f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
             )
         return proc
 
     def container(self, service: str) -> str:
-        ids = self.compose("ps", "-a", "-q", service).stdout.split()
-        if not ids:
-            raise RuntimeError(f"{self.name}: no container for service {service}")
-        return ids[0]
+        """The id of the service's (first) container; looked up once, containers are not recreated here."""
+        if service not in self._ids:
+            ids = self.compose("ps", "-a", "-q", service).stdout.split()
+            if not ids:
+                raise RuntimeError(f"{self.name}: no container for service {service}")
+            self._ids[service] = ids[0]
+        return self._ids[service]
 
     def state(self, service: str) -> dict:
         return json.loads(docker("inspect", "--format", "{{json .State}}", self.container(service)).stdout)
 
     def wait(self, services: Sequence[str], timeout: float, condition: str = "healthy") -> None:
-        """Wait until each service is healthy (``healthy``), running (``running``) or exited 0 (``exited``)."""
+        """Wait until each service is ``healthy``, ``running`` or has ``exited`` 0 (``condition``)."""
         deadline = time.monotonic() + timeout
         pending = list(services)
         while pending:
@@ -109,9 +114,10 @@ class Stack:
             if pending:
                 time.sleep(2)
 
-    def exec(self, service: str, *cmd: str, user: str | None = None, timeout: float = 300) -> str:
-        user_args = ["--user", user] if user else []
-        return self.compose("exec", "-T", *user_args, service, *cmd, timeout=timeout).stdout
+    def exec(self, service: str, *cmd: str, timeout: float = 300) -> str:
+        """``docker exec`` in the service's container (what ``compose exec -T`` does, without starting a
+        Compose process for every poll)."""
+        return docker("exec", self.container(service), *cmd, timeout=timeout).stdout
 
     def sql(self, query: str, database: str = "postgres", service: str = "postgres") -> list[list[str]]:
         """Rows of a query run with psql in the PostgreSQL container (unaligned, ``|``-separated)."""
@@ -124,5 +130,5 @@ class Stack:
 
     def down(self) -> subprocess.CompletedProcess[str]:
         """``docker compose down -v`` as a user runs it; whatever it leaves is reported, then purged."""
-        proc = self.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
-        return proc
+        self._ids.clear()
+        return self.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)

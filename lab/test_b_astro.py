@@ -23,11 +23,10 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab import astro_cli, images
-from lab.conftest import free_port, port_free
+from lab.conftest import DATASET_IN_VOLUME, TUNING_ENV, ApiVolume, free_port, port_free, require_free_ports
 from lab.stack import Stack, leftovers, purge
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_IN_VOLUME = "/data/ml-lab"
 API = "http://127.0.0.1:5000"
 DAY = "2019-01-01"
 #: The CLI adds this line to requirements.txt for the build of `astro dev start` (and removes it afterwards).
@@ -37,8 +36,8 @@ ASTRO_RUN_DAG = (
 
 
 def _build(tmp: Path, *, for_start: bool) -> str:
-    """The CLI's image build: ``docker build -t <project>/airflow:latest -f Dockerfile .`` in the project, with
-    ``--pull`` when the runtime is a real (pullable) image. Built from a copy of the project so that the
+    """The CLI's image build: ``docker build -t <project>/airflow:latest -f Dockerfile .`` in the project,
+    with ``--pull`` when the runtime is a real (pullable) image. Built from a copy of the project so that the
     requirements.txt line the CLI adds for `astro dev start` never touches the working tree."""
     context = tmp / "build-context"
     ignore = shutil.ignore_patterns(".git", ".venv", ".local", "__pycache__", ".pytest_cache", ".ruff_cache")
@@ -70,8 +69,7 @@ def astro(
     tmp_path_factory: pytest.TempPathFactory, dataset: Path, shell_env: dict[str, str]
 ) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("astro")
-    if not port_free(5000):
-        pytest.fail("host port 5000 is taken on 127.0.0.1; the override publishes the API there")
+    require_free_ports(5000)
     _build(tmp, for_start=True)
     # The CLI's proxy keeps the default ports unless they are taken (5432 usually is: a local PostgreSQL).
     ports = {
@@ -81,7 +79,9 @@ def astro(
     rendered = tmp / "compose.yaml"
     rendered.write_text(
         yaml.safe_dump(
-            astro_cli.render(ROOT, postgres_port=ports["postgres"], webserver_port=ports["webserver"])
+            astro_cli.render(
+                ROOT, postgres_port=ports["postgres"], webserver_port=ports["webserver"], env_file=TUNING_ENV
+            )
         )
     )
     no_dotenv = tmp / "no.env"  # the CLI interpolates from the process environment only, never from .env
@@ -102,12 +102,12 @@ def astro(
         purge(stack.name)
 
 
-def test_b_astro_dev_start(astro: dict, dataset: Path) -> None:
+def test_b_astro_dev_start(astro: dict, dataset: Path, api_volume: ApiVolume) -> None:
     stack: Stack = astro["stack"]
     port = astro["ports"]["webserver"]
     # compose Up without a build option: nothing of the override is built.
     stack.compose("up", "-d", "--no-build", "--no-start")
-    stack.compose("cp", str(dataset), f"movielens-api:{DATASET_IN_VOLUME}")
+    api_volume.seed(stack, venvs=True)
     stack.compose("up", "-d", "--no-build")
     deadline = time.monotonic() + 300
     while True:  # the CLI's checkWebserverHealth

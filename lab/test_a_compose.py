@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from lab import airflow_runs as runs
+from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, ApiVolume, require_free_ports
 from lab.stack import Stack, leftovers, purge
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_IN_VOLUME = "/data/ml-lab"
 DAY = "2019-01-01"
 
 
@@ -37,13 +38,19 @@ def default_project_name() -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(dataset: Path, shell_env: dict[str, str], require_ports) -> Iterator[Stack]:
-    require_ports(8080, 5000)
-    s = Stack(name=default_project_name(), cwd=ROOT, env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME})
+def stack(api_volume: ApiVolume, shell_env: dict[str, str]) -> Iterator[Stack]:
+    require_free_ports(8080, 5000)
+    s = Stack(
+        name=default_project_name(),
+        cwd=ROOT,
+        project_dir=ROOT,
+        files=PLAIN_FILES,
+        env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
+    )
     purge(s.name)
     try:
         s.compose("up", "--build", "--no-start", timeout=1200)
-        s.compose("cp", str(dataset), f"movielens-api:{DATASET_IN_VOLUME}")
+        api_volume.seed(s, venvs=False)
         s.compose("up", "-d")
         yield s
     finally:
@@ -51,24 +58,11 @@ def stack(dataset: Path, shell_env: dict[str, str], require_ports) -> Iterator[S
         purge(s.name)
 
 
-@pytest.fixture(scope="module")
-def require_ports():
-    from lab.conftest import port_free
-
-    def check(*ports: int) -> None:
-        busy = [p for p in ports if not port_free(p)]
-        if busy:
-            pytest.fail(f"host ports {busy} are taken on 127.0.0.1; the stack publishes them")
-
-    return check
-
-
-def test_a_services_become_healthy(stack: Stack) -> None:
+def test_a_services_become_healthy(stack: Stack, api_volume: ApiVolume) -> None:
     stack.wait(["airflow-init"], timeout=300, condition="exited")
-    stack.wait(["postgres", "movielens-api", "webserver"], timeout=300)
+    stack.wait(["postgres", "movielens-api", "webserver"], timeout=420)
+    api_volume.keep_venvs(stack)
     stack.wait(["scheduler", "triggerer"], timeout=60, condition="running")
-    import requests
-
     assert requests.get("http://127.0.0.1:5000/", timeout=10).ok
     assert requests.get("http://127.0.0.1:8080/health", timeout=10).json()["scheduler"]["status"] == "healthy"
 
@@ -77,7 +71,7 @@ def test_a_04_sensor_runs_one_day_through_the_scheduler(stack: Stack, dataset: P
     runs.wait_parsed(stack, ["04_sensor", "03_operator"])
     runs.airflow_cli(stack, "scheduler", "dags unpause 04_sensor")
     runs.wait_success(stack, [("04_sensor", DAY)], timeout=400)
-    runs.airflow_cli(stack, "scheduler", "dags pause 04_sensor")
+    runs.pause(stack, ["04_sensor"])
     got = runs.rankings(stack, DAY)
     expected = runs.expected_ranking(dataset, DAY)
     assert len(got) == len(expected) > 0
@@ -88,10 +82,12 @@ def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) 
     """03_operator's first runs fetch while the API container is killed (SIGKILL) and, 5 s later, started
     again: the fetch retries, both runs succeed and their rankings count every rating exactly once."""
     days = ["2019-01-01", "2019-01-02"]
+    stack.sql("DELETE FROM movie_rankings", database=runs.RESULTS_DB)  # what 04_sensor wrote in test a
     runs.airflow_cli(stack, "scheduler", "dags unpause 03_operator")
     deadline = time.monotonic() + 300
     while not stack.sql(
-        "SELECT 1 FROM task_instance WHERE dag_id = '03_operator' AND task_id = 'fetch_ratings' AND state = 'running'"
+        "SELECT 1 FROM task_instance WHERE dag_id = '03_operator' AND task_id = 'fetch_ratings' "
+        "AND state = 'running'"
     ):
         assert time.monotonic() < deadline, "03_operator's fetch never started"
         time.sleep(0.3)
@@ -101,7 +97,7 @@ def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) 
     time.sleep(5)
     stack.compose("start", "movielens-api")
     runs.wait_success(stack, [("03_operator", d) for d in days], timeout=420)
-    runs.airflow_cli(stack, "scheduler", "dags pause 03_operator")
+    runs.pause(stack, ["03_operator"])
     retried = stack.sql(
         "SELECT count(*) FROM task_instance WHERE dag_id = '03_operator' AND task_id = 'fetch_ratings' "
         "AND try_number > 1"

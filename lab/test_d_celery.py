@@ -1,5 +1,5 @@
-"""d. Several workers: the project's compose stack with the CeleryExecutor, Redis and two worker containers that
-share no volume (lab/compose/celery.yml); all four DAGs run two days each and every ranking is exact."""
+"""d. Several workers: the project's compose stack with the CeleryExecutor, Redis and two worker containers
+that share no volume (lab/compose/celery.yml); all four DAGs run two days each and every ranking is exact."""
 
 from __future__ import annotations
 
@@ -9,32 +9,28 @@ from pathlib import Path
 import pytest
 
 from lab import airflow_runs as runs
+from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, ApiVolume
 from lab.stack import Stack, docker, leftovers, purge
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_IN_VOLUME = "/data/ml-lab"
 DAGS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAYS = ["2019-01-01", "2019-01-02"]
 SERVICES = ["postgres", "airflow-init", "redis", "movielens-api", "scheduler", "worker-1", "worker-2"]
 
 
 @pytest.fixture(scope="module")
-def stack(dataset: Path, shell_env: dict[str, str]) -> Iterator[Stack]:
+def stack(api_volume: ApiVolume, shell_env: dict[str, str]) -> Iterator[Stack]:
     s = Stack(
         name="movielens-lab-celery",
         cwd=ROOT,
         project_dir=ROOT,
-        files=[
-            ROOT / "docker-compose.yml",
-            ROOT / "docker-compose.override.yml",
-            ROOT / "lab/compose/celery.yml",
-        ],
+        files=[*PLAIN_FILES, ROOT / "lab" / "compose" / "celery.yml"],
         env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
     )
     purge(s.name)
     try:
         s.compose("up", "--build", "--no-start", *SERVICES, timeout=1200)
-        s.compose("cp", str(dataset), f"movielens-api:{DATASET_IN_VOLUME}")
+        api_volume.seed(s, venvs=True)
         s.compose("up", "-d", *SERVICES)
         yield s
     finally:
@@ -58,7 +54,7 @@ def test_d_all_four_dags_succeed_for_two_days_on_two_workers(stack: Stack, datas
         timeout=900,
         log_services=("worker-1", "worker-2"),
     )
-    runs.airflow_cli(stack, "scheduler", *(f"dags pause {dag}" for dag in DAGS))
+    runs.pause(stack, DAGS)
     hosts = {r[0] for r in stack.sql("SELECT DISTINCT hostname FROM task_instance WHERE state = 'success'")}
     assert hosts == {"worker-1", "worker-2"}, hosts
     for day in DAYS:
