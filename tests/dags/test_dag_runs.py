@@ -8,17 +8,15 @@ named by the connection's host, or a throwaway PostgreSQL database) and from the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from tests.environment import require
 
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAY = dt.date(2019, 1, 1)
@@ -294,9 +292,6 @@ def test_sensor_times_out_on_an_interval_without_ratings(dags, workspace) -> Non
 # ------------------------------------------------------------------------------------------------------
 # PostgreSQL results database
 # ------------------------------------------------------------------------------------------------------
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
 def forget_connection_types() -> None:
     """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
     from astro.databases import _get_conn
@@ -305,73 +300,37 @@ def forget_connection_types() -> None:
 
 
 @pytest.fixture
-def postgres_results(monkeypatch, tmp_path) -> Iterator[str]:
-    import psycopg2
-
-    name = f"movielens_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-    except psycopg2.OperationalError as err:
-        require(False, f"PostgreSQL not reachable on {PG['host']}:{PG['port']}: {err}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    monkeypatch.setenv("MOVIELENS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MOVIELENS_RESULTS",
-        json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": PG["host"],
-                "port": PG["port"],
-                "login": PG["user"],
-                "schema": name,
-            }
-        ),
-    )
-    forget_connection_types()
-    try:
-        yield name
-    finally:
+def postgres_results(postgres_server, monkeypatch, tmp_path) -> Iterator[Callable[[str], pd.DataFrame]]:
+    """A fresh database on the session's PostgreSQL as ``movielens_results``; yields its query function."""
+    with postgres_server.database() as name:
+        monkeypatch.setenv("MOVIELENS_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
         forget_connection_types()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def postgres_query(dbname: str, sql: str) -> pd.DataFrame:
-    import psycopg2
-
-    with psycopg2.connect(dbname=dbname, **PG) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        try:
+            yield functools.partial(postgres_server.query, name)
+        finally:
+            forget_connection_types()
 
 
 def test_postgres_results(dags, dataset, postgres_results, tmp_path) -> None:
     dag = dags["04_sensor"]
     assert_succeeded(run(dag, DAY))
-    rows = postgres_query(
-        postgres_results, 'SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"'
-    )
+    rows = postgres_results('SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"')
     expected = expected_ranking(dataset, DAY)
     assert_same_ranking(rows, expected)
     assert_same_ranking(pd.read_csv(ranking_csv(tmp_path / "data", "04_sensor", DAY)), expected)
     csv_bytes = ranking_csv(tmp_path / "data", "04_sensor", DAY).read_bytes()
 
     assert_succeeded(run(dag, DAY))  # rerun: same rows, same bytes
-    again = postgres_query(
-        postgres_results, 'SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"'
-    )
+    again = postgres_results('SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"')
     pd.testing.assert_frame_equal(again, rows)
     assert ranking_csv(tmp_path / "data", "04_sensor", DAY).read_bytes() == csv_bytes
-    tables = postgres_query(
-        postgres_results,
+    tables = postgres_results(
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
     )
     assert tables.values.tolist() == [["public", "movie_rankings"]]  # the SDK's temp tables are gone
-    key = postgres_query(
-        postgres_results,
+    key = postgres_results(
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
         "AND a.attnum = ANY(i.indkey) "
         "WHERE i.indrelid = 'public.movie_rankings'::regclass AND i.indisprimary",
