@@ -124,15 +124,30 @@ def rankings(stack: Stack, day: str) -> pd.DataFrame:
     return pd.DataFrame([[int(v) for v in r] for r in rows], columns=["rank", "movieId", "n_ratings"])
 
 
+def ratings_loaded(stack: Stack, day: str) -> tuple[int, int]:
+    """(rows, distinct ratings) of the ``ratings`` table in the window starting ``day``."""
+    start = _epoch(day)
+    rows = stack.sql(
+        'SELECT count(*), count(DISTINCT ("userId", "movieId", "timestamp")) FROM ratings '
+        f'WHERE "timestamp" >= {start} AND "timestamp" < {start + 86_400}',
+        database=RESULTS_DB,
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def _epoch(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp())
+
+
 def expected_ranking(dataset: Path, day: str) -> pd.DataFrame:
     """The ranking of one day computed from the dataset's ratings.csv with the pure ranking function."""
     ratings = pd.read_csv(dataset / "ratings.csv")
-    start = int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp())
+    start = _epoch(day)
     window = ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)]
     return score_movies(window)[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
 
 
 def ratings_in_window(dataset: Path, day: str) -> int:
     ratings = pd.read_csv(dataset / "ratings.csv", usecols=["timestamp"])
-    start = int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp())
+    start = _epoch(day)
     return int(((ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)).sum())

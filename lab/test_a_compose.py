@@ -110,6 +110,8 @@ def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) 
     )
     assert int(retried) > 0 or "retry" in hook_retries, "the fetch neither retried its requests nor its task"
     for day in days:
+        n = runs.ratings_in_window(dataset, day)
+        assert runs.ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
         got = runs.rankings(stack, day)
         assert got.to_dict("records") == runs.expected_ranking(dataset, day).to_dict("records"), day
 

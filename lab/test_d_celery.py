@@ -58,6 +58,8 @@ def test_d_all_four_dags_succeed_for_two_days_on_two_workers(stack: Stack, datas
     hosts = {r[0] for r in stack.sql("SELECT DISTINCT hostname FROM task_instance WHERE state = 'success'")}
     assert hosts == {"worker-1", "worker-2"}, hosts
     for day in DAYS:
+        n = runs.ratings_in_window(dataset, day)
+        assert runs.ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
         got = runs.rankings(stack, day)
         assert got.to_dict("records") == runs.expected_ranking(dataset, day).to_dict("records"), day
 
