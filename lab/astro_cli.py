@@ -97,7 +97,6 @@ def _airflow_service(
             "io.astronomer.docker.component": f"airflow-{component}",
         },
         "depends_on": ["postgres"],
-        "environment": None,  # filled by render()
         "volumes": mounts,
     }
     if env_file is not None:
@@ -130,7 +129,7 @@ def render(
         "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "True",
         "ASTRONOMER_ENVIRONMENT": "local",
     }
-    migrate = "(airflow db upgrade || airflow upgradedb) && airflow {}"
+    migrate = 'bash -c "(airflow db upgrade || airflow upgradedb) && airflow {}"'
     # The template's webserver: basic auth for the REST API when the installed Airflow ships it, the admin
     # user, permissions synced, then the webserver.
     webserver_cmd = (
@@ -153,32 +152,19 @@ def render(
             "volumes": ["postgres_data:/var/lib/postgresql/data"],
             "environment": {"POSTGRES_USER": POSTGRES_USER, "POSTGRES_PASSWORD": POSTGRES_PASSWORD},
         },
-        "scheduler": _airflow_service(
-            project_dir,
-            image,
-            "scheduler",
-            migrate.format("scheduler"),
-            tests=True,
-            settings=settings,
-            env_file=env_file,
-        ),
-        "webserver": _airflow_service(
-            project_dir, image, "webserver", webserver_cmd, tests=True, settings=False
-        ),
-        "triggerer": _airflow_service(
-            project_dir,
-            image,
-            "triggerer",
-            migrate.format("triggerer"),
-            tests=False,
-            settings=False,
-            env_file=env_file,
-        ),
     }
+    components = {  # command, tests/ mounted, settings file mounted
+        "scheduler": (migrate.format("scheduler"), True, settings),
+        "webserver": (webserver_cmd, True, False),
+        "triggerer": (migrate.format("triggerer"), False, False),
+    }
+    for component, (command, tests, mount_settings) in components.items():
+        services[component] = _airflow_service(
+            project_dir, image, component, command, tests=tests, settings=mount_settings, env_file=env_file
+        )
+        services[component]["environment"] = dict(env)
     services["webserver"]["depends_on"] = ["scheduler", "postgres"]
     services["webserver"]["ports"] = [f"127.0.0.1:{webserver_port}:8080"]
-    for service in ("scheduler", "webserver", "triggerer"):
-        services[service]["environment"] = dict(env)
     return {
         "networks": {"airflow": {"driver": "bridge"}},
         "volumes": {"postgres_data": {"driver": "local"}, "airflow_logs": {"driver": "local"}},
