@@ -146,7 +146,8 @@ def ensure_python(ref: str) -> None:
         context = Path(tmp)
         shutil.copy(STANDINS / "python" / "Dockerfile", context)
         short = _cpython_tar(context)
-        build(ref, context, f"python {sys.version.split()[0]} (host build) on bookworm", PYTHON_VERSION=short)
+        note = f"python {sys.version.split()[0]} (host build) on bookworm"
+        build(ref, context, note, PYTHON_VERSION=short, BUILD_PREFIX=sys.base_prefix)
 
 
 def ensure_astro_runtime(ref: str, python_ref: str) -> None:
@@ -191,9 +192,8 @@ def ensure_all(refs: list[str]) -> dict[str, str | None]:
             continue
         repo = ref.rsplit(":", 1)[0].rsplit("/", 1)[-1]
         if repo == "python":
-            if not exists(ref):
-                ensure_base()
-                ensure_python(ref)
+            ensure_base()
+            ensure_python(ref)
         elif repo == "astro-runtime":
             ensure_astro_runtime(ref, python_refs[0])
         elif repo in ("postgres", "redis"):
