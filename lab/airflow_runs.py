@@ -151,3 +151,13 @@ def ratings_in_window(dataset: Path, day: str) -> int:
     ratings = pd.read_csv(dataset / "ratings.csv", usecols=["timestamp"])
     start = _epoch(day)
     return int(((ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)).sum())
+
+
+def assert_exact(stack: Stack, dataset: Path, days: Iterable[str]) -> None:
+    """Every rating of each day loaded exactly once, and ``movie_rankings`` equal to the ranking computed
+    from the dataset file."""
+    for day in days:
+        n = ratings_in_window(dataset, day)
+        assert ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
+        got = rankings(stack, day)
+        assert got.to_dict("records") == expected_ranking(dataset, day).to_dict("records"), day

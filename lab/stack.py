@@ -132,3 +132,10 @@ class Stack:
         """``docker compose down -v`` as a user runs it; whatever it leaves is reported, then purged."""
         self._ids.clear()
         return self.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+
+
+def assert_down_leaves_nothing(stack: Stack) -> None:
+    """``docker compose down -v`` succeeds and no container, network or volume of the project is left."""
+    proc = stack.down()
+    assert proc.returncode == 0, proc.stderr
+    assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}

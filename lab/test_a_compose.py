@@ -19,7 +19,7 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, ApiVolume, require_free_ports
-from lab.stack import Stack, leftovers, purge
+from lab.stack import Stack, assert_down_leaves_nothing, purge
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
@@ -72,10 +72,8 @@ def test_a_04_sensor_runs_one_day_through_the_scheduler(stack: Stack, dataset: P
     runs.airflow_cli(stack, "scheduler", "dags unpause 04_sensor")
     runs.wait_success(stack, [("04_sensor", DAY)], timeout=400)
     runs.pause(stack, ["04_sensor"])
-    got = runs.rankings(stack, DAY)
-    expected = runs.expected_ranking(dataset, DAY)
-    assert len(got) == len(expected) > 0
-    assert got.to_dict("records") == expected.to_dict("records")
+    assert len(runs.expected_ranking(dataset, DAY)) > 0
+    runs.assert_exact(stack, dataset, [DAY])
 
 
 def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) -> None:
@@ -109,14 +107,8 @@ def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) 
         "grep -h 'retry' /usr/local/airflow/logs/dag_id=03_operator/*/task_id=fetch_ratings/*.log || true",
     )
     assert int(retried) > 0 or "retry" in hook_retries, "the fetch neither retried its requests nor its task"
-    for day in days:
-        n = runs.ratings_in_window(dataset, day)
-        assert runs.ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
-        got = runs.rankings(stack, day)
-        assert got.to_dict("records") == runs.expected_ranking(dataset, day).to_dict("records"), day
+    runs.assert_exact(stack, dataset, days)
 
 
 def test_a_down_removes_every_container_network_and_volume(stack: Stack) -> None:
-    proc = stack.down()
-    assert proc.returncode == 0, proc.stderr
-    assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}
+    assert_down_leaves_nothing(stack)

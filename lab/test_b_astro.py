@@ -24,7 +24,7 @@ import yaml
 from lab import airflow_runs as runs
 from lab import astro_cli, images
 from lab.conftest import DATASET_IN_VOLUME, TUNING_ENV, ApiVolume, free_port, port_free, require_free_ports
-from lab.stack import Stack, leftovers, purge
+from lab.stack import Stack, assert_down_leaves_nothing, purge
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "http://127.0.0.1:5000"
@@ -133,11 +133,8 @@ def test_b_astro_dev_start(astro: dict, dataset: Path, api_volume: ApiVolume) ->
     runs.airflow_cli(stack, "scheduler", "dags unpause 02_hook")
     runs.wait_success(stack, [("02_hook", DAY)], timeout=420)
     runs.airflow_cli(stack, "scheduler", "dags pause 02_hook")
-    got = runs.rankings(stack, DAY)
-    assert got.to_dict("records") == runs.expected_ranking(dataset, DAY).to_dict("records")
-    proc = stack.down()  # `astro dev kill`
-    assert proc.returncode == 0, proc.stderr
-    assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}
+    runs.assert_exact(stack, dataset, [DAY])
+    assert_down_leaves_nothing(stack)  # `astro dev kill`
 
 
 def test_c_astro_dev_pytest(astro: dict) -> None:

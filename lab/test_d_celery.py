@@ -10,7 +10,7 @@ import pytest
 
 from lab import airflow_runs as runs
 from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, ApiVolume
-from lab.stack import Stack, docker, leftovers, purge
+from lab.stack import Stack, assert_down_leaves_nothing, docker, purge
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ["01_python", "02_hook", "03_operator", "04_sensor"]
@@ -57,14 +57,8 @@ def test_d_all_four_dags_succeed_for_two_days_on_two_workers(stack: Stack, datas
     runs.pause(stack, DAGS)
     hosts = {r[0] for r in stack.sql("SELECT DISTINCT hostname FROM task_instance WHERE state = 'success'")}
     assert hosts == {"worker-1", "worker-2"}, hosts
-    for day in DAYS:
-        n = runs.ratings_in_window(dataset, day)
-        assert runs.ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
-        got = runs.rankings(stack, day)
-        assert got.to_dict("records") == runs.expected_ranking(dataset, day).to_dict("records"), day
+    runs.assert_exact(stack, dataset, DAYS)
 
 
 def test_d_down_leaves_nothing(stack: Stack) -> None:
-    proc = stack.down()
-    assert proc.returncode == 0, proc.stderr
-    assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}
+    assert_down_leaves_nothing(stack)
