@@ -23,6 +23,8 @@ from lab.stack import Stack, assert_down_leaves_nothing, purge
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
+#: The task of 03_operator that pages through the API (MovielensRatingsToSqlOperator).
+FETCH_TASK = "load_ratings"
 
 
 def default_project_name() -> str:
@@ -78,18 +80,19 @@ def test_a_04_sensor_runs_one_day_through_the_scheduler(stack: Stack, dataset: P
 
 def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) -> None:
     """03_operator's first runs fetch while the API container is killed (SIGKILL) and, 5 s later, started
-    again: the fetch retries, both runs succeed and their rankings count every rating exactly once."""
+    again: the fetch retries (its requests, or the task), both runs succeed, and every rating of both days is
+    in the ratings table exactly once and counted exactly once in the rankings."""
     days = ["2019-01-01", "2019-01-02"]
     stack.sql("DELETE FROM movie_rankings", database=runs.RESULTS_DB)  # what 04_sensor wrote in test a
     runs.airflow_cli(stack, "scheduler", "dags unpause 03_operator")
     deadline = time.monotonic() + 300
     while not stack.sql(
-        "SELECT 1 FROM task_instance WHERE dag_id = '03_operator' AND task_id = 'fetch_ratings' "
+        f"SELECT 1 FROM task_instance WHERE dag_id = '03_operator' AND task_id = '{FETCH_TASK}' "
         "AND state = 'running'"
     ):
         assert time.monotonic() < deadline, "03_operator's fetch never started"
         time.sleep(0.3)
-    time.sleep(1)
+    # The task is up; its first request follows within seconds (imports, connection lookup).
     stack.compose("kill", "movielens-api")
     assert stack.state("movielens-api")["Status"] == "exited"
     time.sleep(5)
@@ -97,14 +100,14 @@ def test_e_api_killed_during_a_fetch_and_restarted(stack: Stack, dataset: Path) 
     runs.wait_success(stack, [("03_operator", d) for d in days], timeout=420)
     runs.pause(stack, ["03_operator"])
     retried = stack.sql(
-        "SELECT count(*) FROM task_instance WHERE dag_id = '03_operator' AND task_id = 'fetch_ratings' "
+        f"SELECT count(*) FROM task_instance WHERE dag_id = '03_operator' AND task_id = '{FETCH_TASK}' "
         "AND try_number > 1"
     )[0][0]
     hook_retries = stack.exec(
         "scheduler",
         "bash",
         "-c",
-        "grep -h 'retry' /usr/local/airflow/logs/dag_id=03_operator/*/task_id=fetch_ratings/*.log || true",
+        f"grep -h 'retry' /usr/local/airflow/logs/dag_id=03_operator/*/task_id={FETCH_TASK}/*.log || true",
     )
     assert int(retried) > 0 or "retry" in hook_retries, "the fetch neither retried its requests nor its task"
     runs.assert_exact(stack, dataset, days)
