@@ -158,7 +158,9 @@ def ensure_astro_runtime(ref: str, python_ref: str) -> None:
             if item.suffix != ".in":
                 shutil.copy2(item, context)
         lock = (ROOT / "requirements" / "airflow.lock").read_text().splitlines()
-        keep = [line for line in lock if line.split("==")[0].strip() not in NOT_IN_RUNTIME]
+        # celery.lock's pins win (it was compiled against airflow.lock, except where it overrides a pin).
+        extra = {_pinned(line) for line in (context / "celery.lock").read_text().splitlines()} - {None}
+        keep = [line for line in lock if _pinned(line) not in NOT_IN_RUNTIME | extra]
         (context / "airflow.lock").write_text("\n".join(keep) + "\n")
         build(
             ref,
@@ -167,6 +169,12 @@ def ensure_astro_runtime(ref: str, python_ref: str) -> None:
             PYTHON_IMAGE=python_ref,
             RUNTIME_VERSION=tag,
         )
+
+
+def _pinned(line: str) -> str | None:
+    """The package name of a ``name==version`` lock line, else None."""
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
+    return match.group(1).lower() if match else None
 
 
 def ensure_simple(ref: str, kind: str) -> None:
