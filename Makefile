@@ -35,7 +35,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 bench bench-api api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge bench bench-api api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,12 @@ test: setup ## Lint, then every test suite; exit code is the truth
 	$(MAKE) test-airflow || status=1; \
 	$(MAKE) test-airflow3 || status=1; \
 	exit $$status
+
+test-containers: setup ## Container lab (root): compose, astro dev start/pytest, Celery, fault; see lab/README.md
+	$(ROOT)/lab/run
+
+lab-purge: ## Stop the lab's private Docker engine and delete its images and cache (/var/lib/movielens-lab)
+	$(ROOT)/lab/engine purge
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench

@@ -1,0 +1,163 @@
+"""Driving DAG runs in a running stack through its scheduler (Airflow CLI in a container) and reading the
+outcome from the metadata and results databases; the expected rankings come from the dataset file itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from include.movielens.ranking import score_movies
+from lab.stack import Stack
+
+RESULTS_DB = "movielens"
+
+
+def wait_parsed(stack: Stack, dag_ids: Sequence[str], timeout: float = 240) -> None:
+    """Wait until the scheduler has serialized every DAG (rows in ``dag`` and ``serialized_dag``)."""
+    wanted = set(dag_ids)
+    quoted = ",".join(f"'{d}'" for d in wanted)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rows = stack.sql(f"SELECT dag_id FROM serialized_dag WHERE dag_id IN ({quoted})")
+        except RuntimeError:  # tables not migrated yet
+            rows = []
+        if {r[0] for r in rows} >= wanted:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"DAGs not parsed after {timeout:.0f}s: {wanted - {r[0] for r in rows}}")
+        time.sleep(3)
+
+
+def airflow_cli(stack: Stack, service: str, *commands: str) -> str:
+    """Run Airflow CLI commands (``"dags unpause 04_sensor"``, ...) in one shell in ``service``."""
+    script = " && ".join(f"airflow {c}" for c in commands)
+    return stack.exec(service, "bash", "-c", script)
+
+
+def pause(stack: Stack, dag_ids: Iterable[str]) -> None:
+    """Stop a DAG's catch-up once the test has what it needs: the flag the UI toggle and `airflow dags pause`
+    set, written directly (an Airflow CLI start costs 10-30 s of CPU on the lab's 2 cores)."""
+    quoted = ",".join(f"'{d}'" for d in dag_ids)
+    stack.sql(f"UPDATE dag SET is_paused = true WHERE dag_id IN ({quoted})")
+
+
+def run_states(stack: Stack, dag_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    quoted = ",".join(f"'{d}'" for d in dag_ids)
+    rows = stack.sql(
+        "SELECT dag_id, to_char(execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD'), state FROM dag_run "
+        f"WHERE dag_id IN ({quoted})"
+    )
+    return {(dag, day): state for dag, day, state in rows}
+
+
+def task_report(stack: Stack, dag_id: str, day: str) -> str:
+    rows = stack.sql(
+        "SELECT task_id, state, try_number, hostname FROM task_instance ti JOIN dag_run dr "
+        "ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id "
+        f"WHERE dr.dag_id = '{dag_id}' "
+        f"AND to_char(dr.execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') = '{day}' "
+        "ORDER BY ti.start_date"
+    )
+    return "\n".join(" ".join(r) for r in rows)
+
+
+def wait_success(
+    stack: Stack,
+    runs: Sequence[tuple[str, str]],
+    timeout: float,
+    log_services: Sequence[str] = ("scheduler",),
+) -> None:
+    """Wait until every (dag_id, YYYY-MM-DD) run succeeded; fail at once, with task states and logs, on a
+    failed run."""
+    deadline = time.monotonic() + timeout
+    dag_ids = {dag for dag, _ in runs}
+    while True:
+        states = run_states(stack, dag_ids)
+        failed = [run for run in runs if states.get(run) == "failed"]
+        pending = [run for run in runs if states.get(run) != "success"]
+        if failed or (pending and time.monotonic() > deadline):
+            bad = failed or pending
+            report = "\n".join(
+                f"{dag} {day}: {states.get((dag, day))}\n{task_report(stack, dag, day)}" for dag, day in bad
+            )
+            logs = "\n".join(stack.logs(s, tail=30) for s in log_services)
+            task_logs = "\n".join(_task_logs(stack, log_services, dag, day) for dag, day in bad[:2])
+            raise AssertionError(
+                f"runs {'failed' if failed else f'not done after {timeout:.0f}s'}:\n"
+                f"{report}\n{task_logs}\n{logs}"
+            )
+        if not pending:
+            return
+        time.sleep(3)
+
+
+def _task_logs(stack: Stack, services: Sequence[str], dag_id: str, day: str) -> str:
+    out = []
+    for service in services:
+        try:
+            out.append(
+                stack.exec(
+                    service,
+                    "bash",
+                    "-c",
+                    f"tail -n 25 /usr/local/airflow/logs/dag_id={dag_id}/run_id=*{day}*"
+                    "/task_id=*/attempt=*.log "
+                    "2>/dev/null || true",
+                )
+            )
+        except RuntimeError as exc:
+            out.append(str(exc))
+    return "\n".join(out)
+
+
+def rankings(stack: Stack, day: str) -> pd.DataFrame:
+    """The rows of ``movie_rankings`` for the window starting ``day`` (rank, movieId, n_ratings)."""
+    rows = stack.sql(
+        f"SELECT rank, \"movieId\", n_ratings FROM movie_rankings WHERE window_start = '{day}' ORDER BY rank",
+        database=RESULTS_DB,
+    )
+    return pd.DataFrame([[int(v) for v in r] for r in rows], columns=["rank", "movieId", "n_ratings"])
+
+
+def ratings_loaded(stack: Stack, day: str) -> tuple[int, int]:
+    """(rows, distinct ratings) of the ``ratings`` table in the window starting ``day``."""
+    start = _epoch(day)
+    rows = stack.sql(
+        'SELECT count(*), count(DISTINCT ("userId", "movieId", "timestamp")) FROM ratings '
+        f'WHERE "timestamp" >= {start} AND "timestamp" < {start + 86_400}',
+        database=RESULTS_DB,
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def _epoch(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp())
+
+
+def expected_ranking(dataset: Path, day: str) -> pd.DataFrame:
+    """The ranking of one day computed from the dataset's ratings.csv with the pure ranking function."""
+    ratings = pd.read_csv(dataset / "ratings.csv")
+    start = _epoch(day)
+    window = ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)]
+    return score_movies(window)[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
+
+
+def ratings_in_window(dataset: Path, day: str) -> int:
+    ratings = pd.read_csv(dataset / "ratings.csv", usecols=["timestamp"])
+    start = _epoch(day)
+    return int(((ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)).sum())
+
+
+def assert_exact(stack: Stack, dataset: Path, days: Iterable[str]) -> None:
+    """Every rating of each day loaded exactly once, and ``movie_rankings`` equal to the ranking computed
+    from the dataset file."""
+    for day in days:
+        n = ratings_in_window(dataset, day)
+        assert ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
+        got = rankings(stack, day)
+        assert got.to_dict("records") == expected_ranking(dataset, day).to_dict("records"), day

@@ -1,0 +1,115 @@
+"""Fixtures of the container lab (`make test-containers`, lab/run): the private engine, the images (real or
+stand-in), a small MovieLens dataset every stack serves, and the environment compose commands run with.
+
+Not collected by `make test` (testpaths = tests) nor by `astro dev pytest` (pytest tests/)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from lab import images
+from lab.stack import Stack
+from tests.live_api import synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the lab puts its dataset in the API's data volume (MOVIELENS_DATA in the shell environment).
+DATASET_IN_VOLUME = "/data/ml-lab"
+#: The lab's settings for a small machine (lab/compose/tuning.env): as a compose file for the plain stacks, as
+#: the project's env file for the Astro CLI stack.
+TUNING_ENV = ROOT / "lab" / "compose" / "tuning.env"
+TUNING_COMPOSE = ROOT / "lab" / "compose" / "tuning.yml"
+PLAIN_FILES = [ROOT / "docker-compose.yml", ROOT / "docker-compose.override.yml", TUNING_COMPOSE]
+#: The small dataset of the lab: 2019-01-01 .. 2019-01-14, ~14k ratings a day (several API pages per fetch).
+LAB_DATASET = {
+    "rows": 200_000,
+    "users": 3_000,
+    "movies": 2_000,
+    "start_date": "2019-01-01",
+    "end_date": "2019-01-15",
+    "seed": 11,
+}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    host = os.environ.get("DOCKER_HOST", "")
+    if "movielens-lab" not in host:
+        raise pytest.UsageError(
+            "run the lab through `make test-containers` (lab/run): DOCKER_HOST must be the lab engine"
+        )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    terminalreporter.section("container lab images")
+    for ref in images.required():
+        note = images.standin_note(ref) if images.exists(ref) else "missing"
+        terminalreporter.write_line(f"{ref:55} {'STAND-IN: ' + note if note else 'real image'}")
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic MovieLens folder (ratings.csv, movies.csv), readable and writable by any container user."""
+    folder = synthesize(tmp_path_factory.mktemp("lab-dataset") / "ml-lab", **LAB_DATASET)
+    folder.chmod(0o777)
+    for f in folder.iterdir():
+        f.chmod(0o666)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shell_env() -> dict[str, str]:
+    """What a user's shell hands to `docker compose` / the CLI: PATH, HOME, the lab engine; nothing else."""
+    keep = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "LANG")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_free_ports(*ports: int) -> None:
+    """Fail (not skip) when a host port the stack publishes on 127.0.0.1 is taken."""
+    busy = [p for p in ports if not port_free(p)]
+    if busy:
+        pytest.fail(
+            f"host ports {busy} are taken on 127.0.0.1; the stack publishes them (stop what uses them)"
+        )
+
+
+class ApiVolume:
+    """What the lab puts into the API's data volume before a stack starts: the small dataset, and the venv
+    that the first stack's API installed on its first start (docker-compose.override.yml's serve.sh keeps it
+    under /data/.venvs), so that later stacks of the same run skip that install. Test a always installs."""
+
+    def __init__(self, dataset: Path, cache: Path) -> None:
+        self.dataset = dataset
+        self.cache = cache
+
+    def seed(self, stack: Stack, *, venvs: bool) -> None:
+        stack.compose("cp", str(self.dataset), f"movielens-api:{DATASET_IN_VOLUME}")
+        if venvs and (self.cache / ".venvs").is_dir():
+            stack.compose("cp", str(self.cache / ".venvs"), "movielens-api:/data/.venvs")
+
+    def keep_venvs(self, stack: Stack) -> None:
+        probe = stack.compose("exec", "-T", "movielens-api", "test", "-d", "/data/.venvs", check=False)
+        if probe.returncode == 0 and not (self.cache / ".venvs").exists():
+            stack.compose("cp", "movielens-api:/data/.venvs", str(self.cache / ".venvs"))
+
+
+@pytest.fixture(scope="session")
+def api_volume(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> ApiVolume:
+    return ApiVolume(dataset, tmp_path_factory.mktemp("api-volume"))
