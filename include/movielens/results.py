@@ -32,6 +32,7 @@ from astro.databases import create_database
 from astro.databases.base import BaseDatabase
 from astro.table import BaseTable, Metadata, Table
 
+from airflow_movielens.ratings_table import DDL_LOCK_KEY
 from include.movielens import settings
 from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
@@ -102,6 +103,10 @@ class _Results:
 
     def prepare(self, conn: sa.engine.Connection) -> None:
         """Create the tables, or migrate a first-schema ``movie_rankings`` (see the module docstring)."""
+        if conn.dialect.name == "postgresql":
+            # Concurrent first runs race on CREATE TABLE (a duplicate key in the type catalogue):
+            # the loader's transaction-scoped DDL lock serialises them.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DDL_LOCK_KEY})
         if conn.dialect.name == "postgresql" and self.has(conn, self.rankings.name):
             conn.execute(sa.text(f"LOCK TABLE {self.name} IN SHARE ROW EXCLUSIVE MODE"))
         self.windows.create(conn, checkfirst=True)

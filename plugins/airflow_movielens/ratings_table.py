@@ -68,7 +68,7 @@ DIRECT_LOAD_DAYS = 31
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
-_DDL_LOCK_KEY = 7_404_518_273
+DDL_LOCK_KEY = 7_404_518_273
 
 
 def epoch_seconds(day: DateLike, name: str = "date") -> int:
@@ -103,7 +103,7 @@ def _ensure_table(
     name = qualified_name(hook, table, schema)
     cur = conn.cursor()
     if _is_postgres(hook):  # two first loads at once would both try to create the table's row type
-        cur.execute(f"SELECT pg_advisory_xact_lock({_DDL_LOCK_KEY})")
+        cur.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")
         if schema:
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")

