@@ -116,9 +116,10 @@ def _task_logs(stack: Stack, services: Sequence[str], dag_id: str, day: str) -> 
 
 
 def rankings(stack: Stack, day: str) -> pd.DataFrame:
-    """The rows of ``movie_rankings`` for the window starting ``day`` (rank, movieId, n_ratings)."""
+    """The daily Bayesian list in ``movie_rankings`` for the window from ``day``: rank, movieId, n_ratings."""
     rows = stack.sql(
-        f"SELECT rank, \"movieId\", n_ratings FROM movie_rankings WHERE window_start = '{day}' ORDER BY rank",
+        f"SELECT rank, \"movieId\", n_ratings FROM movie_rankings WHERE window_start = '{day}' "
+        "AND method = 'bayes' AND window_days = 1 ORDER BY rank",
         database=RESULTS_DB,
     )
     return pd.DataFrame([[int(v) for v in r] for r in rows], columns=["rank", "movieId", "n_ratings"])

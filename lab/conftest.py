@@ -13,7 +13,7 @@ import pytest
 
 from lab import images
 from lab.stack import Stack
-from tests.live_api import synthesize
+from tests.support.live_api import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the lab puts its dataset in the API's data volume (MOVIELENS_DATA in the shell environment).
