@@ -75,10 +75,10 @@ fmt: setup ## Fix what ruff can fix and format the code
 	$(RUFF) format .
 
 test-api: setup ## API test suite (api/.venv)
-	cd api && $(API_VENV)/bin/python -m pytest
+	cd api && $(API_VENV)/bin/python -m pytest -p randomly
 
 test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -p randomly
 
 test: setup ## Lint, then every test suite; exit code is the truth
 	@status=0; \

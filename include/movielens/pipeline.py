@@ -127,6 +127,6 @@ def rank_and_publish(fetched: Any) -> None:
     # A teardown: runs whatever happened upstream (all_done) but, unlike a plain all_done leaf, does not
     # decide the run's state, so a failed fetch still fails the DAG run.
     cleanup = aql.cleanup(
-        tables_to_cleanup=[ranking], task_id="cleanup_temp_tables", retries=settings.RETRIES
+        tables_to_cleanup=[ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
     ).as_teardown()
     [exported, published] >> cleanup
