@@ -13,9 +13,6 @@ from flask.testing import FlaskClient
 from movielens_api import create_app
 from tests.conftest import basic
 
-DAY = 86_400
-JAN1 = 1_546_300_800  # 2019-01-01T00:00:00Z
-
 
 @pytest.fixture(scope="module")
 def csv_ratings(small_dir: Path) -> pd.DataFrame:

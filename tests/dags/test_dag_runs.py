@@ -105,9 +105,10 @@ def dags(movielens_api, tmp_path_factory) -> Iterator[dict]:
 def fresh_dag(dag_id: str):
     """A newly parsed DAG, with the ``dags`` fixture's settings (request ``dags`` too).
 
-    A run's conf resolves the parsed tasks' ``Param`` objects in place, and ``dag.test()`` runs the tasks in
-    this process (a deeper copy of the DAG still shares them): a run with conf on a shared DAG object would
-    change the params of every later run of it.
+    ``dag.test()`` runs the tasks in this process, and a run leaves state in the parsed task objects: its
+    conf resolves their ``Param`` objects in place (a deep copy of the DAG still shares them), and the SDK
+    stores the results database's schema in their ``Table`` objects. Runs with conf or another results
+    database use their own DAG, so that they change nothing for the module's shared ones.
     """
     from airflow.models import DagBag
 
@@ -331,7 +332,9 @@ def postgres_results(postgres_server, monkeypatch, tmp_path) -> Iterator[Callabl
 
 
 def test_postgres_results(dags, dataset, postgres_results, tmp_path) -> None:
-    dag = dags["04_sensor"]
+    # the SDK writes the database's schema (PostgreSQL: tmp_astro) into the parsed tasks' Table objects:
+    # a fresh DAG, so that the module's shared DAGs keep writing to SQLite, whatever the test order
+    dag = fresh_dag("04_sensor")
     assert_succeeded(run(dag, DAY))
     rows = postgres_results('SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"')
     expected = expected_ranking(dataset, DAY)
