@@ -271,6 +271,16 @@ def test_params_override_and_shorter_rerun_leaves_no_stale_rows(dags, dataset, w
 
 
 def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, workspace) -> None:
+    # old rows first: DAY's ranking, and a copy of it filed under EMPTY_DAY (as if ranked before a fix)
+    assert_succeeded(run(dags["02_hook"], DAY))
+    with sqlite3.connect(workspace["results"]) as conn:
+        conn.execute(
+            "INSERT INTO movie_rankings SELECT ?, ?, rank, movieId, title, genres, n_ratings, mean_rating, "
+            "score FROM movie_rankings WHERE window_start = ?",
+            (EMPTY_DAY.isoformat(), (EMPTY_DAY + dt.timedelta(days=1)).isoformat(), DAY.isoformat()),
+        )
+    assert len(sqlite_rows(workspace["results"], EMPTY_DAY)) == 100
+
     dag_run = run(dags["02_hook"], EMPTY_DAY)
     assert dag_run.state == "success", states(dag_run)
     assert states(dag_run)["rank_movies"] == "skipped"
@@ -278,7 +288,8 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, work
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
     assert list(csv.columns) == COLUMNS
     assert csv.empty
-    assert sqlite_rows(workspace["results"]).empty
+    assert sqlite_rows(workspace["results"], EMPTY_DAY).empty  # the window's old rows are gone
+    assert len(sqlite_rows(workspace["results"], DAY)) == 100  # and only they
 
 
 def test_sensor_times_out_on_an_interval_without_ratings(dags, workspace) -> None:
