@@ -30,7 +30,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup compose-cli lock lint fmt test test-api test-airflow bench bench-api api demo up clean
+.PHONY: help setup compose-cli lock lint fmt test test-api test-airflow mutation bench bench-api api demo up clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,17 @@ test: setup ## Lint, then every test suite; exit code is the truth
 	$(MAKE) test-api || status=1; \
 	$(MAKE) test-airflow || status=1; \
 	exit $$status
+
+MUTATION_JOBS ?= 2
+
+mutation: setup ## Mutation testing (mutmut) of the modules that decide correctness; slow, not in make test
+	@echo ">> API: movielens_api/params.py, query.py (config: api/pyproject.toml)"
+	cd api && rm -rf mutants && { $(API_VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
+	cd api && $(API_VENV)/bin/python $(ROOT)/tools/mutation-report
+	@echo ">> Airflow side: hook, operator, files, ranking, results (config: pyproject.toml)"
+	rm -rf mutants && mkdir mutants && ln -s ../api mutants/api  # the live-API tests start api/.venv's gunicorn
+	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
+	$(VENV)/bin/python tools/mutation-report
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench
