@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from movielens_api import create_app
+from tests.conftest import serving_app
 
 START = int(datetime(2019, 1, 2, tzinfo=UTC).timestamp())  # 2019-01-02T00:00:00Z
 END = int(datetime(2019, 1, 4, tzinfo=UTC).timestamp())  # 2019-01-04T00:00:00Z
@@ -27,14 +27,7 @@ def boundary_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     rows = [f"{user},1,4.0,{stamp}" for user, stamp in enumerate(STAMPS, start=1)]
     (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
     (folder / "movies.csv").write_text("movieId,title,genres\n1,Boundary (2019),Drama\n")
-    return create_app(
-        {
-            "TESTING": True,
-            "MOVIELENS_DATA": str(folder),
-            "MOVIELENS_CACHE_DIR": str(tmp_path_factory.mktemp("boundaries-cache")),
-            "DATA_LOAD": "sync",
-        }
-    )
+    return serving_app(folder, tmp_path_factory.mktemp("boundaries-cache"))
 
 
 @pytest.fixture
