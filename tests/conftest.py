@@ -34,8 +34,9 @@ def _pid_alive(name: str) -> bool:
 for _stale in TEST_HOMES.glob("*"):
     if not _pid_alive(_stale.name):
         shutil.rmtree(_stale, ignore_errors=True)
-TEST_AIRFLOW_HOME.mkdir(parents=True)
-atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
+if not TEST_AIRFLOW_HOME.exists():  # a second pytest.main() in one process (mutmut) imports this again
+    TEST_AIRFLOW_HOME.mkdir(parents=True)
+    atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(TEST_AIRFLOW_HOME),
