@@ -94,8 +94,10 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 	cd api && rm -rf mutants && { $(API_VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
 	cd api && $(API_VENV)/bin/python $(ROOT)/tools/mutation-report
 	@echo ">> Airflow side: hook, operator, files, ranking, results (config: pyproject.toml)"
-	rm -rf mutants && mkdir mutants && ln -s ../api mutants/api  # the live-API tests start api/.venv's gunicorn
-	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
+	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
+	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
+	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src
+	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }; rm -f src
 	$(VENV)/bin/python tools/mutation-report
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline

@@ -130,15 +130,28 @@ def test_rows_outside_the_window_change_nothing(old_rows, make_ranking, results_
     pd.testing.assert_frame_equal(stored(results_db), old_rows)  # the delete was rolled back
 
 
-def test_read_ranking_reads_one_window_best_first(old_rows) -> None:
-    from include.movielens.results import read_ranking
+def test_read_ranking_reads_one_window_best_first(old_rows, make_ranking) -> None:
+    from include.movielens.results import read_ranking, replace_window
 
     latest = read_ranking(conn_id=CONN_ID)
+    assert list(latest.columns) == RANKING_COLUMNS
     assert latest["window_start"].astype(str).unique().tolist() == [OTHER]
     assert latest["rank"].tolist() == [1, 2, 3]
     top2 = read_ranking(OLD, limit=2, conn_id=CONN_ID)
     assert top2["movieId"].tolist() == [0, 1]
     assert read_ranking("2019-02-01", conn_id=CONN_ID).empty
+    # stored worst first: the reader still returns rank order
+    replace_window(make_ranking(ranking_frame(OLD, 5).iloc[::-1]), OLD, CONN_ID)
+    assert read_ranking(OLD, conn_id=CONN_ID)["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_read_ranking_of_an_empty_table_has_the_columns(results_db) -> None:
+    from include.movielens.results import read_ranking, replace_window
+
+    replace_window(None, OLD, CONN_ID)  # creates the table, stores nothing
+    empty = read_ranking(conn_id=CONN_ID)
+    assert empty.empty
+    assert list(empty.columns) == RANKING_COLUMNS
 
 
 def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
