@@ -185,8 +185,9 @@ def test_empty_table_keeps_the_column_types() -> None:
 
 
 def test_rank_movies_passes_every_knob_on() -> None:
-    ratings = _ratings([(1, 5.0)] * 2 + [(2, 4.0)] * 6 + [(3, 3.0)] * 8 + [(4, 1.0)] * 3)
-    knobs = {"min_ratings": 3, "prior_weight": 2.5, "top_n": 2}
+    # movie 5 (3 ratings of 5.0) would lead with the default min_ratings of 3; movie 4 is the third one kept
+    ratings = _ratings([(1, 5.0)] * 2 + [(2, 4.0)] * 6 + [(3, 3.0)] * 8 + [(4, 1.0)] * 5 + [(5, 5.0)] * 3)
+    knobs = {"min_ratings": 4, "prior_weight": 2.5, "top_n": 2}
     ranked = rank_movies(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02", **knobs)
     expected = score_movies(ratings, **knobs)
     pd.testing.assert_frame_equal(ranked[SCORE_COLUMNS], expected)

@@ -98,7 +98,8 @@ def test_no_ranking_clears_the_window_and_only_it(old_rows, results_db) -> None:
     from include.movielens.results import replace_window
 
     result = replace_window(None, OLD, CONN_ID)
-    assert (result["deleted"], result["inserted"]) == (5, 0)
+    table = "movie_rankings" if results_db["schema"] is None else "public.movie_rankings"
+    assert result == {"table": table, "window_start": OLD, "deleted": 5, "inserted": 0}
     after = stored(results_db)
     pd.testing.assert_frame_equal(after, old_rows[old_rows["window_start"] == OTHER].reset_index(drop=True))
 
@@ -160,3 +161,15 @@ def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
     empty = read_ranking(conn_id=CONN_ID)
     assert empty.empty
     assert list(empty.columns) == RANKING_COLUMNS
+
+
+def test_table_schema_keys_the_window_and_rank(results_db) -> None:
+    from include.movielens.results import replace_window
+
+    replace_window(None, OLD, CONN_ID)  # creates the table
+    inspector = sa.inspect(results_db["engine"])
+    columns = {c["name"]: c for c in inspector.get_columns("movie_rankings", schema=results_db["schema"])}
+    assert list(columns) == RANKING_COLUMNS
+    assert {name for name, c in columns.items() if c["nullable"]} == {"title", "genres"}
+    key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
+    assert key == ["window_start", "rank"]
