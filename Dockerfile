@@ -4,12 +4,21 @@
 # Runtime release notes). The local lock (requirements/airflow.lock) pins the same versions; tests/test_versions.py
 # fails if the two drift apart. Airflow 3 (Runtime 3.x) is ruled out: astro-sdk-python does not import on it;
 # Airflow 2.11.1+ is ruled out: its flask-session>=0.8 conflicts with astro-sdk-python's <0.6 pin.
+# Runtime 12.9.0 .. 12.12.0 (also Airflow 2.10.5) exist, but their provider lists could not be checked against
+# the lock from a published source here, so the project stays on 12.8.0 until a row for the newer tag is added
+# to tests/test_versions.py.
 FROM quay.io/astronomer/astro-runtime:12.8.0
 
 # Astro SDK tasks exchange Table/Dataset objects through XCom without pickling.
 ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES="airflow.* astro.*"
+# The pipeline's local files (its end-of-run CSV export; tasks hand data to each other through the results
+# database) live inside the container: include/ is bind-mounted from the host by `astro dev start`, where the
+# container user may not write, and is not shared between the workers of a Deployment anyway.
+ENV MOVIELENS_DATA_DIR=/tmp/movielens-data
 
-# The build's ONBUILD steps have copied the project to /usr/local/airflow by now. plugins/ is already on
-# sys.path; installing the same package as the `airflow-movielens` distribution registers its provider entry
-# point, so the Airflow UI offers the "MovieLens Rating API" connection type.
-RUN pip install --no-cache-dir --no-deps /usr/local/airflow
+# The build's ONBUILD steps have copied the project to /usr/local/airflow and installed requirements.txt by now,
+# including the build backend of pyproject.toml (hatchling, pinned there). plugins/ is already on sys.path;
+# installing the same package as the `airflow-movielens` distribution registers its provider entry point, so
+# the Airflow UI offers the "MovieLens Rating API" connection type. No build isolation and no index: this
+# step works offline; only requirements.txt needs a package index (PyPI or a mirror pip is configured for).
+RUN pip install --no-cache-dir --no-build-isolation --no-index --no-deps /usr/local/airflow

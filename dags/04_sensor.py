@@ -1,20 +1,21 @@
-"""04_sensor: wait for the interval's ratings (reschedule mode), fetch with the operator, rank."""
+"""04_sensor: wait for the interval's ratings (reschedule mode), load them with the operator, rank."""
 
 from __future__ import annotations
 
-from airflow_movielens.operators import MovielensFetchRatingsOperator
 from airflow_movielens.sensors import MovielensRatingsSensor
+from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
 from include.movielens.dag_factory import movielens_dag
 from include.movielens.pipeline import rank_and_publish
 
 DOC_MD = """
-### 04_sensor — wait for data before fetching
+### 04_sensor — wait for data before loading
 
 `MovielensRatingsSensor` asks the API for one rating of the interval and, in `reschedule` mode, frees its
 worker slot between pokes (`MOVIELENS_SENSOR_POKE_INTERVAL`, default 300 s) until ratings exist or
-`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. Then the operator of 03 fetches the
-interval and the Astro SDK ranking fills `movie_rankings` and `rankings/04_sensor/<ds>.csv`.
+`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. Then the transfer operator of 03
+loads the interval into the table `ratings` and the Astro SDK ranking fills `movie_rankings` and
+`rankings/04_sensor/<ds>.csv`.
 
 What it demonstrates: a sensor gating the pipeline on data availability without blocking a worker.
 """
@@ -29,13 +30,15 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
         poke_interval=settings.sensor_poke_interval(),
         timeout=settings.sensor_timeout(),
     )
-    fetch_ratings = MovielensFetchRatingsOperator(
-        task_id="fetch_ratings",
+    load_ratings = MovielensRatingsToSqlOperator(
+        task_id="load_ratings",
         conn_id=settings.MOVIELENS_CONN_ID,
-        start_date=settings.WINDOW_START_TEMPLATE,
-        end_date=settings.WINDOW_END_TEMPLATE,
-        output_path=settings.RATINGS_PATH_TEMPLATE,
+        sql_conn_id=settings.RESULTS_CONN_ID,
+        interval_start=settings.WINDOW_START_TEMPLATE,
+        interval_end=settings.WINDOW_END_TEMPLATE,
+        table=settings.RATINGS_TABLE,
+        schema=settings.results_schema(),
         batch_size=settings.DEFAULT_BATCH_SIZE,
     )
-    wait_for_ratings >> fetch_ratings
-    rank_and_publish(fetch_ratings.output)
+    wait_for_ratings >> load_ratings
+    rank_and_publish(load_ratings)

@@ -112,3 +112,20 @@ def postgres_server(request: pytest.FixtureRequest):
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if POSTGRES_USED in config.stash:
         terminalreporter.write_line(f"PostgreSQL for the tests: {config.stash[POSTGRES_USED]}")
+
+
+# --- The results connection ``movielens_results`` ----------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def results_db(request, tmp_path, monkeypatch):
+    """``movielens_results`` on a fresh SQLite file, then on a fresh database of the session's PostgreSQL
+    (:class:`tests.results_db.ResultsDb`)."""
+    from tests.results_db import forget_connection_types, results_database
+
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    with results_database(request.param, tmp_path, server) as db:
+        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
+        forget_connection_types()
+        yield db
+    forget_connection_types()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,9 +65,30 @@ def test_lock_matches_runtime(runtime: dict[str, str], package: str) -> None:
     assert _pins(ROOT / "requirements" / "airflow.lock").get(package) == runtime[package]
 
 
+def same_release(installed: str, expected: str) -> bool:
+    """Astro Runtime images report Airflow with a local label (``2.10.5+astro.3``): compare public parts."""
+    return Version(installed).public == Version(expected).public
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected", "same"),
+    [
+        ("2.10.5", "2.10.5", True),
+        ("2.10.5+astro.3", "2.10.5", True),
+        ("2.10.5+astro.12", "2.10.5", True),
+        ("2.10.4+astro.3", "2.10.5", False),
+        ("2.10.5.post1", "2.10.5", False),
+        ("2.11.0", "2.10.5", False),
+    ],
+)
+def test_same_release_ignores_only_the_local_label(installed: str, expected: str, same: bool) -> None:
+    assert same_release(installed, expected) is same
+
+
 @pytest.mark.parametrize("package", ["apache-airflow", "astro-sdk-python"])
 def test_installed_env_matches_runtime(runtime: dict[str, str], package: str) -> None:
-    assert version(package) == runtime[package]
+    """Locally the lock's versions; in the Astro image (`astro dev pytest`) the image's: 2.10.5+astro.N."""
+    assert same_release(version(package), runtime[package]), f"{package} {version(package)}"
 
 
 def test_local_python_is_supported(runtime: dict[str, str]) -> None:
@@ -75,3 +99,18 @@ def test_requirements_txt_pins_agree_with_lock() -> None:
     lock = _pins(ROOT / "requirements" / "airflow.lock")
     for package, pinned in _pins(ROOT / "requirements.txt").items():
         assert lock.get(package) == pinned, f"requirements.txt {package}=={pinned} vs lock"
+
+
+def test_requirements_txt_pins_everything() -> None:
+    path = ROOT / "requirements.txt"
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    assert sorted(filter(None, lines)) == sorted(f"{name}=={pin}" for name, pin in _pins(path).items())
+
+
+def test_build_backend_is_pinned_in_requirements_txt() -> None:
+    """The Dockerfile installs the provider without build isolation: requirements.txt brings its backend."""
+    pins = _pins(ROOT / "requirements.txt")
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
+        requirement = Requirement(line)
+        assert requirement.name in pins, f"{requirement.name} (build backend) is not in requirements.txt"
+        assert requirement.specifier.contains(pins[requirement.name]), line

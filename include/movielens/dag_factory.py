@@ -56,6 +56,5 @@ def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
         max_active_runs=settings.max_active_runs(),
         default_args=default_args(),
         params=ranking_params(),
-        user_defined_macros={"movielens_data_dir": settings.data_dir},
         tags=[*settings.TAGS, *tags],
     )

@@ -63,28 +63,48 @@ def score_movies(
     :return: columns ``rank, movieId, n_ratings, mean_rating, score`` ordered by score desc,
         n_ratings desc, movieId asc; ``rank`` is 1..N.
     """
-    if min_ratings < 1:
-        raise ValueError(f"min_ratings must be >= 1, got {min_ratings}")
-    if prior_weight < 0:
-        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
-    if top_n is not None and top_n < 1:
-        raise ValueError(f"top_n must be >= 1, got {top_n}")
+    _check_knobs(min_ratings, prior_weight, top_n)
     missing = {"movieId", "rating"} - set(ratings.columns)
     if missing:
         raise ValueError(f"ratings lack column(s) {sorted(missing)}")
 
     rated = ratings[["movieId", "rating"]].dropna()
-    if rated.empty:
-        return pd.DataFrame({col: pd.Series(dtype=_DTYPES[col]) for col in SCORE_COLUMNS})
-
-    values = rated["rating"].astype("float64")
-    overall_mean = float(values.mean())
     stats = (
-        values.groupby(rated["movieId"].astype("int64"))
+        rated["rating"]
+        .astype("float64")
+        .groupby(rated["movieId"].astype("int64"))
         .agg(n_ratings="count", rating_sum="sum")
         .reset_index()
     )
-    stats = stats[stats["n_ratings"] >= min_ratings]
+    return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+
+
+def score_aggregates(
+    stats: pd.DataFrame,
+    *,
+    min_ratings: int = DEFAULT_MIN_RATINGS,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    top_n: int | None = DEFAULT_TOP_N,
+) -> pd.DataFrame:
+    """Rank movies of one window from their per-movie aggregates (what the database computes).
+
+    :param stats: one row per movie with ``movieId``, ``n_ratings`` (ratings in the window) and
+        ``rating_sum`` (their sum); the window mean ``C`` is ``sum(rating_sum) / sum(n_ratings)`` over all
+        rows, before the ``min_ratings`` filter, exactly as from the raw ratings.
+    :return: as :func:`score_movies`.
+    """
+    _check_knobs(min_ratings, prior_weight, top_n)
+    missing = {"movieId", "n_ratings", "rating_sum"} - set(stats.columns)
+    if missing:
+        raise ValueError(f"per-movie aggregates lack column(s) {sorted(missing)}")
+    stats = stats[["movieId", "n_ratings", "rating_sum"]].astype(
+        {"movieId": "int64", "n_ratings": "int64", "rating_sum": "float64"}
+    )
+    total = int(stats["n_ratings"].sum())
+    if total == 0:
+        return pd.DataFrame({col: pd.Series(dtype=_DTYPES[col]) for col in SCORE_COLUMNS})
+    overall_mean = float(stats["rating_sum"].sum()) / total
+    stats = stats[stats["n_ratings"] >= min_ratings].copy()
     v = stats["n_ratings"].astype("float64")
     m = float(prior_weight)
     stats["mean_rating"] = stats["rating_sum"] / v
@@ -98,6 +118,15 @@ def score_movies(
     ranked = ranked.reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
     return ranked[SCORE_COLUMNS].astype(_DTYPES)
+
+
+def _check_knobs(min_ratings: int, prior_weight: float, top_n: int | None) -> None:
+    if min_ratings < 1:
+        raise ValueError(f"min_ratings must be >= 1, got {min_ratings}")
+    if prior_weight < 0:
+        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be >= 1, got {top_n}")
 
 
 def attach_movies(

@@ -6,7 +6,11 @@ Everything that may differ between a laptop, the test suite and a deployment is 
 Environment variables:
 
 ``MOVIELENS_DATA_DIR``
-    Root of the pipeline's files (default: ``include/data`` in the project, ignored by git).
+    Where the end-of-run artifacts (the ranking CSVs) go: a local path (default: ``include/data`` in the
+    project, ignored by git) or an object-storage URL such as ``s3://bucket/movielens`` or ``file:///data``,
+    opened through Airflow's ``ObjectStoragePath``. Nothing passes between tasks through it.
+``MOVIELENS_DATA_CONN_ID``
+    Airflow connection for that object storage (e.g. an ``aws`` connection for ``s3://``); optional.
 ``MOVIELENS_START_DATE`` / ``MOVIELENS_END_DATE``
     The DAGs' catch-up window (default 2019-01-01 .. 2019-01-10, inclusive logical dates).
 ``MOVIELENS_MAX_ACTIVE_RUNS``
@@ -17,7 +21,8 @@ Environment variables:
     Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
     test suite sets 0, so that a failing task fails its run at once).
 ``MOVIELENS_RESULTS_SCHEMA``
-    Schema of ``movie_rankings`` on databases that have schemas (default ``public``; ignored by SQLite).
+    Schema of ``movie_rankings`` and ``ratings`` on databases that have schemas (default ``public``;
+    ignored by SQLite).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 MOVIELENS_CONN_ID = "movielens"
 RESULTS_CONN_ID = "movielens_results"
 RESULTS_TABLE = "movie_rankings"
+RATINGS_TABLE = "ratings"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "include" / "data"
@@ -41,34 +47,34 @@ TAGS = ["movielens", "astro-sdk", "ranking"]
 RETRIES = 2
 RETRY_DELAY = dt.timedelta(minutes=1)
 
-# The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD.
+# The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD, and the same
+# bounds in epoch seconds (the ``timestamp`` unit of the ``ratings`` table).
 WINDOW_START_TEMPLATE = "{{ data_interval_start | ds }}"
 WINDOW_END_TEMPLATE = "{{ data_interval_end | ds }}"
-# Files are partitioned by the window's first day: the ``ds`` of a scheduled run (whose logical date is the
+WINDOW_START_TS_TEMPLATE = "{{ data_interval_start.int_timestamp }}"
+WINDOW_END_TS_TEMPLATE = "{{ data_interval_end.int_timestamp }}"
+# Artifacts are named by the window's first day: the ``ds`` of a scheduled run (whose logical date is the
 # interval start), and still the right day for a manual run, whose logical date is the interval *end*.
-# Rendered at run time; ``movielens_data_dir`` is a user-defined macro of every DAG (see dag_factory).
-RATINGS_PATH_TEMPLATE = (
-    "{{ movielens_data_dir() }}/ratings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.json"
-)
-RANKING_PATH_TEMPLATE = (
-    "{{ movielens_data_dir() }}/rankings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.csv"
-)
+DAG_ID_TEMPLATE = "{{ dag.dag_id }}"
+RANKING_DAY_TEMPLATE = "{{ data_interval_start | ds }}"
 
 
-def data_dir() -> str:
-    """The pipeline's data directory (``MOVIELENS_DATA_DIR``), absolute, without trailing slash."""
-    raw = os.environ.get("MOVIELENS_DATA_DIR") or str(DEFAULT_DATA_DIR)
-    return str(Path(raw).expanduser().resolve())
+def data_location() -> str:
+    """``MOVIELENS_DATA_DIR`` as a URL without trailing slash: ``file:///abs/path`` for a local path."""
+    raw = (os.environ.get("MOVIELENS_DATA_DIR") or "").strip() or str(DEFAULT_DATA_DIR)
+    if "://" in raw:
+        return raw.rstrip("/")
+    return Path(raw).expanduser().resolve().as_uri()
 
 
-def ratings_path(dag_id: str, ds: str) -> Path:
-    """Where a DAG keeps one interval's ratings: ``<data>/ratings/<dag_id>/<ds>.json``."""
-    return Path(data_dir()) / "ratings" / dag_id / f"{ds}.json"
+def data_conn_id() -> str | None:
+    """The Airflow connection of ``MOVIELENS_DATA_DIR``'s object storage, if one is set."""
+    return os.environ.get("MOVIELENS_DATA_CONN_ID") or None
 
 
-def ranking_path(dag_id: str, ds: str) -> Path:
-    """Where a DAG keeps one interval's ranking: ``<data>/rankings/<dag_id>/<ds>.csv``."""
-    return Path(data_dir()) / "rankings" / dag_id / f"{ds}.csv"
+def ranking_csv_key(dag_id: str, ds: str) -> str:
+    """Where, under :func:`data_location`, a DAG keeps one window's ranking CSV."""
+    return f"rankings/{dag_id}/{ds}.csv"
 
 
 def _env_date(name: str, default: dt.date) -> dt.date:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_movielens.checks import check_complete
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -13,7 +14,6 @@ from airflow_movielens.dates import (
     interval_arguments,
     validate_interval,
 )
-from airflow_movielens.exceptions import MovielensDataChangedError
 from airflow_movielens.files import atomic_write_records, record_format
 from airflow_movielens.hooks import MovielensHook
 
@@ -70,12 +70,7 @@ class MovielensFetchRatingsOperator(BaseOperator):
         record_format(self.output_path)  # fail on an unknown extension before fetching anything
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)
-            total = hook.count_ratings(start, end)
-        if len(ratings) != total:
-            raise MovielensDataChangedError(
-                f"fetched {len(ratings)} ratings for [{start}, {end}) but the API now reports {total}; "
-                "the data changed during the fetch, nothing was written"
-            )
+            check_complete(hook, start, end, len(ratings), consequence="nothing was written")
         count = atomic_write_records(self.output_path, ratings)
         self.log.info("Wrote %d ratings of [%s, %s) to %s", count, start, end, self.output_path)
         return {"path": self.output_path, "count": count, "start_date": start, "end_date": end}

@@ -1,24 +1,24 @@
 """End-to-end ``dag.test()`` runs of the four DAGs against the live API (tests/conftest.py ``movielens_api``).
 
 The expected ranking is computed here, independently of include/movielens/ranking.py, with plain pandas from
-the dataset's ratings.csv/movies.csv; results are read back from the real results database (the SQLite file
-named by the connection's host, or a throwaway PostgreSQL database) and from the CSV files.
+the dataset's ratings.csv/movies.csv; results are read back with plain drivers from the real results
+database (a SQLite file named by the connection's host, or a throwaway PostgreSQL database: every test that
+writes runs on both) and from the exported CSV files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import functools
-import json
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+from tests.results_db import ResultsDb, forget_connection_types, results_database, sqlite_results
+
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAY = dt.date(2019, 1, 1)
 EMPTY_DAY = dt.date(2019, 2, 1)  # the test dataset has no ratings after 2019-01-14
@@ -66,6 +66,20 @@ def expected_ranking(dataset, day: dt.date, min_ratings=3, prior_weight=10, top_
     return top[COLUMNS].reset_index(drop=True)
 
 
+def expected_ratings(dataset, first: dt.date, days: int = 1) -> pd.DataFrame:
+    """The ratings of ``[first, first + days)`` as the ``ratings`` table must hold them."""
+    ratings, _ = dataset
+    start = int(dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC).timestamp())
+    window = ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + days * 86_400)]
+    order = ["timestamp", "userId", "movieId"]
+    return window[["userId", "movieId", "rating", "timestamp"]].sort_values(order).reset_index(drop=True)
+
+
+def assert_same_ratings(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert len(actual) == len(expected)
+    pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected, check_dtype=False)
+
+
 def assert_same_ranking(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     actual = actual[COLUMNS].reset_index(drop=True).copy()
     for col in ("window_start", "window_end"):
@@ -78,52 +92,64 @@ def assert_same_ranking(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Environment: data dir, results connection, DAGs parsed with a short sensor timeout
+# Environment: results database (SQLite or PostgreSQL), data dir, DAGs parsed with a short sensor timeout
 # ------------------------------------------------------------------------------------------------------
-def sqlite_conn_json(path: Path) -> str:
-    # JSON form with `host` = file path: the Astro SDK's SQLite database opens `host` (a URI would not).
-    return json.dumps({"conn_type": "sqlite", "host": str(path)})
+_PARSED: dict[str, dict] = {}
 
 
-@pytest.fixture(scope="module")
-def dags(movielens_api, tmp_path_factory) -> Iterator[dict]:
+def parse_dags() -> dict:
+    """The four DAGs, freshly parsed with a wide window and a short sensor timeout."""
     # dag.test() deletes an existing run of the same date through the ORM, whose DagRunNote maps a foreign
     # key to the FAB user table: its models must be imported for a rerun to work.
     import airflow.providers.fab.auth_manager.models  # noqa: F401
     from airflow.models import DagBag
 
     with pytest.MonkeyPatch.context() as patch:
-        # the window override of include/movielens/settings.py, so that 2019-02-01 is inside the DAGs' range
+        # the window override of include/movielens/settings.py: 2019-02-01 is inside the DAGs' range
         patch.setenv("MOVIELENS_END_DATE", "2019-12-31")
         patch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
         patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
-        bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+        bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), include_examples=False)
         assert not bag.import_errors, bag.import_errors
-        yield {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
+        return {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
 
 
-def fresh_dag(dag_id: str):
-    """A newly parsed DAG, with the ``dags`` fixture's settings (request ``dags`` too).
+def parsed_dags(kind: str) -> dict:
+    """The four DAGs, parsed once per results database kind.
 
-    ``dag.test()`` runs the tasks in this process, and a run leaves state in the parsed task objects: its
-    conf resolves their ``Param`` objects in place (a deep copy of the DAG still shares them), and the SDK
-    stores the results database's schema in their ``Table`` objects. Runs with conf or another results
-    database use their own DAG, so that they change nothing for the module's shared ones.
+    The Astro SDK fills the schema of a DAG's temporary output tables in place on first use (PostgreSQL:
+    ``tmp_astro``; SQLite: none), so DAG objects that ran on one kind must not run on the other in the
+    same process. A real worker parses its DAGs against one deployment's connection, never two.
     """
-    from airflow.models import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"), include_examples=False)
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
+    if kind not in _PARSED:
+        _PARSED[kind] = parse_dags()
+    return _PARSED[kind]
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch) -> dict:
-    """A fresh data dir and a fresh SQLite results file for one test."""
-    data_dir, results = tmp_path / "data", tmp_path / "results.db"
-    monkeypatch.setenv("MOVIELENS_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", sqlite_conn_json(results))
-    return {"data_dir": data_dir, "results": results}
+def dags(movielens_api, results_db) -> dict:
+    return parsed_dags(results_db.kind)
+
+
+@contextlib.contextmanager
+def pipeline_env(db: ResultsDb, data_dir: Path) -> Iterator[None]:
+    """``movielens_results`` pointing at ``db``, ``MOVIELENS_DATA_DIR`` at ``data_dir``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOVIELENS_DATA_DIR", str(data_dir))
+        patch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
+        forget_connection_types()
+        try:
+            yield
+        finally:
+            forget_connection_types()
+
+
+@pytest.fixture
+def workspace(results_db, tmp_path) -> Iterator[dict]:
+    """A fresh data dir and a fresh results database (SQLite, then PostgreSQL) for one test."""
+    data_dir = tmp_path / "data"
+    with pipeline_env(results_db, data_dir):
+        yield {"data_dir": data_dir, "db": results_db}
 
 
 def run(dag, day: dt.date, **conf):
@@ -149,137 +175,138 @@ def assert_succeeded(dag_run) -> None:
     assert set(states(dag_run).values()) == {"success"}, states(dag_run)
 
 
-def sqlite_rows(path: Path, day: dt.date | None = None) -> pd.DataFrame:
-    with sqlite3.connect(path) as conn:
-        where, args = ("WHERE window_start = ?", (day.isoformat(),)) if day else ("", ())
-        return pd.read_sql_query(
-            f"SELECT * FROM movie_rankings {where} ORDER BY window_start, rank", conn, params=args
-        )
-
-
-def sqlite_tables(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+def window_rows(db: ResultsDb, day: dt.date) -> pd.DataFrame:
+    rows = db.rankings()
+    return rows[rows["window_start"].astype(str) == day.isoformat()].reset_index(drop=True)
 
 
 def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
     return data_dir / "rankings" / dag_id / f"{day.isoformat()}.csv"
 
 
-def ratings_json(data_dir: Path, dag_id: str, day: dt.date) -> Path:
-    return data_dir / "ratings" / dag_id / f"{day.isoformat()}.json"
+def result_tables(db: ResultsDb) -> list[str]:
+    names = ["movie_rankings", "ratings"]
+    return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
 # ------------------------------------------------------------------------------------------------------
-# One interval through each DAG, SQLite results
+# One interval through each DAG, each into its own fresh database, on SQLite and on PostgreSQL
 # ------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sqlite_runs(dags, tmp_path_factory) -> Iterator[dict]:
-    """Run every DAG once for DAY into one SQLite file; keep what each run left behind."""
-    root = tmp_path_factory.mktemp("sqlite-runs")
-    data_dir, results = root / "data", root / "results.db"
-    outcome: dict = {"data_dir": data_dir, "results": results, "runs": {}}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOVIELENS_DATA_DIR", str(data_dir))
-        patch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", sqlite_conn_json(results))
-        for dag_id in DAG_IDS:
-            dag_run = run(dags[dag_id], DAY)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def dag_runs(request, movielens_api, tmp_path_factory) -> dict:
+    """Run every DAG once for DAY, each into a fresh results database; keep what each run left behind."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    root = tmp_path_factory.mktemp(f"{request.param}-runs")
+    data_dir = root / "data"
+    outcome: dict = {"kind": request.param, "data_dir": data_dir, "runs": {}}
+    for dag_id in DAG_IDS:
+        with (
+            results_database(request.param, root / dag_id, server) as db,
+            pipeline_env(db, data_dir),
+        ):
+            dag_run = run(parsed_dags(request.param)[dag_id], DAY)
             outcome["runs"][dag_id] = {
                 "dag_run": dag_run,
                 "states": states(dag_run),
-                "rows": sqlite_rows(results, DAY),
-                "tables": sqlite_tables(results),
+                "loaded": dag_run.get_task_instance("load_ratings").xcom_pull(task_ids="load_ratings"),
+                "rows": db.rankings(),
+                "ratings": db.ratings(),
+                "tables": db.tables(),
+                "expected_tables": result_tables(db),
             }
-        yield outcome
+    return outcome
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
-def test_dag_ranks_one_interval_into_sqlite_and_csv(sqlite_runs, dataset, dag_id: str) -> None:
-    result = sqlite_runs["runs"][dag_id]
+def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
+    result = dag_runs["runs"][dag_id]
     assert_succeeded(result["dag_run"])
     expected = expected_ranking(dataset, DAY)
-    assert len(expected) == 100  # the day has ~4,000 ratings: a full top 100
+    assert len(expected) == 100  # the day has thousands of ratings: a full top 100
     assert_same_ranking(result["rows"], expected)
-    assert_same_ranking(pd.read_csv(ranking_csv(sqlite_runs["data_dir"], dag_id, DAY)), expected)
-    # ratings travel as a file: every rating of the interval, and only those
-    ratings = json.loads(ratings_json(sqlite_runs["data_dir"], dag_id, DAY).read_text())
-    ratings_csv, _ = dataset
-    start = int(dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC).timestamp())
-    in_window = ratings_csv["timestamp"].between(start, start + 86_399)
-    assert len(ratings) == int(in_window.sum())
-    # one results table, temporary tables dropped by aql.cleanup
-    assert result["tables"] == ["movie_rankings"]
+    assert_same_ranking(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY)), expected)
+    # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small
+    assert_same_ratings(result["ratings"], expected_ratings(dataset, DAY))
+    assert result["loaded"]["count"] == len(result["ratings"])
+    assert (result["loaded"]["start_date"], result["loaded"]["end_date"]) == ("2019-01-01", "2019-01-02")
+    # the two result tables; the SDK's temporary tables were dropped by aql.cleanup
+    assert result["tables"] == result["expected_tables"]
 
 
-def test_all_four_dags_give_identical_rankings(sqlite_runs) -> None:
+def test_all_four_dags_give_identical_rankings(dag_runs) -> None:
     for dag_id in DAG_IDS:  # identical only counts if every one of them ran to success
-        assert_succeeded(sqlite_runs["runs"][dag_id]["dag_run"])
-    csvs = {dag_id: ranking_csv(sqlite_runs["data_dir"], dag_id, DAY).read_bytes() for dag_id in DAG_IDS}
+        assert_succeeded(dag_runs["runs"][dag_id]["dag_run"])
+    csvs = {dag_id: ranking_csv(dag_runs["data_dir"], dag_id, DAY).read_bytes() for dag_id in DAG_IDS}
     assert len(set(csvs.values())) == 1, "the DAGs' CSV files differ"
-    first = sqlite_runs["runs"][DAG_IDS[0]]["rows"]
+    first = dag_runs["runs"][DAG_IDS[0]]["rows"]
     for dag_id in DAG_IDS[1:]:
-        pd.testing.assert_frame_equal(sqlite_runs["runs"][dag_id]["rows"], first)
-    # all four wrote the same window: one set of rows, never duplicated
-    assert len(sqlite_rows(sqlite_runs["results"])) == 100
-
-
-def test_rerun_of_an_interval_is_idempotent(sqlite_runs, dags) -> None:
-    data_dir, results = sqlite_runs["data_dir"], sqlite_runs["results"]
-    before_rows = sqlite_rows(results)
-    before_files = {
-        path: path.read_bytes()
-        for path in (ranking_csv(data_dir, "02_hook", DAY), ratings_json(data_dir, "02_hook", DAY))
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOVIELENS_DATA_DIR", str(data_dir))
-        patch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", sqlite_conn_json(results))
-        assert_succeeded(run(dags["02_hook"], DAY))
-    after_rows = sqlite_rows(results)
-    assert len(after_rows) == len(before_rows) == 100
-    pd.testing.assert_frame_equal(after_rows, before_rows)
-    for path, content in before_files.items():
-        assert path.read_bytes() == content, f"{path.name} changed on rerun"
-    assert sqlite_tables(results) == ["movie_rankings"]
+        pd.testing.assert_frame_equal(dag_runs["runs"][dag_id]["rows"], first)
 
 
 # ------------------------------------------------------------------------------------------------------
-# Consecutive intervals, params, empty intervals
+# Reruns, consecutive intervals, params, empty intervals (each on SQLite and PostgreSQL)
 # ------------------------------------------------------------------------------------------------------
-def test_two_consecutive_intervals(dags, dataset, workspace) -> None:
+@pytest.mark.parametrize("dag_id", ["02_hook", "04_sensor"])
+def test_consecutive_windows_and_reruns_are_idempotent(dags, dataset, workspace, dag_id: str) -> None:
+    db, data_dir = workspace["db"], workspace["data_dir"]
     days = [dt.date(2019, 1, 2), dt.date(2019, 1, 3)]
     for day in days:
-        assert_succeeded(run(dags["03_operator"], day))
-    rows = sqlite_rows(workspace["results"])
-    assert sorted(rows["window_start"].unique()) == [day.isoformat() for day in days]
+        assert_succeeded(run(dags[dag_id], day))
+    ratings, rows = db.ratings(), db.rankings()
+    csvs = {day: ranking_csv(data_dir, dag_id, day).read_bytes() for day in days}
+
+    assert_succeeded(run(dags[dag_id], days[0]))  # rerun the first window after the second
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, days[0], days=2))
+    pd.testing.assert_frame_equal(db.ratings(), ratings)
+    pd.testing.assert_frame_equal(db.rankings(), rows)
     for day in days:
-        expected = expected_ranking(dataset, day)
-        assert_same_ranking(rows[rows["window_start"] == day.isoformat()], expected)
-        assert_same_ranking(pd.read_csv(ranking_csv(workspace["data_dir"], "03_operator", day)), expected)
-    assert sorted(p.name for p in (workspace["data_dir"] / "rankings" / "03_operator").iterdir()) == [
+        assert_same_ranking(window_rows(db, day), expected_ranking(dataset, day))
+        assert ranking_csv(data_dir, dag_id, day).read_bytes() == csvs[day], f"{day} CSV changed on rerun"
+    assert sorted(path.name for path in (data_dir / "rankings" / dag_id).iterdir()) == [
         "2019-01-02.csv",
         "2019-01-03.csv",
-    ]
-
-
-def test_params_override_and_shorter_rerun_leaves_no_stale_rows(dags, dataset, workspace) -> None:
-    dag = fresh_dag("02_hook")  # this run's conf must not leak into the module's shared DAGs
-    assert_succeeded(run(dag, DAY))
-    assert len(sqlite_rows(workspace["results"])) == 100
-    assert_succeeded(run(dag, DAY, top_n=10, min_ratings=5, prior_weight=25))
-    rows = sqlite_rows(workspace["results"])
-    assert_same_ranking(rows, expected_ranking(dataset, DAY, min_ratings=5, prior_weight=25, top_n=10))
-
-
-def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, workspace) -> None:
-    # old rows first: DAY's ranking, and a copy of it filed under EMPTY_DAY (as if ranked before a fix)
-    assert_succeeded(run(dags["02_hook"], DAY))
-    with sqlite3.connect(workspace["results"]) as conn:
-        conn.execute(
-            "INSERT INTO movie_rankings SELECT ?, ?, rank, movieId, title, genres, n_ratings, mean_rating, "
-            "score FROM movie_rankings WHERE window_start = ?",
-            (EMPTY_DAY.isoformat(), (EMPTY_DAY + dt.timedelta(days=1)).isoformat(), DAY.isoformat()),
+    ]  # no temporary files left
+    assert db.tables() == result_tables(db)
+    if db.kind == "postgres":
+        key = db.query(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = 'public.movie_rankings'::regclass AND i.indisprimary"
         )
-    assert len(sqlite_rows(workspace["results"], EMPTY_DAY)) == 100
+        assert sorted(key["attname"]) == ["rank", "window_start"]
+
+
+def test_params_override_and_shorter_rerun_leaves_no_stale_rows(movielens_api, dataset, workspace) -> None:
+    # dag.test(run_conf=...) leaves the conf in the DAG object's params: use DAGs no other test shares
+    dags = parse_dags()
+    db = workspace["db"]
+    assert_succeeded(run(dags["02_hook"], DAY))
+    assert len(db.rankings()) == 100
+    assert_succeeded(run(dags["02_hook"], DAY, top_n=10, min_ratings=5, prior_weight=25))
+    expected = expected_ranking(dataset, DAY, min_ratings=5, prior_weight=25, top_n=10)
+    assert_same_ranking(db.rankings(), expected)
+
+
+def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, dataset, workspace) -> None:
+    db = workspace["db"]
+    # old rows first: DAY's ratings and ranking, and copies of both filed under EMPTY_DAY (as if loaded and
+    # ranked before the API lost that day's ratings)
+    assert_succeeded(run(dags["02_hook"], DAY))
+    shift = (EMPTY_DAY - DAY).days * 86_400
+    prefix = db.schema_prefix
+    db.execute(
+        f'INSERT INTO {prefix}ratings ("userId", "movieId", "rating", "timestamp") '
+        f'SELECT "userId", "movieId", "rating", "timestamp" + ? FROM {prefix}ratings',
+        (shift,),
+    )
+    date = "CAST(? AS DATE)" if db.kind == "postgres" else "?"  # SQLite stores the dates as ISO text
+    db.execute(
+        f'INSERT INTO {prefix}movie_rankings SELECT {date}, {date}, "rank", "movieId", title, genres, '
+        f"n_ratings, mean_rating, score FROM {prefix}movie_rankings WHERE window_start = {date}",
+        (EMPTY_DAY.isoformat(), (EMPTY_DAY + dt.timedelta(days=1)).isoformat(), DAY.isoformat()),
+    )
+    assert len(window_rows(db, EMPTY_DAY)) == 100
+    assert len(db.ratings()) == 2 * len(expected_ratings(dataset, DAY))
 
     dag_run = run(dags["02_hook"], EMPTY_DAY)
     assert dag_run.state == "success", states(dag_run)
@@ -288,25 +315,28 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, work
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
     assert list(csv.columns) == COLUMNS
     assert csv.empty
-    assert sqlite_rows(workspace["results"], EMPTY_DAY).empty  # the window's old rows are gone
-    assert len(sqlite_rows(workspace["results"], DAY)) == 100  # and only they
+    assert window_rows(db, EMPTY_DAY).empty  # the window's old ranking is gone
+    assert_same_ranking(window_rows(db, DAY), expected_ranking(dataset, DAY))  # and only it
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, DAY))  # so are the window's old ratings
 
 
-def test_sensor_times_out_on_an_interval_without_ratings(dags, workspace) -> None:
+def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path) -> None:
     from airflow.models.taskreschedule import TaskReschedule
     from airflow.utils.session import create_session
 
-    dag = dags["04_sensor"]
+    dag = parsed_dags("sqlite")["04_sensor"]
     sensor = dag.get_task("wait_for_ratings")
     assert sensor.mode == "reschedule"
     assert sensor.timeout == SENSOR_TIMEOUT
-    started = time.perf_counter()
-    dag_run = run(dag, EMPTY_DAY)
-    elapsed = time.perf_counter() - started
+    db = sqlite_results(tmp_path / "results.db")
+    with pipeline_env(db, tmp_path / "data"):
+        started = time.perf_counter()
+        dag_run = run(dag, EMPTY_DAY)
+        elapsed = time.perf_counter() - started
     result = states(dag_run)
     assert dag_run.state == "failed", result
     assert result["wait_for_ratings"] == "failed"
-    assert result["fetch_ratings"] == "upstream_failed"
+    assert result["load_ratings"] == "upstream_failed"
     assert result["publish_ranking"] == "upstream_failed"
     assert SENSOR_TIMEOUT <= elapsed < SENSOR_TIMEOUT + 60
     with create_session() as session:
@@ -316,65 +346,14 @@ def test_sensor_times_out_on_an_interval_without_ratings(dags, workspace) -> Non
             .count()
         )
     assert reschedules >= 2  # it waited by rescheduling, not by holding a worker slot
-    assert not ratings_json(workspace["data_dir"], "04_sensor", EMPTY_DAY).exists()
-
-
-# ------------------------------------------------------------------------------------------------------
-# PostgreSQL results database
-# ------------------------------------------------------------------------------------------------------
-def forget_connection_types() -> None:
-    """The Astro SDK caches each connection id's type for the life of the process; tests switch it."""
-    from astro.databases import _get_conn
-
-    _get_conn.cache_clear()
-
-
-@pytest.fixture
-def postgres_results(postgres_server, monkeypatch, tmp_path) -> Iterator[Callable[[str], pd.DataFrame]]:
-    """A fresh database on the session's PostgreSQL as ``movielens_results``; yields its query function."""
-    with postgres_server.database() as name:
-        monkeypatch.setenv("MOVIELENS_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
-        forget_connection_types()
-        try:
-            yield functools.partial(postgres_server.query, name)
-        finally:
-            forget_connection_types()
-
-
-def test_postgres_results(dags, dataset, postgres_results, tmp_path) -> None:
-    # the SDK writes the database's schema (PostgreSQL: tmp_astro) into the parsed tasks' Table objects:
-    # a fresh DAG, so that the module's shared DAGs keep writing to SQLite, whatever the test order
-    dag = fresh_dag("04_sensor")
-    assert_succeeded(run(dag, DAY))
-    rows = postgres_results('SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"')
-    expected = expected_ranking(dataset, DAY)
-    assert_same_ranking(rows, expected)
-    assert_same_ranking(pd.read_csv(ranking_csv(tmp_path / "data", "04_sensor", DAY)), expected)
-    csv_bytes = ranking_csv(tmp_path / "data", "04_sensor", DAY).read_bytes()
-
-    assert_succeeded(run(dag, DAY))  # rerun: same rows, same bytes
-    again = postgres_results('SELECT * FROM public.movie_rankings ORDER BY window_start, "rank"')
-    pd.testing.assert_frame_equal(again, rows)
-    assert ranking_csv(tmp_path / "data", "04_sensor", DAY).read_bytes() == csv_bytes
-    tables = postgres_results(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
-    )
-    assert tables.values.tolist() == [["public", "movie_rankings"]]  # the SDK's temp tables are gone
-    key = postgres_results(
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-        "AND a.attnum = ANY(i.indkey) "
-        "WHERE i.indrelid = 'public.movie_rankings'::regclass AND i.indisprimary",
-    )
-    assert sorted(key["attname"]) == ["rank", "window_start"]
+    assert not db.path.exists() or db.tables() == []  # nothing was loaded
 
 
 # ------------------------------------------------------------------------------------------------------
 # The demo helper (make demo): a range of days through 04_sensor, then the last day's top 10
 # ------------------------------------------------------------------------------------------------------
 def test_demo_runs_a_range_and_reads_the_top_10(
-    movielens_api, dataset, workspace, monkeypatch, capsys
+    movielens_api, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
     from include.movielens import demo
 
@@ -382,16 +361,156 @@ def test_demo_runs_a_range_and_reads_the_top_10(
     monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-01")
     monkeypatch.setenv("MOVIELENS_END_DATE", "2019-01-10")
     monkeypatch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
-    chart = workspace["data_dir"] / "top20.png"
-    assert (
-        demo.main(["--start", "2019-01-13", "--end", "2019-01-14", "--no-init-db", "--chart", str(chart)])
-        == 0
+    db = sqlite_results(tmp_path / "results.db")
+    with pipeline_env(db, tmp_path / "data"):
+        chart = tmp_path / "data" / "top20.png"
+        assert (
+            demo.main(["--start", "2019-01-13", "--end", "2019-01-14", "--no-init-db", "--chart", str(chart)])
+            == 0
+        )
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        out = capsys.readouterr().out
+        assert "04_sensor 2019-01-13: success" in out
+        assert "04_sensor 2019-01-14: success" in out
+        top = demo.top_movies("2019-01-14", 10)
+        assert_same_ranking(top, expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
+        assert_same_ranking(demo.top_movies(n=10), expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
+    assert sorted(db.rankings()["window_start"].unique()) == ["2019-01-13", "2019-01-14"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Every task on its own "worker": own process, own empty working directory, own empty data directory
+# ------------------------------------------------------------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def task_order(dag) -> list[str]:
+    """The DAG's task ids in an order that respects every dependency (ties broken by task id)."""
+    upstream = {task_id: set(task.upstream_task_ids) for task_id, task in dag.task_dict.items()}
+    order: list[str] = []
+    while upstream:
+        ready = sorted(task_id for task_id, ups in upstream.items() if not ups)
+        order.append(ready[0])
+        del upstream[ready[0]]
+        for ups in upstream.values():
+            ups.discard(ready[0])
+    return order
+
+
+def create_dag_run(dag, day: dt.date) -> str:
+    """A running manual DagRun of ``[day, day + 1)`` in the metadata DB, as the scheduler would create it."""
+    import uuid
+
+    import pendulum
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunType
+
+    start = pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+    run_id = f"workers__{dag.dag_id}__{uuid.uuid4().hex[:8]}"
+    with create_session() as session:  # one run per logical date: drop the reference run's
+        session.query(DagRun).filter_by(dag_id=dag.dag_id, execution_date=start.add(days=1)).delete()
+    dag.create_dagrun(
+        run_id=run_id,
+        run_type=DagRunType.MANUAL,
+        execution_date=start.add(days=1),
+        data_interval=(start, start.add(days=1)),
+        state=DagRunState.RUNNING,
+        external_trigger=True,
+        conf={},
     )
-    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    out = capsys.readouterr().out
-    assert "04_sensor 2019-01-13: success" in out
-    assert "04_sensor 2019-01-14: success" in out
-    top = demo.top_movies("2019-01-14", 10)
-    assert_same_ranking(top, expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
-    assert_same_ranking(demo.top_movies(n=10), expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
-    assert sorted(sqlite_rows(workspace["results"])["window_start"].unique()) == ["2019-01-13", "2019-01-14"]
+    return run_id
+
+
+def queue(dag_id: str, task_id: str, run_id: str) -> None:
+    """Mark a task instance queued, as the scheduler does before an executor hands it to a worker."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id, run_id=run_id).one()
+        ti.state = TaskInstanceState.QUEUED
+
+
+def run_task_as_worker(dag_id: str, task_id: str, run_id: str, worker: Path) -> float:
+    """``airflow tasks run --local`` in a new process whose cwd, data dir and log dir are ``worker``'s own.
+
+    What the processes share is what a deployment's workers share: the code (PYTHONPATH), the metadata
+    database and the connections (environment), and nothing on a local disk.
+    """
+    import os
+    import subprocess
+    import sys
+
+    for folder in ("cwd", "data", "logs"):
+        (worker / folder).mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]),
+        "MOVIELENS_DATA_DIR": str(worker / "data"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(worker / "logs"),
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",  # the local task job notices the end sooner
+    }
+    command = [sys.executable, "-m", "airflow", "tasks", "run", dag_id, task_id, run_id, "--local"]
+    command += ["--subdir", str(REPO_ROOT / "dags" / f"{dag_id}.py")]
+    queue(dag_id, task_id, run_id)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=worker / "cwd", env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    logs = "\n".join(path.read_text() for path in sorted((worker / "logs").rglob("*.log")))
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{logs[-5000:]}"
+    assert done.returncode == 0, f"{task_id} failed:\n{output}"
+    return elapsed
+
+
+# Each task process takes 6-20 s on this 2-core machine (Airflow's start-up and the DAG parse), so every DAG
+# runs on one kind of results database: the deployment's PostgreSQL for 02_hook and 04_sensor.
+WORKER_RUNS = [
+    ("01_python", "sqlite"),
+    ("02_hook", "postgres"),
+    ("03_operator", "sqlite"),
+    ("04_sensor", "postgres"),
+]
+
+
+@pytest.mark.parametrize(("dag_id", "kind"), WORKER_RUNS)
+def test_every_task_on_its_own_worker_gives_the_same_ranking(
+    request, movielens_api, dataset, tmp_path, dag_id: str, kind: str
+) -> None:
+    from airflow.models import DagRun
+
+    server = request.getfixturevalue("postgres_server") if kind == "postgres" else None
+    dag = parsed_dags(kind)[dag_id]
+    # the reference: a normal in-process run into its own fresh database
+    with (
+        results_database(kind, tmp_path / "reference", server) as reference,
+        pipeline_env(reference, tmp_path / "reference" / "data"),
+    ):
+        assert_succeeded(run(dag, DAY))
+        normal = reference.rankings()
+    assert_same_ranking(normal, expected_ranking(dataset, DAY))
+
+    with (
+        results_database(kind, tmp_path, server) as results_db,
+        pipeline_env(results_db, tmp_path / "unused"),
+    ):
+        run_id = create_dag_run(dag, DAY)
+        order = task_order(dag)
+        seconds = {
+            task_id: run_task_as_worker(dag_id, task_id, run_id, tmp_path / "workers" / f"{i}-{task_id}")
+            for i, task_id in enumerate(order)
+        }
+        print(f"{dag_id} on {len(order)} workers ({results_db.kind}): {seconds}")
+        dag_run = DagRun.find(dag_id=dag_id, run_id=run_id)[0]
+        assert states(dag_run) == dict.fromkeys(order, "success")
+        pd.testing.assert_frame_equal(results_db.rankings(), normal)
+        assert_same_ratings(results_db.ratings(), expected_ratings(dataset, DAY))
+        assert results_db.tables() == result_tables(results_db)
+        # nothing was left on a worker's disk but the export's own artifact (and nothing in any cwd)
+        workers = tmp_path / "workers"
+        left = sorted(str(path.relative_to(workers)) for path in workers.rglob("*") if path.is_file())
+        left = [name for name in left if "/logs/" not in name]
+        export = f"{order.index('export_ranking_csv')}-export_ranking_csv"
+        assert left == [f"{export}/data/rankings/{dag_id}/2019-01-01.csv"]

@@ -11,13 +11,19 @@ import pytest
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 RANKING_EDGES = {
-    ("fetch_ratings", "rank_movies"),
+    ("load_ratings", "aggregate_window"),
+    ("aggregate_window", "rank_movies"),
+    ("aggregate_window", "cleanup_temp_tables"),
     ("rank_movies", "export_ranking_csv"),
     ("rank_movies", "publish_ranking"),
     ("rank_movies", "cleanup_temp_tables"),
     ("export_ranking_csv", "cleanup_temp_tables"),
     ("publish_ranking", "cleanup_temp_tables"),
 }
+
+# DagBag.get_dag() asks the metadata DB whether a DAG expired: the tests must not depend on another module
+# having created it first.
+pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
 def parse(monkeypatch, **env: str) -> dict:
@@ -80,14 +86,27 @@ def test_ranking_params(dags, dag_id: str) -> None:
 def test_task_graphs(dags) -> None:
     for dag_id in ("01_python", "02_hook", "03_operator"):
         assert edges(dags[dag_id]) == RANKING_EDGES, dag_id
-    assert edges(dags["04_sensor"]) == RANKING_EDGES | {("wait_for_ratings", "fetch_ratings")}
+    assert edges(dags["04_sensor"]) == RANKING_EDGES | {("wait_for_ratings", "load_ratings")}
 
 
 def test_shared_ranking_tasks(dags) -> None:
     from astro.sql.operators.cleanup import CleanupOperator
     from astro.sql.operators.dataframe import DataframeOperator
+    from astro.sql.operators.transform import TransformOperator
 
     for dag in dags.values():
+        group = dag.task_group.children["rank_and_publish"]
+        assert set(group.children) == {
+            "aggregate_window",
+            "rank_movies",
+            "export_ranking_csv",
+            "publish_ranking",
+            "cleanup_temp_tables",
+        }
+        aggregate = dag.get_task("aggregate_window")
+        assert isinstance(aggregate, TransformOperator)
+        ratings = aggregate.op_args[0]
+        assert (ratings.name, ratings.conn_id) == ("ratings", "movielens_results")
         assert isinstance(dag.get_task("rank_movies"), DataframeOperator)
         assert isinstance(dag.get_task("export_ranking_csv"), DataframeOperator)
         cleanup = dag.get_task("cleanup_temp_tables")
@@ -107,12 +126,18 @@ def test_sensor_reschedules(dags) -> None:
     assert sensor.timeout == 3600
 
 
-def test_operator_fields_are_templates(dags) -> None:
+def test_load_steps_fill_the_ratings_table(dags) -> None:
+    from airflow_movielens.transfers import MovielensRatingsToSqlOperator
+
     for dag_id in ("03_operator", "04_sensor"):
-        fetch = dags[dag_id].get_task("fetch_ratings")
-        assert fetch.output_path.endswith("/ratings/{{ dag.dag_id }}/{{ data_interval_start | ds }}.json")
-        assert fetch.interval_start == "{{ data_interval_start | ds }}"
-        assert fetch.interval_end == "{{ data_interval_end | ds }}"
+        load = dags[dag_id].get_task("load_ratings")
+        assert isinstance(load, MovielensRatingsToSqlOperator)
+        assert (load.sql_conn_id, load.table, load.schema) == ("movielens_results", "ratings", "public")
+        assert load.interval_start == "{{ data_interval_start | ds }}"
+        assert load.interval_end == "{{ data_interval_end | ds }}"
+    for dag_id in ("01_python", "02_hook"):
+        load = dags[dag_id].get_task("load_ratings")
+        assert list(load.op_args) == ["{{ data_interval_start | ds }}", "{{ data_interval_end | ds }}"]
 
 
 def test_window_and_concurrency_are_overridable(monkeypatch) -> None:
@@ -155,11 +180,17 @@ def test_bad_window_is_rejected(monkeypatch) -> None:
         settings.schedule_window()
 
 
-def test_data_dir_default_and_override(monkeypatch, tmp_path) -> None:
+def test_data_location_default_and_override(monkeypatch, tmp_path) -> None:
     from include.movielens import settings
 
     monkeypatch.delenv("MOVIELENS_DATA_DIR", raising=False)
-    assert settings.data_dir() == str(DAGS_FOLDER.parent / "include" / "data")
+    monkeypatch.delenv("MOVIELENS_DATA_CONN_ID", raising=False)
+    assert settings.data_location() == (DAGS_FOLDER.parent / "include" / "data").as_uri()
+    assert settings.data_conn_id() is None
     monkeypatch.setenv("MOVIELENS_DATA_DIR", str(tmp_path))
-    assert settings.ratings_path("02_hook", "2019-01-01") == tmp_path / "ratings/02_hook/2019-01-01.json"
-    assert settings.ranking_path("02_hook", "2019-01-01") == tmp_path / "rankings/02_hook/2019-01-01.csv"
+    assert settings.data_location() == tmp_path.as_uri()
+    monkeypatch.setenv("MOVIELENS_DATA_DIR", "s3://bucket/movielens/")
+    monkeypatch.setenv("MOVIELENS_DATA_CONN_ID", "aws_artifacts")
+    assert settings.data_location() == "s3://bucket/movielens"
+    assert settings.data_conn_id() == "aws_artifacts"
+    assert settings.ranking_csv_key("02_hook", "2019-01-01") == "rankings/02_hook/2019-01-01.csv"

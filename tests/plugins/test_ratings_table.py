@@ -1,0 +1,146 @@
+"""The shared loader (airflow_movielens.ratings_table) on a real SQLite file and a real PostgreSQL database.
+
+Ratings come from the live API through the hook; the expected rows straight from the dataset's CSV.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+from airflow.hooks.base import BaseHook
+
+from airflow_movielens import ratings_table
+from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.ratings_table import epoch_seconds, replace_interval
+
+DAY, NEXT_DAY, DAY_AFTER = "2019-01-05", "2019-01-06", "2019-01-07"
+CONN_ID = "movielens_results"
+
+
+def db_hook():
+    return BaseHook.get_connection(CONN_ID).get_hook()
+
+
+def api_ratings(start: str, end: str):
+    with MovielensHook(batch_size=700) as hook:
+        yield from hook.iter_ratings(start, end)
+
+
+def load(start: str, end: str, records=None, **kwargs) -> dict:
+    records = api_ratings(start, end) if records is None else records
+    return replace_interval(db_hook(), start, end, records, schema="public", page_size=500, **kwargs)
+
+
+def assert_rows(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert len(actual) == len(expected) > 0
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_epoch_seconds() -> None:
+    assert epoch_seconds("2019-01-01") == 1_546_300_800
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        epoch_seconds("01/01/2019")
+    with pytest.raises(ValueError, match="required"):
+        epoch_seconds(None)
+
+
+def test_loads_reruns_and_keeps_other_intervals(movielens_api, expected_ratings, results_db) -> None:
+    first = load(DAY, NEXT_DAY)
+    expected_day = expected_ratings(DAY, NEXT_DAY)
+    assert first["count"] == len(expected_day)
+    assert first["deleted"] == 0
+    assert first["table"] == ("public.ratings" if results_db.kind == "postgres" else "ratings")
+    assert_rows(results_db.ratings(), expected_day)
+
+    second = load(NEXT_DAY, DAY_AFTER)  # the next window: both are there
+    assert_rows(results_db.ratings(), expected_ratings(DAY, DAY_AFTER))
+
+    again = load(DAY, NEXT_DAY)  # a rerun replaces, never duplicates
+    assert again == {**first, "deleted": first["count"]}
+    assert_rows(results_db.ratings(), expected_ratings(DAY, DAY_AFTER))
+    assert second["count"] == len(expected_ratings(NEXT_DAY, DAY_AFTER))
+    assert results_db.tables() == (["public.ratings"] if results_db.kind == "postgres" else ["ratings"])
+
+
+def test_index_on_timestamp(movielens_api, results_db) -> None:
+    load(DAY, NEXT_DAY)
+    if results_db.kind == "sqlite":
+        indexes = results_db.query("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+    else:
+        indexes = results_db.query(
+            "SELECT indexname AS name, indexdef AS sql FROM pg_indexes WHERE schemaname = 'public'"
+        )
+    assert indexes["name"].tolist() == ["ratings_timestamp_idx"]
+    assert '("timestamp")' in indexes["sql"].iloc[0]
+
+
+def failing_after(records, count: int):
+    """The records, then a fault after ``count`` of them (as when the API dies mid-interval)."""
+    yield from itertools.islice(records, count)
+    raise ConnectionError("injected: the API went away mid-load")
+
+
+@pytest.mark.parametrize("fault", ["mid_stream", "before_commit", "after_delete"])
+def test_a_failure_mid_load_leaves_the_old_rows(movielens_api, expected_ratings, results_db, fault) -> None:
+    load(DAY, NEXT_DAY)
+    before = results_db.ratings()
+    if fault == "mid_stream":
+        with pytest.raises(ConnectionError, match="injected"):
+            load(DAY, NEXT_DAY, failing_after(api_ratings(DAY, NEXT_DAY), 1_200))
+    elif fault == "before_commit":
+
+        def reject(count: int) -> None:
+            raise RuntimeError(f"injected: {count} is not the API's total")
+
+        with pytest.raises(RuntimeError, match="injected"):
+            load(DAY, NEXT_DAY, before_commit=reject)
+    else:  # the interval's rows are already deleted inside the transaction when the insert fails
+        deleted_then_failed = []
+
+        def insert_fails(cur, target):
+            deleted_then_failed.append(target)
+            raise RuntimeError("injected: insert failed after the delete")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ratings_table, "_insert_staged", insert_fails)
+            with pytest.raises(RuntimeError, match="injected"):
+                load(DAY, NEXT_DAY)
+        assert deleted_then_failed
+    pd.testing.assert_frame_equal(results_db.ratings(), before)
+    assert_rows(before, expected_ratings(DAY, NEXT_DAY))
+    assert load(DAY, NEXT_DAY)["deleted"] == len(before)  # and the next attempt still works
+
+
+def test_rejects_records_outside_the_interval(movielens_api, results_db) -> None:
+    load(DAY, NEXT_DAY)
+    before = results_db.ratings()
+    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(NEXT_DAY)}
+    with pytest.raises(ValueError, match=r"1 of \d+ ratings lie outside \[2019-01-05, 2019-01-06\)"):
+        load(DAY, NEXT_DAY, itertools.chain(api_ratings(DAY, NEXT_DAY), [stray]))
+    pd.testing.assert_frame_equal(results_db.ratings(), before)
+
+
+def test_empty_interval_clears_it(movielens_api, results_db) -> None:
+    load(DAY, NEXT_DAY)
+    result = load(DAY, NEXT_DAY, [])
+    assert (result["count"], result["deleted"]) == (0, result["deleted"])
+    assert results_db.ratings().empty
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (None, NEXT_DAY, "needs both bounds"),
+        (DAY, None, "needs both bounds"),
+        (NEXT_DAY, DAY, "before start_date"),
+        ("2019-13-01", DAY, "not a valid calendar date"),
+    ],
+)
+def test_bad_intervals_are_rejected_before_touching_the_database(results_db, start, end, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace_interval(db_hook(), start, end, [])
+    assert results_db.tables() == []

@@ -1,0 +1,231 @@
+"""Backtest the popular lists on a MovieLens data set: which (method, window) best predicts the next ratings.
+
+Usage (``make evaluate`` runs it with the Makefile's variables)::
+
+    python tools/evaluate.py [--data FOLDER_OR_ZIP] [--cutoffs 2019-01-01,2019-06-01] [--horizon 30] [--k 10]
+                             [--out include/data/ranking_evaluation.csv]
+
+Prints the table (best nDCG@K first), writes the CSV (``cutoff, horizon_days, k, method, window, users, hr,
+ndcg, coverage``, one row per cutoff, method and window) and, next to it, a PNG chart of nDCG@K by method and
+window. Without ``--data`` it reads the synthetic ml-25m twin, which the API's dataset CLI makes once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from include.movielens.backtest import (
+    DEFAULT_CUTOFFS,
+    DEFAULT_HORIZON_DAYS,
+    DEFAULT_K,
+    DEFAULT_SEED,
+    RANDOM,
+    RatingLog,
+    default_cutoffs,
+    evaluate,
+    summarize,
+)
+from include.movielens.popularity import METHODS, WINDOWS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
+TWIN_NAME = "ml-25m-synth"  # movielens_api.dataset.TWIN_NAME (the API has its own environment)
+RATINGS_DTYPES = {"userId": "int32", "movieId": "int32", "rating": "float64", "timestamp": "int64"}
+
+
+def twin_folder() -> Path:
+    """The synthetic ml-25m twin, made (once) by the API's dataset CLI exactly as ``make demo`` makes it."""
+    cache_root = Path(os.environ.get("MOVIELENS_CACHE_DIR") or ROOT / "api" / ".data")
+    folder = cache_root / TWIN_NAME
+    if not (folder / "ratings.csv").is_file():
+        print(f"Making the synthetic ml-25m twin in {folder} (one-time) ...", flush=True)
+        env = {key: value for key, value in os.environ.items() if key != "MOVIELENS_DATA"}
+        command = [str(ROOT / "api" / ".venv" / "bin" / "python"), "-m", "movielens_api.dataset", "prepare"]
+        subprocess.run(command, cwd=ROOT / "api", env=env, check=True)
+    return folder
+
+
+@contextmanager
+def open_ratings(data: Path) -> Iterator[IO[bytes]]:
+    """ratings.csv of a MovieLens folder or of a zip holding it (maybe in a sub-folder), as the API reads."""
+    if data.is_dir():
+        if not (data / "ratings.csv").is_file():
+            raise ValueError(f"{data} has no ratings.csv")
+        with (data / "ratings.csv").open("rb") as fh:
+            yield fh
+        return
+    if not data.is_file():
+        raise ValueError(f"{data} does not exist")
+    if not zipfile.is_zipfile(data):
+        raise ValueError(f"{data} is neither a folder nor a zip file")
+    with zipfile.ZipFile(data) as zf:
+        members = sorted((n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "ratings.csv"), key=len)
+        if not members:
+            raise ValueError(f"{data} holds no ratings.csv")
+        with zf.open(members[0]) as fh:
+            yield fh
+
+
+def read_ratings(data: Path) -> pd.DataFrame:
+    """All ratings of a MovieLens folder or zip (columns userId, movieId, rating, timestamp)."""
+    with open_ratings(data) as fh:
+        try:
+            return pd.read_csv(fh, usecols=list(RATINGS_DTYPES), dtype=RATINGS_DTYPES)
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ValueError(f"{data}: ratings.csv is not in MovieLens format: {exc}") from exc
+
+
+def _atomic(path: Path, write) -> Path:
+    """Write ``path`` through a temporary sibling renamed over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
+    """Grouped bars of nDCG@K per window, one colour per method (mean over cutoffs, whiskers min..max)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = int(results["k"].iloc[0])
+    stats = results.groupby(["method", "window"])["ndcg"].agg(["mean", "min", "max"])
+    windows = [w for w in WINDOWS if w in set(results["window"])]
+    methods = [m for m in METHODS if m in set(results["method"])]
+    fig, ax = plt.subplots(figsize=(10, 5.2))
+    bar = 0.8 / max(len(methods), 1)
+    for i, method in enumerate(methods):
+        rows = stats.reindex([(method, w) for w in windows])
+        x = np.arange(len(windows)) + (i - (len(methods) - 1) / 2) * bar
+        errors = [rows["mean"] - rows["min"], rows["max"] - rows["mean"]]
+        bars = ax.bar(x, rows["mean"], bar * 0.95, yerr=errors, capsize=3, label=method)
+        ax.bar_label(
+            bars, labels=[f"{v:.3g}" if v >= 1e-3 else "<0.001" for v in rows["mean"]], padding=2, fontsize=8
+        )
+    if RANDOM in set(results["method"]):
+        baseline = float(results.loc[results["method"] == RANDOM, "ndcg"].mean())
+        ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=f"random ({baseline:.4f})")
+    ax.set_xticks(np.arange(len(windows)), [f"{w}" for w in windows])
+    ax.set_xlabel("window: ratings of the last N days before the cutoff (all = every earlier rating)")
+    ax.set_ylabel(f"nDCG@{k} (mean over cutoffs; whiskers: min..max)")
+    ax.set_ylim(0, max(float(results["ndcg"].max()) * 1.18, 1e-3))
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+    return path
+
+
+def format_summary(summary: pd.DataFrame, k: int) -> str:
+    shown = summary.rename(columns={"hr": f"HR@{k}", "ndcg": f"nDCG@{k}"})
+    shown.insert(0, "#", range(1, len(shown) + 1))
+    return shown.to_string(
+        index=False,
+        formatters={f"HR@{k}": "{:.4f}".format, f"nDCG@{k}": "{:.4f}".format, "coverage": "{:.4f}".format},
+    )
+
+
+def _cutoffs(text: str) -> list[str]:
+    days = [part.strip() for part in text.split(",") if part.strip()]
+    for day in days:
+        try:
+            dt.date.fromisoformat(day)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"cutoff {day!r} is not a YYYY-MM-DD date") from None
+    if not days:
+        raise argparse.ArgumentTypeError(f"no cutoff in {text!r}")
+    return days
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="MovieLens folder or zip (default: the synthetic ml-25m twin)")
+    p.add_argument(
+        "--cutoffs",
+        type=_cutoffs,
+        help=f"comma-separated UTC days (default: last {DEFAULT_CUTOFFS} month starts)",
+    )
+    p.add_argument(
+        "--horizon", type=_positive, default=DEFAULT_HORIZON_DAYS, help="test days after each cutoff"
+    )
+    p.add_argument("--k", type=_positive, default=DEFAULT_K, help="list length K")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV to write (the chart goes beside it)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random baseline")
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        data = args.data.expanduser().resolve() if args.data else twin_folder()
+        t0 = time.perf_counter()
+        log = RatingLog.from_frame(read_ratings(data))
+        loaded = time.perf_counter() - t0
+        cutoffs = args.cutoffs or default_cutoffs(log, DEFAULT_CUTOFFS, args.horizon)
+        print(
+            f"{data}: {len(log.timestamp):,} ratings, {log.day(0)} .. {log.day(-1)}, loaded in {loaded:.1f}s"
+        )
+        t1 = time.perf_counter()
+        results = evaluate(log, cutoffs, horizon_days=args.horizon, k=args.k, seed=args.seed)
+        elapsed = time.perf_counter() - t1
+    except (ValueError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 1
+    days = sorted(set(results["cutoff"]))
+    print(
+        f"\nBacktest of {len(days)} cutoffs ({days[0]} .. {days[-1]}), horizon {args.horizon} days, "
+        f"K = {args.k}: {elapsed:.1f}s\n"
+    )
+    print(format_summary(summarize(results), args.k))
+    out = args.out.expanduser().resolve()
+    _atomic(out, lambda tmp: results.to_csv(tmp, index=False, float_format="%.6f"))
+    title = f"{data.name}: nDCG@{args.k} by method and window, {len(days)} cutoffs {days[0]} .. {days[-1]}, "
+    try:
+        chart = save_chart(results, out.with_suffix(".png"), title + f"horizon {args.horizon} days")
+    except ImportError:  # the Astro Runtime image need not have matplotlib; .venv has it
+        chart = "not drawn (matplotlib is not installed)"
+    best = summarize(results).iloc[0]
+    print(
+        f"\nBest: {best['method']} over {best['window']} (nDCG@{args.k} {best['ndcg']:.4f}, HR@{args.k} "
+        f"{best['hr']:.4f})\nCSV: {out}\nChart: {chart}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
