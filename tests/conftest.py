@@ -58,9 +58,9 @@ os.environ.update(
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated, empty Airflow metadata database (created once per session)."""
-    from airflow.utils import db
+    from tests.support.compat import init_metadata_db
 
-    db.initdb(load_connections=False)
+    init_metadata_db()
     return TEST_AIRFLOW_HOME / "airflow.db"
 
 
@@ -72,13 +72,14 @@ MOVIELENS_TEST_EXTRA = {"timeout": 10, "connect_timeout": 2, "max_retries": 3, "
 
 @pytest.fixture(scope="session")
 def movielens_api(tmp_path_factory: pytest.TempPathFactory):
-    """The real API under gunicorn on a free port, serving the small synthetic dataset (tests/live_api.py).
+    """The real API under gunicorn on a free port, serving the small synthetic dataset
+    (tests/support/live_api.py).
 
     For the session, ``AIRFLOW_CONN_MOVIELENS`` points at it, so hooks, operators and ``dag.test()`` runs
     using the default ``movielens`` connection talk to it. 2019-01-01..2019-01-14 have ratings; later days
     (e.g. 2019-02-01) have none.
     """
-    from tests.live_api import API_GUNICORN, run_api, synthesize
+    from tests.support.live_api import API_GUNICORN, run_api, synthesize
 
     require(API_GUNICORN.exists(), f"the API environment {API_GUNICORN.parent.parent} is missing")
     data_dir = synthesize(tmp_path_factory.mktemp("movielens-data"))

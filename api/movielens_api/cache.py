@@ -185,6 +185,8 @@ class ServingData:
             "movies": len(self.movie_ids),
             "first_rating_date": day(int(self.timestamp[0])) if n else None,
             "last_rating_date": day(int(self.timestamp[-1])) if n else None,
+            # The newest rating (epoch seconds): a client's window [start, end) with end <= this is closed.
+            "last_rating_timestamp": int(self.timestamp[-1]) if n else None,
         }
 
 

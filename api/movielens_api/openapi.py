@@ -181,6 +181,7 @@ def spec(max_limit: int) -> dict[str, Any]:
                         "movies",
                         "first_rating_date",
                         "last_rating_date",
+                        "last_rating_timestamp",
                     ],
                     "properties": {
                         "status": {"type": "string", "enum": ["ok"]},
@@ -189,6 +190,12 @@ def spec(max_limit: int) -> dict[str, Any]:
                         "movies": {"type": "integer", "minimum": 0},
                         "first_rating_date": {"type": "string", "format": "date", "nullable": True},
                         "last_rating_date": {"type": "string", "format": "date", "nullable": True},
+                        "last_rating_timestamp": {
+                            "type": "integer",
+                            "nullable": True,
+                            "description": "Epoch seconds (UTC) of the newest rating: no window ending at or "
+                            "before it can gain ratings",
+                        },
                     },
                 },
                 "Loading": {

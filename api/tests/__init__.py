@@ -1,6 +1,6 @@
 """Tests of the Movie Rating API."""
 
-#: The small dataset the Airflow-side suites serve (tests/live_api.py): ``synth`` arguments after ``--out``.
+#: The small dataset of the Airflow-side suites (tests/support/live_api.py): ``synth`` args after ``--out``.
 SMALL_SYNTH_OPTIONS = [
     "--rows",
     "60000",

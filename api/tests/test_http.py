@@ -37,6 +37,9 @@ def test_health(client: FlaskClient, csv_ratings: pd.DataFrame) -> None:
     assert body["rows"] == len(csv_ratings)
     assert body["first_rating_date"] == "2019-01-01"
     assert body["last_rating_date"] == "2019-01-07"
+    assert body["last_rating_timestamp"] == int(csv_ratings["timestamp"].max())
+    health_schema = client.get("/openapi.json").get_json()["components"]["schemas"]["Health"]
+    assert set(body) == set(health_schema["required"]) == set(health_schema["properties"])
 
 
 def test_health_503_while_loading(app: Flask) -> None:

@@ -7,6 +7,7 @@ from airflow.models.dag import DAG
 from airflow.models.param import Param
 
 from include.movielens import settings
+from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
 
 
@@ -26,7 +27,13 @@ def ranking_params() -> dict[str, Param]:
             description="m in score = v/(v+m)*R + m/(v+m)*C: ratings of prior pull towards the window mean.",
         ),
         "top_n": Param(
-            DEFAULT_TOP_N, type="integer", minimum=1, description="How many movies the ranking keeps."
+            DEFAULT_TOP_N, type="integer", minimum=1, description="How many movies each ranking keeps."
+        ),
+        "half_life_days": Param(
+            DEFAULT_HALF_LIFE_DAYS,
+            type="number",
+            exclusiveMinimum=0,
+            description="trending: a rating this many whole days old counts 1/2.",
         ),
     }
 

@@ -1,34 +1,41 @@
-"""The Astro SDK half of every DAG: aggregate a window in the database, rank it, store it, export it.
+"""The Astro SDK half of every DAG: aggregate the windows in the database, rank them, store them, export them.
 
 All four DAGs differ only in how they load an interval's ratings into the table ``ratings`` of the results
 connection ``movielens_results`` (the provider's loader, :mod:`airflow_movielens.ratings_table`: one
-transaction per interval, reruns never duplicate). Only small values travel through XCom, and nothing
-through a worker's local disk, so every task of a run may run on a different worker.
-:func:`rank_and_publish` returns the task group ``rank_and_publish``::
+transaction per interval, reruns never duplicate, the interval's days marked in ``loaded_days``). Only small
+values travel through XCom, and nothing through a worker's local disk, so every task of a run may run on a
+different worker. :func:`rank_and_publish` returns the task group ``rank_and_publish``; for the run's
+interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D by ``count``, ``bayes`` and
+``trending`` (see :mod:`include.movielens.windows`)::
 
-    load ──> aggregate_window ──> rank_movies ──┬──> export_ranking_csv ──┬──> cleanup_temp_tables
-                                                └──> publish_ranking ─────┘
+    load ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ──┬──> export_ranking_csv
+                        └───────────────────────────────────┴──────────────────────┴──> publish_ranking
+    (all ──> cleanup_temp_tables)
 
-* ``aggregate_window`` (``@aql.transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
-  warehouse): per movie, the number and the sum of the window's ratings. Its result, at most one row per
-  movie, is a temporary table of ``movielens_results``.
-* ``rank_movies`` (``@aql.dataframe``) scores that small aggregate with
-  :func:`include.movielens.ranking.score_aggregates` (Bayesian score; params ``min_ratings``,
-  ``prior_weight``, ``top_n``), looks the titles up through ``MovielensHook.get_movies`` and returns a
-  DataFrame that the SDK stores in another temporary table. A window without any ranked movie is *skipped*
-  (the SDK cannot store an empty DataFrame).
-* ``publish_ranking`` replaces the window's rows of ``movie_rankings`` in ONE transaction
-  (:func:`include.movielens.results.replace_window`); readers never see a half-replaced window.
-* ``export_ranking_csv`` (``@aql.dataframe``) writes the ranking as an end-of-run artifact,
+* ``plan_windows`` reads ``loaded_days``: only windows whose days are all loaded are ranked; the others are
+  logged and left "not computed" (no row in ``ranking_windows``) -- never ranked from partial data.
+* ``window_weights`` (``@aql.dataframe``) is the small (window, age in days, trending weight) table.
+* ``aggregate_windows`` (``@aql.transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
+  warehouse): per window and movie, the number and the sum of the ratings and their decayed count. At most
+  one row per (window, movie), a temporary table of ``movielens_results``.
+* ``rank_movies`` (``@aql.dataframe``) ranks each (window, method) with
+  :func:`include.movielens.popularity.rank_aggregates` (params ``min_ratings``, ``prior_weight``, ``top_n``,
+  ``half_life_days``), looks the titles up through ``MovielensHook.get_movies`` and returns a DataFrame that
+  the SDK stores in another temporary table. When no window has a ranked movie it is *skipped* (the SDK
+  cannot store an empty DataFrame).
+* ``publish_ranking`` replaces those windows' rows of ``movie_rankings`` and ``ranking_windows`` in ONE
+  transaction (:func:`include.movielens.results.replace_windows`); readers never see a half-replaced window.
+* ``export_ranking_csv`` (``@aql.dataframe``) writes the rankings as an end-of-run artifact,
   ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
   local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
-* ``cleanup_temp_tables`` (``aql.cleanup``, an Airflow teardown task) drops both temporary tables whatever
+* ``cleanup_temp_tables`` (``aql.cleanup``, an Airflow teardown task) drops the temporary tables whatever
   happened upstream, without masking a failure in the DAG run's state.
 
 This module deliberately does not use ``from __future__ import annotations``: the SDK recognises the
 parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -43,15 +50,18 @@ from astro import sql as aql
 from astro.table import BaseTable, Metadata, Table
 
 from include.movielens import settings
-from include.movielens.ranking import (
-    DEFAULT_MIN_RATINGS,
-    DEFAULT_PRIOR_WEIGHT,
-    DEFAULT_TOP_N,
-    RANKING_COLUMNS,
-    attach_movies,
-    score_aggregates,
+from include.movielens.popularity import DAY_SECONDS, DEFAULT_HALF_LIFE_DAYS
+from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
+from include.movielens.results import RANKINGS_DATASET, loaded_days, replace_windows
+from include.movielens.windows import (
+    AGGREGATE_SQL,
+    WINDOW_DAYS,
+    WINDOW_RANKING_COLUMNS,
+    plan_windows,
+    rank_windows,
+    ranked_movie_ids,
+    weight_table,
 )
-from include.movielens.results import RANKINGS_DATASET, replace_window
 
 log = logging.getLogger(__name__)
 
@@ -101,54 +111,71 @@ def ranking_csv_path(dag_id: str, ds: str) -> ObjectStoragePath:
 # ---------------------------------------------------------------------------------------------------------
 # Tasks
 # ---------------------------------------------------------------------------------------------------------
-@aql.transform(task_id="aggregate_window")
-def aggregate_window(ratings: Table, window_start_ts: str, window_end_ts: str):
-    """Per movie, the number and sum of the window's ratings (epoch seconds ``[start, end)``), in SQL."""
-    return """
-        SELECT "movieId", COUNT(*) AS n_ratings, SUM("rating") AS rating_sum
-        FROM {{ ratings }}
-        WHERE "timestamp" >= CAST({{ window_start_ts }} AS BIGINT)
-          AND "timestamp" < CAST({{ window_end_ts }} AS BIGINT)
-        GROUP BY "movieId"
-    """
+@task(task_id="plan_windows")
+def plan_ranking_windows(window_end_ts: str, conn_id: str) -> dict:
+    """Which of the windows ending at the run's interval end have all their days loaded."""
+    end_ts = int(window_end_ts)
+    widest = max(WINDOW_DAYS) * DAY_SECONDS
+    plan = plan_windows(end_ts, loaded_days(conn_id, end_ts - widest, end_ts))
+    if plan["missing"]:
+        log.warning(
+            "Windows ending %s with days not loaded (left not computed): %s",
+            dt.datetime.fromtimestamp(end_ts, tz=dt.UTC).date(), plan["missing"],
+        )  # fmt: skip
+    return plan
+
+
+@aql.dataframe(task_id="window_weights")
+def window_weights(plan: dict) -> pd.DataFrame:
+    """The complete windows' (window_days, age_days, weight) rows that the SQL aggregate joins."""
+    if not plan["complete"]:
+        raise AirflowSkipException(f"no window ending at {plan['window_end_ts']} has all its days loaded")
+    half_life = float(get_current_context()["params"].get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
+    return weight_table(plan["complete"], half_life)
+
+
+@aql.transform(task_id="aggregate_windows")
+def aggregate_windows(ratings: Table, weights: Table, window_end_ts: str):
+    """Per window and movie: number, sum and decayed count of the ratings (see ``windows.AGGREGATE_SQL``)."""
+    return AGGREGATE_SQL
 
 
 @aql.dataframe(task_id="rank_movies")
-def rank_movies(
-    stats: pd.DataFrame, window_start: str, window_end: str, movielens_conn_id: str
-) -> pd.DataFrame:
-    """Rank the window's movies from their per-movie aggregates and attach their titles."""
+def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
+    """Rank every complete window by every method from the per-movie aggregates; attach titles."""
     from airflow_movielens.hooks import MovielensHook
 
     params = get_current_context()["params"]
-    stats = stats.rename(columns={column: column.lower() for column in stats.columns})
-    stats = stats.rename(columns={"movieid": "movieId"})
-    scores = score_aggregates(
-        stats,
-        min_ratings=int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
-        prior_weight=float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
-        top_n=int(params.get("top_n", DEFAULT_TOP_N)),
-    )
+    knobs = {
+        "end_ts": int(plan["window_end_ts"]),
+        "window_days": plan["complete"],
+        "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
+        "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
+        "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
+    }
+    movie_ids = ranked_movie_ids(stats, **knobs)
     log.info(
-        "Window [%s, %s): %d ratings of %d movies, %d ranked",
-        window_start, window_end, int(stats["n_ratings"].sum()), len(stats), len(scores),
-    )  # fmt: skip
-    if scores.empty:
-        raise AirflowSkipException(
-            f"no movie has {params.get('min_ratings', DEFAULT_MIN_RATINGS)} or more ratings in "
-            f"[{window_start}, {window_end}): nothing to rank"
-        )
+        "Windows %s: %d (window, movie) aggregates, %d movies ranked",
+        plan["complete"],
+        len(stats),
+        len(movie_ids),
+    )
+    if not movie_ids:
+        raise AirflowSkipException(f"nothing to rank in the windows {plan['complete']}")
     with MovielensHook(movielens_conn_id) as hook:
-        movies = hook.get_movies(movie_ids=[int(movie_id) for movie_id in scores["movieId"]])
-    return attach_movies(scores, movies, window_start=window_start, window_end=window_end)
+        movies = hook.get_movies(movie_ids=movie_ids)
+    return rank_windows(stats, movies, **knobs)
 
 
 @aql.dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
 def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
     """Write the window's ranking as CSV, whole or not at all (header only if ``rank_movies`` skipped)."""
     if ranking is None:
-        ranking = pd.DataFrame(columns=RANKING_COLUMNS)
-    ranking = ranking[RANKING_COLUMNS].sort_values("rank", kind="mergesort").reset_index(drop=True)
+        ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
+    ranking = ranking.rename(columns={column: column.lower() for column in ranking.columns})
+    ranking = ranking.rename(columns={"movieid": "movieId"})[WINDOW_RANKING_COLUMNS]
+    order = ["window_days", "method", "rank"]
+    ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
     target = ranking_csv_path(dag_id, ds)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.parent / f".{target.name}.{get_current_context()['ti'].try_number}.tmp"
@@ -160,9 +187,9 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
 
 
 @task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_DATASET])
-def publish_ranking(ranking: BaseTable | None, window_start: str, conn_id: str) -> dict:
-    """Store the window's ranking in ``movie_rankings`` (see :func:`replace_window`)."""
-    return replace_window(ranking, window_start, conn_id)
+def publish_ranking(ranking: BaseTable | None, stats: BaseTable | None, plan: dict, conn_id: str) -> dict:
+    """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`)."""
+    return replace_windows(ranking, stats, plan, conn_id)
 
 
 def rank_and_publish(loaded: Any) -> TaskGroup:
@@ -172,25 +199,25 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
     :return: the task group, so that more tasks can be wired after it.
     """
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
-        stats = aggregate_window(
+        plan = plan_ranking_windows(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
+        weights = window_weights(plan, output_table=Table(conn_id=settings.RESULTS_CONN_ID))
+        stats = aggregate_windows(
             ratings_table(),
-            settings.WINDOW_START_TS_TEMPLATE,
+            weights,
             settings.WINDOW_END_TS_TEMPLATE,
             output_table=Table(conn_id=settings.RESULTS_CONN_ID),
         )
         ranking = rank_movies(
-            stats,
-            settings.WINDOW_START_TEMPLATE,
-            settings.WINDOW_END_TEMPLATE,
-            settings.MOVIELENS_CONN_ID,
-            output_table=Table(conn_id=settings.RESULTS_CONN_ID),
+            stats, plan, settings.MOVIELENS_CONN_ID, output_table=Table(conn_id=settings.RESULTS_CONN_ID)
         )
         exported = export_ranking_csv(ranking, settings.DAG_ID_TEMPLATE, settings.RANKING_DAY_TEMPLATE)
-        published = publish_ranking(ranking, settings.WINDOW_START_TEMPLATE, settings.RESULTS_CONN_ID)
+        published = publish_ranking(ranking, stats, plan, settings.RESULTS_CONN_ID)
         # A teardown: runs whatever happened upstream (all_done) but, unlike a plain all_done leaf, does not
         # decide the run's state, so a failed load still fails the DAG run.
         cleanup = aql.cleanup(
-            tables_to_cleanup=[stats, ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
+            tables_to_cleanup=[weights, stats, ranking],
+            task_id="cleanup_temp_tables",
+            retries=settings.task_retries(),
         ).as_teardown()
         [exported, published] >> cleanup
     loaded >> group

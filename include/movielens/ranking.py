@@ -156,7 +156,7 @@ def attach_movies(
     return out[RANKING_COLUMNS].sort_values("rank", kind="mergesort").reset_index(drop=True)
 
 
-def rank_movies(
+def rank_window(
     ratings: pd.DataFrame,
     movies: pd.DataFrame | None,
     *,

@@ -1,14 +1,30 @@
-"""The ``movie_rankings`` table of the results connection (``movielens_results``), via the Astro SDK.
+"""The result tables of the results connection (``movielens_results``), via the Astro SDK's database layer.
 
-One table for every window, primary key ``(window_start, rank)``. The Astro SDK's database layer gives the
-engine (SQLite: the connection's ``host`` is the file path; PostgreSQL: ``schema`` is the database) and the
-qualified names; the write itself is plain SQLAlchemy so that delete and insert share ONE transaction.
+``movie_rankings``
+    One row per ranked movie, key ``(window_end, method, window_days, rank)``, columns
+    :data:`include.movielens.windows.WINDOW_RANKING_COLUMNS`.
+``ranking_windows``
+    One row per *computed* (window_end, method, window_days): ``n_ratings`` and ``n_movies`` of the window
+    and ``computed_at``. A row with ``n_ratings = 0`` means "no ratings in this window"; no row means "not
+    computed yet" (e.g. some of the window's days are not loaded).
+``loaded_days``
+    Written by the loader (:mod:`airflow_movielens.ratings_table`): the days whose ratings are loaded.
+
+**Migration** from the first schema (daily Bayesian rankings, key ``(window_start, rank)``): the first
+write that finds ``movie_rankings`` without a ``method`` column copies its rows into a table of the new
+schema as ``method = 'bayes'``, ``window_days = 1`` (what they were), records those windows in
+``ranking_windows`` with unknown (NULL) counts, drops the old table and renames the new one -- all in the
+write's transaction (PostgreSQL: under an exclusive lock), so readers see the old table or the new one.
+
+The SDK gives the engine (SQLite: the connection's ``host`` is the file path; PostgreSQL: ``schema`` is the
+database) and the qualified names; the writes are plain SQLAlchemy so that they share ONE transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -17,10 +33,13 @@ from astro.databases.base import BaseDatabase
 from astro.table import BaseTable, Metadata, Table
 
 from include.movielens import settings
-from include.movielens.ranking import RANKING_COLUMNS
+from include.movielens.popularity import METHODS
+from include.movielens.windows import WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
 
+WINDOWS_TABLE = "ranking_windows"
+LOADED_DAYS_TABLE = "loaded_days"
 
 #: ``movie_rankings`` as an Airflow Dataset (the Astro SDK Table is one): ``publish_ranking`` lists it in its
 #: outlets, so a downstream recommender DAG can be scheduled on it (``schedule=[RANKINGS_DATASET]``).
@@ -30,15 +49,28 @@ RANKINGS_DATASET = Table(name=settings.RESULTS_TABLE, conn_id=settings.RESULTS_C
 def _results_columns() -> list[sa.Column]:
     # Fresh Column objects on every call: a Column belongs to exactly one sqlalchemy Table.
     return [
-        sa.Column("window_start", sa.Date, primary_key=True),
-        sa.Column("window_end", sa.Date, nullable=False),
+        sa.Column("window_end", sa.Date, primary_key=True),
+        sa.Column("method", sa.String(16), primary_key=True),
+        sa.Column("window_days", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("rank", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("window_start", sa.Date, nullable=False),
         sa.Column("movieId", sa.BigInteger, nullable=False),
         sa.Column("title", sa.Text),
         sa.Column("genres", sa.Text),
         sa.Column("n_ratings", sa.Integer, nullable=False),
         sa.Column("mean_rating", sa.Float, nullable=False),
         sa.Column("score", sa.Float, nullable=False),
+    ]
+
+
+def _windows_columns() -> list[sa.Column]:
+    return [
+        sa.Column("window_end", sa.Date, primary_key=True),
+        sa.Column("method", sa.String(16), primary_key=True),
+        sa.Column("window_days", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("n_ratings", sa.BigInteger),
+        sa.Column("n_movies", sa.Integer),
+        sa.Column("computed_at", sa.DateTime, nullable=False),
     ]
 
 
@@ -49,68 +81,193 @@ def results_table(conn_id: str = settings.RESULTS_CONN_ID) -> Table:
     return Table(name=settings.RESULTS_TABLE, conn_id=conn_id, metadata=metadata, columns=_results_columns())
 
 
-def _open_results(conn_id: str) -> tuple[BaseDatabase, Table, sa.Table]:
-    """The SDK database of ``conn_id``, ``movie_rankings`` as an SDK table and as a SQLAlchemy table."""
-    target = results_table(conn_id)
-    db = create_database(conn_id, table=target)
-    target = db.populate_table_metadata(target)
-    return db, target, sa.Table(target.name, target.sqlalchemy_metadata, *_results_columns())
+class _Results:
+    """The SDK database of ``conn_id`` and its result tables as SQLAlchemy tables."""
+
+    def __init__(self, conn_id: str) -> None:
+        target = results_table(conn_id)
+        self.db: BaseDatabase = create_database(conn_id, table=target)
+        target = self.db.populate_table_metadata(target)
+        self.schema = target.metadata.schema or None
+        self.meta = target.sqlalchemy_metadata
+        self.rankings = sa.Table(target.name, self.meta, *_results_columns())
+        self.windows = sa.Table(WINDOWS_TABLE, self.meta, *_windows_columns())
+        self.name = self.db.get_table_qualified_name(target)
+
+    def has(self, conn: sa.engine.Connection, name: str) -> bool:
+        return sa.inspect(conn).has_table(name, schema=self.schema)
+
+    def qualified(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"' if self.schema else f'"{name}"'
+
+    def prepare(self, conn: sa.engine.Connection) -> None:
+        """Create the tables, or migrate a first-schema ``movie_rankings`` (see the module docstring)."""
+        if conn.dialect.name == "postgresql" and self.has(conn, self.rankings.name):
+            conn.execute(sa.text(f"LOCK TABLE {self.name} IN SHARE ROW EXCLUSIVE MODE"))
+        self.windows.create(conn, checkfirst=True)
+        if not self.has(conn, self.rankings.name):
+            self.rankings.create(conn)
+            return
+        columns = {column["name"] for column in sa.inspect(conn).get_columns(self.rankings.name, self.schema)}
+        if "method" not in columns:
+            self._migrate(conn)
+
+    def _migrate(self, conn: sa.engine.Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"LOCK TABLE {self.name} IN ACCESS EXCLUSIVE MODE"))
+        old = sa.Table(self.rankings.name, sa.MetaData(), autoload_with=conn, schema=self.schema)
+        new = sa.Table(f"{self.rankings.name}__v2", sa.MetaData(), *_results_columns(), schema=self.schema)
+        new.drop(conn, checkfirst=True)
+        new.create(conn)
+        names = ["window_end", "method", "window_days", "rank", "window_start"]
+        names += ["movieId", "title", "genres", "n_ratings", "mean_rating", "score"]
+        moved = sa.select(
+            old.c.window_end, sa.literal("bayes"), sa.literal(1), old.c["rank"], old.c.window_start,
+            old.c.movieId, old.c.title, old.c.genres, old.c.n_ratings, old.c.mean_rating, old.c.score,
+        )  # fmt: skip
+        count = conn.execute(new.insert().from_select(names, moved)).rowcount
+        ends = sa.select(
+            old.c.window_end, sa.literal("bayes"), sa.literal(1), sa.literal(dt.datetime.now(dt.UTC))
+        ).distinct()
+        windows = ["window_end", "method", "window_days", "computed_at"]
+        conn.execute(self.windows.insert().from_select(windows, ends))
+        old.drop(conn)
+        conn.execute(sa.text(f'ALTER TABLE {self.qualified(new.name)} RENAME TO "{self.rankings.name}"'))
+        log.warning(
+            "%s migrated to the (window_end, method, window_days, rank) key: %d rows", self.name, count
+        )
 
 
-def replace_window(ranking: BaseTable | None, window_start: str, conn_id: str) -> dict:
-    """Replace ``window_start``'s rows of ``movie_rankings`` by the rows of ``ranking``, in one transaction.
+def loaded_days(conn_id: str, start_ts: int, end_ts: int) -> list[int]:
+    """The ``day_start`` of every loaded day in ``[start_ts, end_ts)`` (none if nothing was ever loaded)."""
+    results = _Results(conn_id)
+    days = sa.Table(
+        LOADED_DAYS_TABLE, sa.MetaData(), sa.Column("day_start", sa.BigInteger), schema=results.schema
+    )
+    with results.db.sqlalchemy_engine.connect() as conn:
+        if not results.has(conn, LOADED_DAYS_TABLE):
+            return []
+        query = sa.select(days.c.day_start).where(days.c.day_start >= start_ts, days.c.day_start < end_ts)
+        return [int(day) for day in conn.execute(query).scalars()]
+
+
+def _window_totals(conn: sa.engine.Connection, stats: BaseTable | None) -> dict[int, tuple[int, int]]:
+    """``{window_days: (n_ratings, n_movies)}`` from the per-(window, movie) aggregate table."""
+    if stats is None:
+        return {}
+    source = sa.Table(stats.name, stats.sqlalchemy_metadata, autoload_with=conn)
+    column = {c.name.lower(): c for c in source.columns}
+    query = sa.select(column["window_days"], sa.func.sum(column["n_ratings"]), sa.func.count()).group_by(
+        column["window_days"]
+    )
+    return {int(days): (int(n), int(movies)) for days, n, movies in conn.execute(query)}
+
+
+def replace_windows(
+    ranking: BaseTable | None,
+    stats: BaseTable | None,
+    plan: dict,
+    conn_id: str,
+    methods: Sequence[str] = METHODS,
+) -> dict:
+    """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
 
     ``ranking`` is the (temporary) SDK table written by ``rank_movies``, or ``None`` when that task was
-    skipped because nothing could be ranked: the window's old rows are then just deleted. Creates the
-    table on first use. On PostgreSQL concurrent writers are serialised by a table lock that still lets
-    readers in, so two runs of the same window cannot interleave.
+    skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
+    aggregate of ``aggregate_windows`` (window totals for ``ranking_windows``). Creates or migrates the
+    tables on first use. On PostgreSQL concurrent writers are serialised by a table lock that still lets
+    readers in. Windows not in ``plan["complete"]`` are left untouched.
 
-    :return: ``{"table", "window_start", "deleted", "inserted"}`` (small, for XCom).
+    :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
-    db, target, table = _open_results(conn_id)
-    name = db.get_table_qualified_name(target)
-    window = dt.date.fromisoformat(window_start)
-    with db.sqlalchemy_engine.begin() as conn:
-        table.create(conn, checkfirst=True)
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"))
-        deleted = conn.execute(table.delete().where(table.c.window_start == window)).rowcount
+    results = _Results(conn_id)
+    end = dt.datetime.fromtimestamp(int(plan["window_end_ts"]), tz=dt.UTC).date()
+    complete = [int(days) for days in plan["complete"]]
+    table, windows = results.rankings, results.windows
+    with results.db.sqlalchemy_engine.begin() as conn:
+        results.prepare(conn)
+        mine = (table.c.window_end == end) & table.c.window_days.in_(complete)
+        deleted = conn.execute(table.delete().where(mine)).rowcount
+        conn.execute(
+            windows.delete().where((windows.c.window_end == end) & windows.c.window_days.in_(complete))
+        )
         inserted = 0
-        if ranking is not None:
+        if ranking is not None and complete:
             source = sa.Table(ranking.name, ranking.sqlalchemy_metadata, autoload_with=conn)
-            stray = conn.execute(
-                sa.select(sa.func.count()).select_from(source).where(source.c.window_start != window)
-            ).scalar_one()
+            outside = (source.c.window_end != end) | ~source.c.window_days.in_(complete)
+            stray = conn.execute(sa.select(sa.func.count()).select_from(source).where(outside)).scalar_one()
             if stray:
-                raise ValueError(f"{ranking.name} holds {stray} rows outside the window {window_start}")
-            columns = [source.c[column] for column in RANKING_COLUMNS]
-            inserted = conn.execute(table.insert().from_select(RANKING_COLUMNS, sa.select(*columns))).rowcount
-    log.info("%s: window %s replaced (%d rows deleted, %d inserted)", name, window_start, deleted, inserted)
-    return {"table": name, "window_start": window_start, "deleted": deleted, "inserted": inserted}
+                raise ValueError(
+                    f"{ranking.name} holds {stray} rows outside the windows {complete} ending {end}"
+                )
+            columns = [source.c[column] for column in WINDOW_RANKING_COLUMNS]
+            query = table.insert().from_select(WINDOW_RANKING_COLUMNS, sa.select(*columns))
+            inserted = conn.execute(query).rowcount
+        totals = _window_totals(conn, stats)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = [
+            {
+                "window_end": end,
+                "method": method,
+                "window_days": days,
+                "n_ratings": totals.get(days, (0, 0))[0],
+                "n_movies": totals.get(days, (0, 0))[1],
+                "computed_at": now,
+            }
+            for days in complete
+            for method in methods
+        ]
+        if rows:
+            conn.execute(windows.insert(), rows)
+    log.info(
+        "%s: windows %s ending %s replaced (%d rows deleted, %d inserted); not computed: %s",
+        results.name, complete, end, deleted, inserted, plan.get("missing") or "none",
+    )  # fmt: skip
+    return {
+        "table": results.name,
+        "window_end": end.isoformat(),
+        "windows": complete,
+        "deleted": deleted,
+        "inserted": inserted,
+        "missing": plan.get("missing", {}),
+    }
 
 
 def read_ranking(
-    window_start: str | dt.date | None = None,
+    window_end: str | dt.date | None = None,
     *,
+    method: str = "bayes",
+    window_days: int = 1,
     limit: int | None = None,
     conn_id: str = settings.RESULTS_CONN_ID,
 ) -> pd.DataFrame:
-    """Read a window's ranking (default: the latest window) from ``movie_rankings``, best first.
+    """Read one (window_end, method, window_days) ranking (default: the latest end) from ``movie_rankings``.
 
-    What a downstream "popular movies" reader does; also used by :mod:`include.movielens.demo`.
+    What a downstream "popular movies" reader does; also used by ``tools/demo_pipeline.py``.
     Returns an empty frame with the ranking columns when there is nothing to read.
     """
-    db, target, table = _open_results(conn_id)
-    with db.sqlalchemy_engine.connect() as conn:
-        if not sa.inspect(conn).has_table(target.name, schema=target.metadata.schema or None):
-            return pd.DataFrame(columns=RANKING_COLUMNS)
-        if window_start is None:
-            window_start = conn.execute(sa.select(sa.func.max(table.c.window_start))).scalar()
-            if window_start is None:
-                return pd.DataFrame(columns=RANKING_COLUMNS)
-        if isinstance(window_start, str):
-            window_start = dt.date.fromisoformat(window_start)
-        query = table.select().where(table.c.window_start == window_start).order_by(table.c.rank)
+    results = _Results(conn_id)
+    table = results.rankings
+    empty = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
+    with results.db.sqlalchemy_engine.connect() as conn:
+        if not results.has(conn, table.name):
+            return empty
+        mine = (table.c.method == method) & (table.c.window_days == window_days)
+        if window_end is None:
+            window_end = conn.execute(sa.select(sa.func.max(table.c.window_end)).where(mine)).scalar()
+            if window_end is None:
+                return empty
+        if isinstance(window_end, str):
+            window_end = dt.date.fromisoformat(window_end)
+        query = table.select().where(mine & (table.c.window_end == window_end)).order_by(table.c["rank"])
         if limit is not None:
             query = query.limit(limit)
-        return pd.DataFrame(conn.execute(query).fetchall(), columns=RANKING_COLUMNS)
+        return pd.DataFrame(conn.execute(query).fetchall(), columns=[c.name for c in table.columns])[
+            WINDOW_RANKING_COLUMNS
+        ]
+
+
+def window_end_of(day: str | dt.date) -> dt.date:
+    """The end (exclusive) of the windows whose last day is ``day``: the next midnight."""
+    last = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+    return last + dt.timedelta(days=1)

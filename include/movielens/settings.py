@@ -31,6 +31,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
+
 MOVIELENS_CONN_ID = "movielens"
 RESULTS_CONN_ID = "movielens_results"
 RESULTS_TABLE = "movie_rankings"
@@ -49,8 +51,8 @@ RETRY_DELAY = dt.timedelta(minutes=1)
 
 # The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD, and the same
 # bounds in epoch seconds (the ``timestamp`` unit of the ``ratings`` table).
-WINDOW_START_TEMPLATE = "{{ data_interval_start | ds }}"
-WINDOW_END_TEMPLATE = "{{ data_interval_end | ds }}"
+WINDOW_START_TEMPLATE = DEFAULT_START_TEMPLATE
+WINDOW_END_TEMPLATE = DEFAULT_END_TEMPLATE
 WINDOW_START_TS_TEMPLATE = "{{ data_interval_start.int_timestamp }}"
 WINDOW_END_TS_TEMPLATE = "{{ data_interval_end.int_timestamp }}"
 # Artifacts are named by the window's first day: the ``ds`` of a scheduled run (whose logical date is the
@@ -125,6 +127,14 @@ def sensor_poke_interval() -> int:
 
 def sensor_timeout() -> int:
     return _env_int("MOVIELENS_SENSOR_TIMEOUT", 3600)
+
+
+def sensor_deferrable() -> bool:
+    """Whether 04_sensor waits in the triggerer (``MOVIELENS_SENSOR_DEFERRABLE``, default false)."""
+    raw = (os.environ.get("MOVIELENS_SENSOR_DEFERRABLE") or "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"MOVIELENS_SENSOR_DEFERRABLE must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 def results_schema() -> str | None:

@@ -16,13 +16,37 @@ __all__ = ["__version__", "get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow's ``ProvidersManager`` (connection type, hook, version)."""
+    """Describe the provider to Airflow's ``ProvidersManager`` (connection type, hook, triggers, version).
+
+    The connection type also carries the form declaratively (``conn-fields``, ``ui-field-behaviour``), as
+    Airflow 3's UI reads it; Airflow 2 ignores those keys and asks the hook's form methods instead.
+    """
+    from airflow_movielens.form import conn_fields, ui_field_behaviour
+    from airflow_movielens.settings import DEFAULTS
+
+    behaviour = ui_field_behaviour(DEFAULTS)
     return {
         "package-name": "airflow-movielens",
         "name": "MovieLens",
-        "description": "Hook, operator and sensor for the Movie Rating API serving MovieLens ratings.",
+        "description": "Hook, operator, sensor and trigger for the Movie Rating API (MovieLens ratings).",
         "versions": [__version__],
         "connection-types": [
-            {"connection-type": "movielens", "hook-class-name": "airflow_movielens.hooks.MovielensHook"}
+            {
+                "connection-type": "movielens",
+                "hook-class-name": "airflow_movielens.hooks.MovielensHook",
+                "hook-name": "MovieLens Rating API",
+                "conn-fields": conn_fields(DEFAULTS),
+                "ui-field-behaviour": {
+                    "hidden-fields": behaviour["hidden_fields"],
+                    "relabeling": behaviour["relabeling"],
+                    "placeholders": behaviour["placeholders"],
+                },
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "MovieLens",
+                "python-modules": ["airflow_movielens.triggers"],
+            }
         ],
     }

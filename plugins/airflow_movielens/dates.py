@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from typing import Any
+
+from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
 
 __all__ = [
     "DEFAULT_END_TEMPLATE",
     "DEFAULT_START_TEMPLATE",
     "DateLike",
-    "interval_arguments",
+    "interval_params",
+    "task_window",
     "to_api_date",
     "validate_interval",
 ]
@@ -31,28 +33,30 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
 
     :param value: the date to normalise.
     :param name: parameter name used in error messages.
-    :raises ValueError: malformed or impossible date, or a datetime that is not midnight UTC.
+    :raises MovielensArgumentError: malformed or impossible date, or a datetime that is not midnight UTC.
     """
     if value is None or value == "":
         return None
     if isinstance(value, str):
         text = value.strip()
         if not _ISO_DATE.fullmatch(text):
-            raise ValueError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
+            raise MovielensArgumentError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
         try:
             return dt.date.fromisoformat(text).isoformat()
         except ValueError:
-            raise ValueError(f"{name} is not a valid calendar date: {value!r}") from None
+            raise MovielensArgumentError(f"{name} is not a valid calendar date: {value!r}") from None
     if isinstance(value, dt.datetime):
         utc = value.astimezone(dt.UTC) if value.tzinfo else value
         if utc.time() != dt.time(0):
-            raise ValueError(
+            raise MovielensArgumentError(
                 f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
             )
         return utc.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    raise TypeError(f"{name} must be a str, date or datetime, got {type(value).__name__}")
+    raise MovielensArgumentError(
+        f"{name} must be a str, date or datetime, got {value!r} ({type(value).__name__})"
+    )
 
 
 def validate_interval(
@@ -60,33 +64,35 @@ def validate_interval(
 ) -> tuple[str | None, str | None]:
     """Normalise a ``[start_date, end_date)`` interval and check that it is not reversed.
 
-    :raises ValueError: a bad date, or ``end_date`` before ``start_date``.
+    :raises MovielensArgumentError: a bad date, or ``end_date`` before ``start_date``.
     """
     start = to_api_date(start_date, "start_date")
     end = to_api_date(end_date, "end_date")
     if start is not None and end is not None and end < start:
-        raise ValueError(f"end_date {end} is before start_date {start}")
+        raise MovielensArgumentError(f"end_date {end} is before start_date {start}")
     return start, end
 
 
-#: Default templates of the operator and sensor: the run's data interval, as whole days.
-DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
-DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"
+def interval_params(start_date: DateLike | None, end_date: DateLike | None) -> dict[str, str]:
+    """The API's ``start_date``/``end_date`` parameters of a checked interval (absent when unbounded)."""
+    start, end = validate_interval(start_date, end_date)
+    return {name: day for name, day in (("start_date", start), ("end_date", end)) if day is not None}
 
 
-def interval_arguments(
-    start_date: DateLike | None, end_date: DateLike | None, default_args: Mapping[str, Any] | None
-) -> tuple[DateLike | None, DateLike | None]:
-    """Undo Airflow's ``default_args`` injection into an operator's ``start_date``/``end_date`` parameters.
+def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple[str | None, str | None]:
+    """:func:`validate_interval` for the window of an operator or sensor, which must not be zero-length.
 
-    ``BaseOperator`` fills *every* ``__init__`` parameter that has a namesake in ``default_args``. The
-    operator and sensor here use ``start_date``/``end_date`` for the API interval, so a DAG with
-    ``default_args={"start_date": ...}`` (the task's scheduling start) would silently turn into the fetch
-    interval. Values that are the very objects of ``default_args`` are therefore replaced by the defaults.
+    A task's window with ``start == end`` is a mistake, not a quiet day: on Airflow 3 a cron schedule such as
+    ``"@daily"`` gives runs a zero-length data interval (``CronTriggerTimetable``), so the default templates
+    would render to the same day.
+
+    :raises MovielensArgumentError: as :func:`validate_interval`, or a zero-length window.
     """
-    defaults = default_args or {}
-    if "start_date" in defaults and start_date is defaults["start_date"]:
-        start_date = DEFAULT_START_TEMPLATE
-    if "end_date" in defaults and end_date is defaults["end_date"]:
-        end_date = DEFAULT_END_TEMPLATE
-    return start_date, end_date
+    start, end = validate_interval(start_date, end_date)
+    if start is not None and start == end:
+        raise MovielensArgumentError(
+            f"the window [{start}, {end}) is empty (start and end are the same day). On Airflow 3 a cron "
+            "schedule has zero-length data intervals: use CronDataIntervalTimetable or a timedelta schedule "
+            "(or [scheduler] create_cron_data_intervals = True), or pass the window's dates explicitly"
+        )
+    return start, end

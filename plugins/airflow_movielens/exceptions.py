@@ -1,15 +1,42 @@
-"""Typed errors of the MovieLens provider.
+"""Typed errors of the MovieLens provider, and its one error policy.
 
 Every error derives from :class:`MovielensError` (itself an ``AirflowException``) and carries the HTTP
 ``status_code`` and the request ``url`` when there was one, so callers can branch (or retry) on the type
 instead of parsing messages — unlike HttpHook, which flattens HTTP errors into a bare AirflowException.
+
+The policy lives in the types, so every task that uses the provider (its operators and sensor, a
+``@task`` calling the hook) behaves the same:
+
+- fail at once, without Airflow's retries: :class:`MovielensArgumentError` (bad arguments or connection
+  settings), :class:`MovielensAuthError` (rejected credentials) and :class:`MovielensRequestError`
+  (rejected request) are ``AirflowFailException`` instances: retrying cannot fix them;
+- retry: :class:`MovielensUnavailableError` (timeouts, resets, 429, 5xx) has been through the hook's own
+  retries and then goes through Airflow's task retries (a sensor just pokes again);
+  :class:`MovielensResponseError` and :class:`MovielensDataChangedError` are retried by Airflow too.
 """
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
+try:  # Airflow 3: the task SDK's exceptions (those the task runner checks)
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+except ImportError:  # Airflow 2
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
 
 __all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "MovielensArgumentError",
     "MovielensAuthError",
     "MovielensDataChangedError",
     "MovielensError",
@@ -34,12 +61,19 @@ class MovielensError(AirflowException):
         self.url = url
 
 
-class MovielensAuthError(MovielensError):
+class MovielensArgumentError(MovielensError, AirflowFailException, ValueError):
+    """A bad argument (a date, an interval, a page size, an output path, ``on_empty``...) or a bad setting
+    of the connection. The message names the argument and shows the bad value. Never retried; also a
+    ``ValueError``, so plain Python callers can catch it as one."""
+
+
+class MovielensAuthError(MovielensError, AirflowFailException):
     """The API refused the credentials (HTTP 401/403). Never retried."""
 
 
-class MovielensRequestError(MovielensError):
-    """The API rejected the request (a 4xx other than 401/403/429); ``message`` holds the server's reason."""
+class MovielensRequestError(MovielensError, AirflowFailException):
+    """The API rejected the request (a 4xx other than 401/403/429); ``message`` holds the server's reason.
+    Never retried."""
 
 
 class MovielensResponseError(MovielensError):
@@ -57,6 +91,22 @@ class MovielensUnavailableError(MovielensError):
     ) -> None:
         super().__init__(message, status_code=status_code, url=url)
         self.attempts = attempts
+
+
+def http_error(status: int, url: str, conn_id: str, reason: str) -> MovielensError | None:
+    """The typed error for an HTTP status, or ``None`` for success; one mapping for sync and async clients.
+
+    401/403 give :class:`MovielensAuthError`, 429 and 5xx :class:`MovielensUnavailableError` (retryable),
+    other 4xx :class:`MovielensRequestError`.
+    """
+    if status < 400:
+        return None
+    if status in (401, 403):
+        message = f"authentication failed for connection '{conn_id}' (HTTP {status} from {url})"
+        return MovielensAuthError(message, status_code=status, url=url)
+    if status == 429 or status >= 500:
+        return MovielensUnavailableError(f"HTTP {status}: {reason}", status_code=status, url=url, attempts=1)
+    return MovielensRequestError(f"HTTP {status} from {url}: {reason}", status_code=status, url=url)
 
 
 class MovielensDataChangedError(MovielensError):

@@ -19,6 +19,8 @@ from typing import IO, Any
 
 import pandas as pd
 
+from airflow_movielens.exceptions import MovielensArgumentError
+
 __all__ = ["SUPPORTED_FORMATS", "atomic_open", "atomic_write_records", "read_records", "record_format"]
 
 SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
@@ -29,11 +31,11 @@ Records = pd.DataFrame | Iterable[Mapping[str, Any]]
 def record_format(path: str | os.PathLike[str]) -> str:
     """Return the file format (``".json"``, ``".jsonl"``, ``".csv"`` or ``".parquet"``) implied by ``path``.
 
-    :raises ValueError: the extension is not one of :data:`SUPPORTED_FORMATS`.
+    :raises MovielensArgumentError: the extension is not one of :data:`SUPPORTED_FORMATS`.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_FORMATS:
-        raise ValueError(
+        raise MovielensArgumentError(
             f"cannot tell the output format of {os.fspath(path)!r}: "
             f"use one of the extensions {', '.join(SUPPORTED_FORMATS)}"
         )
@@ -51,7 +53,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: A
     :param open_kwargs: passed to :func:`open` (e.g. ``encoding``, ``newline``).
     """
     if not any(flag in mode for flag in "wx") or "+" in mode:
-        raise ValueError(f"atomic_open needs a plain write mode, got {mode!r}")
+        raise MovielensArgumentError(f"atomic_open needs a plain write mode, got {mode!r}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -11,8 +11,7 @@ from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
     DateLike,
-    interval_arguments,
-    validate_interval,
+    task_window,
 )
 from airflow_movielens.files import atomic_write_records, record_format
 from airflow_movielens.hooks import MovielensHook
@@ -26,20 +25,21 @@ __all__ = ["MovielensFetchRatingsOperator"]
 
 
 class MovielensFetchRatingsOperator(BaseOperator):
-    """Fetch the ratings of ``[start_date, end_date)`` and write them to ``output_path`` atomically.
+    """Fetch the ratings of ``[interval_start, interval_end)`` and write them to ``output_path`` atomically.
 
     The format follows the extension of ``output_path``: ``.json`` (a list of records), ``.jsonl``,
     ``.csv`` or ``.parquet``. The number of ratings written is checked against the API's ``total`` for the
-    interval; a rerun of the same interval rewrites the same bytes. Returns (as XCom) only
-    ``{"path", "count", "start_date", "end_date"}``, never the data.
-
-    ``start_date``/``end_date`` here are the API interval (templated, ``YYYY-MM-DD`` or date/datetime at
-    midnight UTC), not the task's scheduling dates; they are stored as ``interval_start``/``interval_end``
-    so they do not shadow ``BaseOperator.start_date``/``end_date``.
+    interval; a rerun of the same interval rewrites the same bytes. An empty window gives an empty, valid file
+    (``[]``, no lines, a CSV header, a parquet file with the typed columns); the log says whether the window
+    is closed (it can never get ratings) or still open. Errors follow the provider's one policy
+    (:mod:`airflow_movielens.exceptions`): bad arguments, rejected credentials and rejected requests fail
+    the task at once; an unavailable API is retried by the hook, then by Airflow's task retries.
+    Returns (as XCom) only ``{"path", "count", "start_date", "end_date"}``, never the data.
 
     :param conn_id: Airflow connection of the Movie Rating API.
-    :param start_date: first day, inclusive (templated); defaults to the run's data interval start.
-    :param end_date: day after the last, exclusive (templated); defaults to the data interval end.
+    :param interval_start: first day, inclusive (templated; ``YYYY-MM-DD`` or a date/datetime at midnight
+        UTC); defaults to the run's data interval start.
+    :param interval_end: day after the last, exclusive (templated); defaults to the data interval end.
     :param output_path: file to write (templated); parent folders are created.
     :param batch_size: ratings per request; defaults to the connection's page size.
     """
@@ -51,26 +51,25 @@ class MovielensFetchRatingsOperator(BaseOperator):
         self,
         *,
         conn_id: str = MovielensHook.default_conn_name,
-        start_date: DateLike | None = DEFAULT_START_TEMPLATE,
-        end_date: DateLike | None = DEFAULT_END_TEMPLATE,
+        interval_start: DateLike | None = DEFAULT_START_TEMPLATE,
+        interval_end: DateLike | None = DEFAULT_END_TEMPLATE,
         output_path: str | os.PathLike[str],
         batch_size: int | None = None,
         **kwargs: Any,
     ) -> None:
-        start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
         super().__init__(**kwargs)
         self.conn_id = conn_id
-        self.interval_start = start_date
-        self.interval_end = end_date
+        self.interval_start = interval_start
+        self.interval_end = interval_end
         self.output_path = os.fspath(output_path)
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         record_format(self.output_path)  # fail on an unknown extension before fetching anything
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)
-            check_complete(hook, start, end, len(ratings), consequence="nothing was written")
+            check_complete(hook, start, end, len(ratings), consequence="nothing was written", log=self.log)
         count = atomic_write_records(self.output_path, ratings)
         self.log.info("Wrote %d ratings of [%s, %s) to %s", count, start, end, self.output_path)
         return {"path": self.output_path, "count": count, "start_date": start, "end_date": end}

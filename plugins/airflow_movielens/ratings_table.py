@@ -9,7 +9,14 @@ SQLite and PostgreSQL:
 2. stream the records page by page into a session-local staging table (PostgreSQL: ``COPY``, through
    psycopg2's ``copy_expert``; other databases: ``executemany``), so memory stays bounded by one page;
 3. check that every staged rating lies in ``[start, end)`` and let the caller check the count;
-4. in ONE transaction: delete the interval's rows from the table and insert the staged ones.
+4. in ONE transaction: delete the interval's rows from the table, insert the staged ones, and mark each day
+   of the interval as loaded in the table ``loaded_days`` (one row per UTC day, ``day_start`` in epoch
+   seconds), so that a reader can tell a day without ratings from a day not loaded yet: a window's ranking
+   is computed only when all of its days are marked.
+
+Intervals longer than :data:`DIRECT_LOAD_DAYS` (a history load) skip the staging copy: inside ONE transaction
+the interval's rows are deleted, the pages streamed straight into the table (each page checked against the
+interval first), the count checked, the days marked, then committed.
 
 A rerun of an interval therefore never duplicates rows, a failure anywhere leaves the old rows, readers
 never see a half-replaced interval, and the write lock is held only for step 4, not while the API is paged.
@@ -23,22 +30,41 @@ import datetime as dt
 import io
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DateLike, to_api_date, validate_interval
+from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["RATING_COLUMNS", "RATINGS_TABLE", "epoch_seconds", "qualified_name", "replace_interval"]
+__all__ = [
+    "LOADED_DAYS_TABLE",
+    "RATING_COLUMNS",
+    "RATINGS_TABLE",
+    "epoch_seconds",
+    "qualified_name",
+    "replace_interval",
+]
 
 log = logging.getLogger(__name__)
 
 RATINGS_TABLE = "ratings"
-#: Columns of the table, in the API's field names (quoted in SQL, so PostgreSQL keeps their case).
-RATING_COLUMNS: tuple[str, ...] = ("userId", "movieId", "rating", "timestamp")
+#: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
+LOADED_DAYS_TABLE = "loaded_days"
+DAY_SECONDS = 86_400
+#: Pages read ahead from the API while earlier ones are written (bounded memory).
+_PREFETCH_PAGES = 2
+#: Intervals longer than this many days (history loads) are written straight into the table inside the
+#: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
+#: the table's write lock (readers still get in) while the API is paged.
+DIRECT_LOAD_DAYS = 31
+# Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
@@ -49,7 +75,7 @@ def epoch_seconds(day: DateLike, name: str = "date") -> int:
     """Midnight UTC of ``day`` (``YYYY-MM-DD``, date or midnight datetime) in epoch seconds."""
     text = to_api_date(day, name)
     if text is None:
-        raise ValueError(f"{name} is required, got {day!r}")
+        raise MovielensArgumentError(f"{name} is required, got {day!r}")
     return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp())
 
 
@@ -71,7 +97,9 @@ def _columns_ddl() -> str:
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 
 
-def _ensure_table(conn: Any, hook: DbApiHook, table: str, schema: str | None) -> str:
+def _ensure_table(
+    conn: Any, hook: DbApiHook, table: str, schema: str | None, days_table: str | None
+) -> tuple[str, str | None]:
     name = qualified_name(hook, table, schema)
     cur = conn.cursor()
     if _is_postgres(hook):  # two first loads at once would both try to create the table's row type
@@ -80,8 +108,25 @@ def _ensure_table(conn: Any, hook: DbApiHook, table: str, schema: str | None) ->
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_timestamp_idx" ON {name} ("timestamp")')
+    days = None
+    if days_table:
+        days = qualified_name(hook, days_table, schema)
+        cur.execute(
+            f'CREATE TABLE IF NOT EXISTS {days} ("day_start" BIGINT PRIMARY KEY, '
+            '"loaded_at" TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)'
+        )
     conn.commit()
-    return name
+    return name, days
+
+
+def _mark_days(cur: Any, days: str, start_ts: int, end_ts: int, placeholder: str) -> None:
+    """Mark every day of ``[start_ts, end_ts)`` as loaded (now), in the caller's transaction."""
+    cur.execute(
+        f'DELETE FROM {days} WHERE "day_start" >= {placeholder} AND "day_start" < {placeholder}',
+        (start_ts, end_ts),
+    )
+    day_starts = [(day,) for day in range(start_ts, end_ts, DAY_SECONDS)]
+    cur.executemany(f'INSERT INTO {days} ("day_start") VALUES ({placeholder})', day_starts)
 
 
 def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[list[tuple]]:
@@ -103,15 +148,72 @@ def _insert_page(cur: Any, table: str, page: Sequence[tuple], placeholder: str) 
     cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
 
 
-def _stage(cur: Any, records: Iterable[Mapping[str, Any]], page_size: int, copy: bool, mark: str) -> int:
-    """Create the session's staging table and stream ``records`` into it; return how many."""
-    cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
+_DONE = object()
+
+
+def _prefetched(pages: Iterator[list[tuple]], depth: int) -> Iterator[list[tuple]]:
+    """``pages``, produced by a background thread up to ``depth`` pages ahead of the consumer.
+
+    The API is paged while the previous pages are written (both wait on sockets, which frees the GIL);
+    memory stays bounded by ``depth + 2`` pages. A producer error is re-raised in the consumer; if the
+    consumer stops early, the producer stops at its next page.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the consumer stopped; whether it was queued."""
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not offer(page):
+                    return
+            offer(_DONE)
+        except BaseException as err:  # handed to the consumer, which raises it
+            offer(err)
+
+    worker = threading.Thread(target=produce, name="movielens-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _write(
+    cur: Any,
+    table: str,
+    records: Iterable[Mapping[str, Any]],
+    page_size: int,
+    copy: bool,
+    mark: str,
+    bounds: tuple[int, int, str] | None = None,
+) -> int:
+    """Stream ``records`` into ``table``; return how many. With ``bounds`` (start, end, interval text) each
+    page is checked first (the direct path, which has no staging table to check afterwards)."""
     count = 0
-    for page in _pages(records, page_size):
+    for page in _prefetched(_pages(records, page_size), _PREFETCH_PAGES):
+        if bounds is not None:
+            start_ts, end_ts, interval = bounds
+            stray = sum(not start_ts <= row[3] < end_ts for row in page)
+            if stray:
+                raise ValueError(f"{stray} ratings of a page lie outside {interval}: nothing was replaced")
         if copy and hasattr(cur, "copy_expert"):
-            _copy_page(cur, _STAGING, page)
+            _copy_page(cur, table, page)
         else:
-            _insert_page(cur, _STAGING, page, mark)
+            _insert_page(cur, table, page, mark)
         count += len(page)
     return count
 
@@ -126,15 +228,13 @@ def _check_bounds(cur: Any, start_ts: int, end_ts: int, mark: str, interval: str
         raise ValueError(f"{stray} of {count} ratings lie outside {interval}: nothing was replaced")
 
 
-def _swap(cur: Any, target: str, start_ts: int, end_ts: int, placeholder: str) -> int:
-    """Delete the interval's rows of ``target``, then insert the staged ones (caller commits)."""
+def _delete(cur: Any, target: str, start_ts: int, end_ts: int, placeholder: str) -> int:
+    """Delete the interval's rows of ``target`` (caller commits); return how many."""
     cur.execute(
         f'DELETE FROM {target} WHERE "timestamp" >= {placeholder} AND "timestamp" < {placeholder}',
         (start_ts, end_ts),
     )
-    deleted = cur.rowcount
-    _insert_staged(cur, target)
-    return deleted
+    return cur.rowcount
 
 
 def _insert_staged(cur: Any, target: str) -> None:
@@ -151,6 +251,7 @@ def replace_interval(
     schema: str | None = None,
     page_size: int = 10_000,
     before_commit: Callable[[int], None] | None = None,
+    days_table: str | None = LOADED_DAYS_TABLE,
 ) -> dict[str, Any]:
     """Replace the ratings of ``[start_date, end_date)`` in ``table`` by ``records``, atomically.
 
@@ -164,30 +265,50 @@ def replace_interval(
     :param page_size: rows per ``COPY``/``executemany`` batch.
     :param before_commit: called with the number of staged ratings before anything is replaced; raising
         there (e.g. the count does not match the API's total) leaves the table untouched.
+    :param days_table: table in which the interval's days are marked as loaded, in the same transaction
+        (created if missing; ``None`` marks nothing).
     :return: ``{"table", "start_date", "end_date", "count", "deleted"}`` (small, for XCom).
-    :raises ValueError: a bad interval, or a record outside it.
+    :raises MovielensArgumentError: a bad interval or page size.
+    :raises ValueError: a record outside the interval.
     """
     start, end = validate_interval(start_date, end_date)
     if start is None or end is None:
-        raise ValueError(f"replace_interval needs both bounds, got [{start_date!r}, {end_date!r})")
+        raise MovielensArgumentError(
+            f"replace_interval needs both bounds, got [{start_date!r}, {end_date!r})"
+        )
     if page_size < 1:
-        raise ValueError(f"page_size must be >= 1, got {page_size}")
+        raise MovielensArgumentError(f"page_size must be >= 1, got {page_size!r}")
     start_ts, end_ts = epoch_seconds(start, "start_date"), epoch_seconds(end, "end_date")
     postgres = _is_postgres(hook)
     placeholder = hook.placeholder
     started = time.monotonic()
     conn = hook.get_conn()
     try:
-        target = _ensure_table(conn, hook, table, schema)
+        target, days = _ensure_table(conn, hook, table, schema, days_table)
         cur = conn.cursor()
-        count = _stage(cur, records, page_size, postgres, placeholder)
-        _check_bounds(cur, start_ts, end_ts, placeholder, f"[{start}, {end})", count)
-        if before_commit is not None:
-            before_commit(count)
-        if postgres:
-            cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-        deleted = _swap(cur, target, start_ts, end_ts, placeholder)
-        cur.execute(f"DROP TABLE {_STAGING}")
+        interval = f"[{start}, {end})"
+        if end_ts - start_ts > DIRECT_LOAD_DAYS * DAY_SECONDS:
+            if postgres:
+                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
+            count = _write(
+                cur, target, records, page_size, postgres, placeholder, (start_ts, end_ts, interval)
+            )
+            if before_commit is not None:
+                before_commit(count)
+        else:
+            cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
+            count = _write(cur, _STAGING, records, page_size, postgres, placeholder)
+            _check_bounds(cur, start_ts, end_ts, placeholder, interval, count)
+            if before_commit is not None:
+                before_commit(count)
+            if postgres:
+                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
+            _insert_staged(cur, target)
+            cur.execute(f"DROP TABLE {_STAGING}")
+        if days is not None:
+            _mark_days(cur, days, start_ts, end_ts, placeholder)
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.exceptions import AirflowFailException
+from airflow.configuration import conf
 
+from airflow_movielens import exceptions
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
     DateLike,
-    interval_arguments,
-    validate_interval,
+    task_window,
 )
-from airflow_movielens.exceptions import (
-    MovielensAuthError,
-    MovielensRequestError,
-    MovielensUnavailableError,
-)
+from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.triggers import MovielensRatingsTrigger
+from airflow_movielens.windows import CLOSED, READY, check_on_empty, settle_closed_empty
 
 try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
     from airflow.sdk import BaseSensorOperator
@@ -30,17 +30,23 @@ __all__ = ["MovielensRatingsSensor"]
 
 
 class MovielensRatingsSensor(BaseSensorOperator):
-    """Succeed once ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request per poke).
+    """Succeed once ``[interval_start, interval_end)`` holds at least one rating (one ``limit=1`` request
+    per poke), or apply ``on_empty`` once the window is closed and empty.
 
     Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
-    ``soft_fail``. Rejected credentials or a rejected request fail the task at once (no retries, no
-    poking until the timeout); an unreachable API (after the hook's retries) just means "not yet".
-    ``start_date``/``end_date`` are stored as ``interval_start``/``interval_end``, as in
-    :class:`~airflow_movielens.operators.MovielensFetchRatingsOperator`.
+    ``soft_fail``. Errors follow the provider's one policy (:mod:`airflow_movielens.exceptions`): a bad
+    interval, rejected credentials or a rejected request fail the task at once (no retries, no poking until
+    the timeout); an unreachable API (after the hook's retries) just means "not yet".
 
     :param conn_id: Airflow connection of the Movie Rating API.
-    :param start_date: first day, inclusive (templated); defaults to the run's data interval start.
-    :param end_date: day after the last, exclusive (templated); defaults to the data interval end.
+    :param interval_start: first day, inclusive (templated); defaults to the run's data interval start.
+    :param interval_end: day after the last, exclusive (templated); defaults to the data interval end.
+    :param on_empty: what to do when the window is closed (it ends at or before the API's newest rating) and
+        holds no rating, so waiting cannot help: ``"succeed"`` (default; the run goes on with no ratings),
+        ``"skip"`` or ``"fail"``, with a message saying so. An open window (today, the future) is waited for.
+    :param deferrable: after one synchronous check, wait in the triggerer
+        (:class:`~airflow_movielens.triggers.MovielensRatingsTrigger`) instead of a worker slot; the trigger
+        honours ``poke_interval`` and ``timeout`` and fails at once on rejected credentials or requests.
     """
 
     template_fields: Sequence[str] = ("interval_start", "interval_end")
@@ -50,28 +56,63 @@ class MovielensRatingsSensor(BaseSensorOperator):
         self,
         *,
         conn_id: str = MovielensHook.default_conn_name,
-        start_date: DateLike | None = DEFAULT_START_TEMPLATE,
-        end_date: DateLike | None = DEFAULT_END_TEMPLATE,
+        interval_start: DateLike | None = DEFAULT_START_TEMPLATE,
+        interval_end: DateLike | None = DEFAULT_END_TEMPLATE,
+        on_empty: str = "succeed",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        start_date, end_date = interval_arguments(start_date, end_date, kwargs.get("default_args"))
         super().__init__(**kwargs)
         self.conn_id = conn_id
-        self.interval_start = start_date
-        self.interval_end = end_date
+        self.interval_start = interval_start
+        self.interval_end = interval_end
+        self.on_empty = check_on_empty(on_empty)
+        self.deferrable = deferrable
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):  # one cheap check first: no deferral when the data is already there
+            return None
+        start, end = task_window(self.interval_start, self.interval_end)
+        trigger = MovielensRatingsTrigger(
+            self.conn_id, start, end, self.poke_interval, deadline=time.time() + self.timeout
+        )
+        # The trigger times itself out at the deadline; Airflow's deferral timeout is only a backstop.
+        backstop = dt.timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval))
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+        return None
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
+        """Resume after the trigger fired: succeed, apply ``on_empty``, time out, or raise its typed error."""
+        status = event.get("status")
+        start, end = task_window(self.interval_start, self.interval_end)
+        self.log.info("Trigger fired after %s poll(s): %s", event.get("polls"), status)
+        if status == READY:
+            return
+        if status == CLOSED:
+            settle_closed_empty(self.on_empty, start, end, event["newest_timestamp"], self.log)
+            return
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
+        error = getattr(exceptions, str(event.get("error")), None)
+        if not (isinstance(error, type) and issubclass(error, exceptions.MovielensError)):
+            error = exceptions.MovielensError
+        raise error(
+            event.get("message") or f"unexpected trigger event {event!r}",
+            status_code=event.get("status_code"),
+            url=event.get("url"),
+        )
 
     def poke(self, context: Any) -> bool:
-        try:
-            start, end = validate_interval(self.interval_start, self.interval_end)
-        except (TypeError, ValueError) as err:
-            raise AirflowFailException(f"invalid interval: {err}") from err
+        start, end = task_window(self.interval_start, self.interval_end)
         with MovielensHook(self.conn_id) as hook:
             try:
-                found = hook.has_ratings(start, end)
-            except (MovielensAuthError, MovielensRequestError) as err:
-                raise AirflowFailException(str(err)) from err
+                state, newest = hook.window_state(start, end)
             except MovielensUnavailableError as err:
                 self.log.warning("Movie Rating API unavailable, will poke again: %s", err)
                 return False
-        self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if found else "not yet")
-        return found
+        if state == CLOSED:
+            return settle_closed_empty(self.on_empty, start, end, newest, self.log)
+        self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if state == READY else "not yet")
+        return state == READY

@@ -10,8 +10,9 @@ from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
     DateLike,
-    validate_interval,
+    task_window,
 )
+from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import RATINGS_TABLE, replace_interval
 
@@ -70,9 +71,9 @@ class MovielensRatingsToSqlOperator(BaseOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
-        start, end = validate_interval(self.interval_start, self.interval_end)
+        start, end = task_window(self.interval_start, self.interval_end)
         if start is None or end is None:
-            raise ValueError(
+            raise MovielensArgumentError(
                 f"{self.task_id}: interval_start and interval_end are both required, got "
                 f"{self.interval_start!r} and {self.interval_end!r}"
             )
@@ -80,7 +81,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
 
         db_hook = BaseHook.get_connection(self.sql_conn_id).get_hook()
         if not isinstance(db_hook, DbApiHook):
-            raise TypeError(
+            raise MovielensArgumentError(
                 f"connection '{self.sql_conn_id}' gives a {type(db_hook).__name__}, "
                 "not a SQL (common-sql DbApiHook) hook"
             )
@@ -93,6 +94,6 @@ class MovielensRatingsToSqlOperator(BaseOperator):
                 table=self.table,
                 schema=self.schema,
                 before_commit=lambda count: check_complete(
-                    hook, start, end, count, consequence="the table was left unchanged"
+                    hook, start, end, count, consequence="the table was left unchanged", log=self.log
                 ),
             )

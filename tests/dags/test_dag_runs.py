@@ -80,6 +80,11 @@ def assert_same_ratings(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected, check_dtype=False)
 
 
+def daily_bayes(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the 1-day ``bayes`` rankings (what the first schema held)."""
+    return rows[(rows["method"] == "bayes") & (rows["window_days"] == 1)].reset_index(drop=True)
+
+
 def assert_same_ranking(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     actual = actual[COLUMNS].reset_index(drop=True).copy()
     for col in ("window_start", "window_end"):
@@ -98,7 +103,8 @@ _PARSED: dict[str, dict] = {}
 
 
 def parse_dags() -> dict:
-    """The four DAGs, freshly parsed with a wide window and a short sensor timeout."""
+    """The DAGs (the four daily ones, 05_history, 06_evaluation), freshly parsed with a wide window and a
+    short sensor timeout."""
     # dag.test() deletes an existing run of the same date through the ORM, whose DagRunNote maps a foreign
     # key to the FAB user table: its models must be imported for a rerun to work.
     import airflow.providers.fab.auth_manager.models  # noqa: F401
@@ -111,7 +117,7 @@ def parse_dags() -> dict:
         patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
         bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), include_examples=False)
         assert not bag.import_errors, bag.import_errors
-        return {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
+        return {dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history", "06_evaluation"]}
 
 
 def parsed_dags(kind: str) -> dict:
@@ -177,7 +183,7 @@ def assert_succeeded(dag_run) -> None:
 
 def window_rows(db: ResultsDb, day: dt.date) -> pd.DataFrame:
     rows = db.rankings()
-    return rows[rows["window_start"].astype(str) == day.isoformat()].reset_index(drop=True)
+    return daily_bayes(rows[rows["window_start"].astype(str) == day.isoformat()])
 
 
 def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
@@ -185,7 +191,7 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
 
 
 def result_tables(db: ResultsDb) -> list[str]:
-    names = ["movie_rankings", "ratings"]
+    names = ["loaded_days", "movie_rankings", "ranking_windows", "ratings"]
     return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
@@ -223,8 +229,11 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
     assert_succeeded(result["dag_run"])
     expected = expected_ranking(dataset, DAY)
     assert len(expected) == 100  # the day has thousands of ratings: a full top 100
-    assert_same_ranking(result["rows"], expected)
-    assert_same_ranking(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY)), expected)
+    assert_same_ranking(daily_bayes(result["rows"]), expected)
+    assert_same_ranking(daily_bayes(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY))), expected)
+    # the longer windows need days before 2019-01-01, never loaded here: not computed, not ranked partial
+    assert sorted(set(result["rows"]["window_days"])) == [1]
+    assert sorted(set(result["rows"]["method"])) == ["bayes", "count", "trending"]
     # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small
     assert_same_ratings(result["ratings"], expected_ratings(dataset, DAY))
     assert result["loaded"]["count"] == len(result["ratings"])
@@ -273,7 +282,7 @@ def test_consecutive_windows_and_reruns_are_idempotent(dags, dataset, workspace,
             "AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = 'public.movie_rankings'::regclass AND i.indisprimary"
         )
-        assert sorted(key["attname"]) == ["rank", "window_start"]
+        assert sorted(key["attname"]) == ["method", "rank", "window_days", "window_end"]
 
 
 def test_params_override_and_shorter_rerun_leaves_no_stale_rows(movielens_api, dataset, workspace) -> None:
@@ -281,16 +290,17 @@ def test_params_override_and_shorter_rerun_leaves_no_stale_rows(movielens_api, d
     dags = parse_dags()
     db = workspace["db"]
     assert_succeeded(run(dags["02_hook"], DAY))
-    assert len(db.rankings()) == 100
+    assert len(daily_bayes(db.rankings())) == 100
     assert_succeeded(run(dags["02_hook"], DAY, top_n=10, min_ratings=5, prior_weight=25))
     expected = expected_ranking(dataset, DAY, min_ratings=5, prior_weight=25, top_n=10)
-    assert_same_ranking(db.rankings(), expected)
+    assert_same_ranking(daily_bayes(db.rankings()), expected)
+    assert len(db.rankings()) == 30  # top 10 of each method
 
 
 def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, dataset, workspace) -> None:
     db = workspace["db"]
-    # old rows first: DAY's ratings and ranking, and copies of both filed under EMPTY_DAY (as if loaded and
-    # ranked before the API lost that day's ratings)
+    # old rows first: DAY's ratings, rankings (every method) and window totals, and copies of all three filed
+    # under EMPTY_DAY (as if loaded and ranked before the API lost that day's ratings)
     assert_succeeded(run(dags["02_hook"], DAY))
     shift = (EMPTY_DAY - DAY).days * 86_400
     prefix = db.schema_prefix
@@ -300,12 +310,28 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, data
         (shift,),
     )
     date = "CAST(? AS DATE)" if db.kind == "postgres" else "?"  # SQLite stores the dates as ISO text
-    db.execute(
-        f'INSERT INTO {prefix}movie_rankings SELECT {date}, {date}, "rank", "movieId", title, genres, '
-        f"n_ratings, mean_rating, score FROM {prefix}movie_rankings WHERE window_start = {date}",
-        (EMPTY_DAY.isoformat(), (EMPTY_DAY + dt.timedelta(days=1)).isoformat(), DAY.isoformat()),
+    old_end, new_end = (
+        (DAY + dt.timedelta(days=1)).isoformat(),
+        (EMPTY_DAY + dt.timedelta(days=1)).isoformat(),
     )
+    db.execute(
+        f'INSERT INTO {prefix}movie_rankings (window_end, method, window_days, "rank", window_start, '
+        '"movieId", title, genres, n_ratings, mean_rating, score) '
+        f'SELECT {date}, method, window_days, "rank", {date}, "movieId", title, genres, n_ratings, '
+        f"mean_rating, score FROM {prefix}movie_rankings WHERE window_end = {date}",
+        (new_end, EMPTY_DAY.isoformat(), old_end),
+    )
+    db.execute(
+        f"INSERT INTO {prefix}ranking_windows (window_end, method, window_days, n_ratings, n_movies, "
+        f"computed_at) SELECT {date}, method, window_days, n_ratings, n_movies, computed_at "
+        f"FROM {prefix}ranking_windows WHERE window_end = {date}",
+        (new_end, old_end),
+    )
+    before = db.rankings()
+    day_rows = before[before["window_end"].astype(str) == old_end].reset_index(drop=True)
     assert len(window_rows(db, EMPTY_DAY)) == 100
+    assert len(before[before["window_end"].astype(str) == new_end]) == len(day_rows) == 300
+    assert (db.ranking_windows()["n_ratings"] > 0).all()
     assert len(db.ratings()) == 2 * len(expected_ratings(dataset, DAY))
 
     dag_run = run(dags["02_hook"], EMPTY_DAY)
@@ -313,10 +339,21 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, data
     assert states(dag_run)["rank_movies"] == "skipped"
     assert states(dag_run)["publish_ranking"] == "success"
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
-    assert list(csv.columns) == COLUMNS
+    assert set(csv.columns) == {*COLUMNS, "method", "window_days"}
     assert csv.empty
-    assert window_rows(db, EMPTY_DAY).empty  # the window's old ranking is gone
-    assert_same_ranking(window_rows(db, DAY), expected_ranking(dataset, DAY))  # and only it
+    after = db.rankings()
+    assert after[after["window_end"].astype(str) == new_end].empty  # the window's old rankings are gone
+    pd.testing.assert_frame_equal(after, day_rows)  # and only they
+    assert_same_ranking(window_rows(db, DAY), expected_ranking(dataset, DAY))
+    windows = db.ranking_windows()
+    emptied = windows[windows["window_end"].astype(str) == new_end]
+    # computed, and empty: not the same as "not computed"
+    assert emptied[["method", "window_days", "n_ratings", "n_movies"]].values.tolist() == [
+        ["bayes", 1, 0, 0],
+        ["count", 1, 0, 0],
+        ["trending", 1, 0, 0],
+    ]
+    assert (windows[windows["window_end"].astype(str) == old_end]["n_ratings"] > 0).all()
     assert_same_ratings(db.ratings(), expected_ratings(dataset, DAY))  # so are the window's old ratings
 
 
@@ -350,12 +387,91 @@ def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path
 
 
 # ------------------------------------------------------------------------------------------------------
+# History load, window completeness with runs finishing out of order, every (method, window) ranking
+# ------------------------------------------------------------------------------------------------------
+def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset, workspace) -> None:
+    from include.movielens import popularity
+
+    db = workspace["db"]
+    history = dags["05_history"].test(
+        execution_date=dt.datetime(2019, 1, 20, tzinfo=dt.UTC),
+        run_conf={"history_start": "2018-01-01", "history_end": "2019-01-08"},
+    )
+    assert_succeeded(history)
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, dt.date(2019, 1, 1), days=7))
+
+    last, missing = dt.date(2019, 1, 9), dt.date(2019, 1, 8)
+    assert_succeeded(run(dags["02_hook"], last))  # finishes before the day it needs: 1d only
+    assert sorted(set(db.ranking_windows()["window_days"])) == [1]
+    assert sorted(set(db.rankings()["window_days"])) == [1]
+    assert_succeeded(run(dags["02_hook"], missing))  # 2019-01-08: everything before it is loaded
+    assert_succeeded(run(dags["02_hook"], last))  # the rerun now ranks every window
+    windows = db.ranking_windows()
+    end = windows[windows["window_end"].astype(str) == "2019-01-10"]
+    assert sorted(set(end["window_days"])) == [1, 7, 30, 365]
+    ratings, movies = dataset
+    rows = db.rankings()
+    for days in (1, 7, 30, 365):
+        window = popularity.select_window(ratings, "2019-01-10", f"{days}d")
+        counts = end[end["window_days"] == days]
+        assert set(counts["n_ratings"]) == {len(window)}
+        assert set(counts["n_movies"]) == {window["movieId"].nunique()}
+        for method in popularity.METHODS:
+            mine = rows[
+                (rows["window_end"].astype(str) == "2019-01-10")
+                & (rows["method"] == method)
+                & (rows["window_days"] == days)
+            ]
+            expected = popularity.rank_window(ratings, end="2019-01-10", method=method, window=f"{days}d")
+            assert len(mine) == len(expected) > 0, (method, days)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (method, days)
+            assert mine["n_ratings"].tolist() == expected["n_ratings"].tolist()
+            assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-9)
+            titles = movies.set_index("movieId").loc[mine["movieId"], "title"].tolist()
+            assert mine["title"].tolist() == titles
+            assert set(mine["window_start"].astype(str)) == {(last - dt.timedelta(days=days - 1)).isoformat()}
+    before = (db.rankings(), db.ranking_windows(), db.ratings())
+    assert_succeeded(run(dags["02_hook"], last))  # a rerun of a complete day changes nothing
+    for old_rows, new_rows in zip(before, (db.rankings(), db.ranking_windows(), db.ratings()), strict=True):
+        pd.testing.assert_frame_equal(new_rows, old_rows)
+
+
+def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, workspace) -> None:
+    from include.movielens.backtest import EVAL_COLUMNS, RatingLog, evaluate
+
+    db = workspace["db"]
+    conf = {"history_start": "2019-01-01", "history_end": "2019-01-15"}
+    assert_succeeded(
+        dags["05_history"].test(execution_date=dt.datetime(2019, 2, 1, tzinfo=dt.UTC), run_conf=conf)
+    )
+    evaluation = dags["06_evaluation"]
+    assert [dataset.uri for dataset in evaluation.timetable.dataset_condition.objects] == [
+        "astro://movielens_results@?table=movie_rankings"
+    ]
+    conf = {"cutoffs": ["2019-01-08"], "horizon_days": 5, "k": 10}
+    assert_succeeded(evaluation.test(execution_date=dt.datetime(2019, 2, 2, tzinfo=dt.UTC), run_conf=conf))
+    stored = db.query(f'SELECT * FROM {db.schema_prefix}ranking_evaluation ORDER BY method, "window"')
+    expected = evaluate(RatingLog.from_frame(dataset[0]), ["2019-01-08"], horizon_days=5, k=10)
+    expected = expected.sort_values(["method", "window"]).reset_index(drop=True)
+    assert len(stored) == len(expected) == 16  # 3 methods x 5 windows + random
+    for column in ("method", "window", "users", "k", "horizon_days"):
+        assert stored[column].tolist() == expected[column].tolist(), column
+    for column in ("hr", "ndcg", "coverage"):
+        assert stored[column].to_numpy() == pytest.approx(expected[column].to_numpy(), rel=1e-12)
+    assert set(stored["cutoff"].astype(str)) == {"2019-01-08"}
+    assert set(EVAL_COLUMNS) <= set(stored.columns)
+    again = evaluation.test(execution_date=dt.datetime(2019, 2, 3, tzinfo=dt.UTC), run_conf=conf)
+    assert states(again) == {"evaluate_rankings": "skipped"}  # at most once per cutoff
+    assert len(db.query(f"SELECT * FROM {db.schema_prefix}ranking_evaluation")) == 16
+
+
+# ------------------------------------------------------------------------------------------------------
 # The demo helper (make demo): a range of days through 04_sensor, then the last day's top 10
 # ------------------------------------------------------------------------------------------------------
 def test_demo_runs_a_range_and_reads_the_top_10(
     movielens_api, dataset, tmp_path, monkeypatch, capsys
 ) -> None:
-    from include.movielens import demo
+    from tools import demo_pipeline as demo
 
     # run_range widens the window through these variables; let monkeypatch restore them afterwards
     monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-01")
@@ -490,7 +606,7 @@ def test_every_task_on_its_own_worker_gives_the_same_ranking(
     ):
         assert_succeeded(run(dag, DAY))
         normal = reference.rankings()
-    assert_same_ranking(normal, expected_ranking(dataset, DAY))
+    assert_same_ranking(daily_bayes(normal), expected_ranking(dataset, DAY))
 
     with (
         results_database(kind, tmp_path, server) as results_db,

@@ -11,9 +11,15 @@ import pytest
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 RANKING_EDGES = {
-    ("load_ratings", "aggregate_window"),
-    ("aggregate_window", "rank_movies"),
-    ("aggregate_window", "cleanup_temp_tables"),
+    ("load_ratings", "plan_windows"),
+    ("plan_windows", "window_weights"),
+    ("plan_windows", "rank_movies"),
+    ("plan_windows", "publish_ranking"),
+    ("window_weights", "aggregate_windows"),
+    ("window_weights", "cleanup_temp_tables"),
+    ("aggregate_windows", "rank_movies"),
+    ("aggregate_windows", "publish_ranking"),
+    ("aggregate_windows", "cleanup_temp_tables"),
     ("rank_movies", "export_ranking_csv"),
     ("rank_movies", "publish_ranking"),
     ("rank_movies", "cleanup_temp_tables"),
@@ -76,10 +82,11 @@ def test_schedule_and_default_window(dags, dag_id: str) -> None:
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_ranking_params(dags, dag_id: str) -> None:
     params = dags[dag_id].params
-    assert {name: params[name] for name in ("min_ratings", "prior_weight", "top_n")} == {
+    assert {name: params[name] for name in ("min_ratings", "prior_weight", "top_n", "half_life_days")} == {
         "min_ratings": 3,
         "prior_weight": 10,
         "top_n": 100,
+        "half_life_days": 7,
     }
 
 
@@ -97,16 +104,19 @@ def test_shared_ranking_tasks(dags) -> None:
     for dag in dags.values():
         group = dag.task_group.children["rank_and_publish"]
         assert set(group.children) == {
-            "aggregate_window",
+            "plan_windows",
+            "window_weights",
+            "aggregate_windows",
             "rank_movies",
             "export_ranking_csv",
             "publish_ranking",
             "cleanup_temp_tables",
         }
-        aggregate = dag.get_task("aggregate_window")
+        aggregate = dag.get_task("aggregate_windows")
         assert isinstance(aggregate, TransformOperator)
         ratings = aggregate.op_args[0]
         assert (ratings.name, ratings.conn_id) == ("ratings", "movielens_results")
+        assert isinstance(dag.get_task("window_weights"), DataframeOperator)
         assert isinstance(dag.get_task("rank_movies"), DataframeOperator)
         assert isinstance(dag.get_task("export_ranking_csv"), DataframeOperator)
         cleanup = dag.get_task("cleanup_temp_tables")
@@ -166,6 +176,25 @@ def test_retries_under_test_are_off() -> None:
 
     assert settings.task_retries() == 0
     assert settings.task_retry_delay() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(("value", "deferrable"), [(None, False), ("true", True), ("false", False)])
+def test_sensor_deferrable_setting(airflow_db, monkeypatch, value, deferrable) -> None:
+    monkeypatch.delenv("MOVIELENS_SENSOR_DEFERRABLE", raising=False)
+    env = {} if value is None else {"MOVIELENS_SENSOR_DEFERRABLE": value}
+    sensor = parse(monkeypatch, **env)["04_sensor"].get_task("wait_for_ratings")
+    assert sensor.deferrable is deferrable
+    assert sensor.mode == "reschedule"  # what the non-deferrable path uses
+
+
+def test_bad_sensor_deferrable_setting_is_rejected(monkeypatch) -> None:
+    from include.movielens import settings
+
+    monkeypatch.setenv("MOVIELENS_SENSOR_DEFERRABLE", "sometimes")
+    with pytest.raises(
+        ValueError, match="MOVIELENS_SENSOR_DEFERRABLE must be true or false, got 'sometimes'"
+    ):
+        settings.sensor_deferrable()
 
 
 def test_bad_window_is_rejected(monkeypatch) -> None:

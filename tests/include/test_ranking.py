@@ -11,7 +11,7 @@ from include.movielens.ranking import (
     RANKING_COLUMNS,
     SCORE_COLUMNS,
     attach_movies,
-    rank_movies,
+    rank_window,
     score_movies,
 )
 
@@ -109,22 +109,22 @@ def test_empty_input_gives_empty_table_with_the_right_columns() -> None:
     scores = score_movies(empty)
     assert list(scores.columns) == SCORE_COLUMNS
     assert scores.empty
-    ranking = rank_movies(empty, MOVIES, window_start="2019-02-01", window_end="2019-02-02")
+    ranking = rank_window(empty, MOVIES, window_start="2019-02-01", window_end="2019-02-02")
     assert list(ranking.columns) == RANKING_COLUMNS
     assert ranking.empty
 
 
 def test_nobody_reaches_min_ratings_gives_empty_table() -> None:
-    ranking = rank_movies(
+    ranking = rank_window(
         _ratings([(1, 5.0), (2, 4.0)]), MOVIES, window_start="2019-01-01", window_end="2019-01-02"
     )
     assert list(ranking.columns) == RANKING_COLUMNS
     assert ranking.empty
 
 
-def test_rank_movies_adds_window_and_titles() -> None:
+def test_rank_window_adds_window_and_titles() -> None:
     ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3 + [(42, 3.0)] * 3)
-    ranking = rank_movies(
+    ranking = rank_window(
         ratings, MOVIES, window_start="2019-01-01", window_end=dt.datetime(2019, 1, 2), top_n=10
     )
     assert list(ranking.columns) == RANKING_COLUMNS
@@ -146,7 +146,7 @@ def test_attach_movies_without_catalogue() -> None:
 def test_input_is_not_modified() -> None:
     ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3)
     before = ratings.copy()
-    rank_movies(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02")
+    rank_window(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02")
     pd.testing.assert_frame_equal(ratings, before)
 
 
@@ -184,11 +184,11 @@ def test_empty_table_keeps_the_column_types() -> None:
     }
 
 
-def test_rank_movies_passes_every_knob_on() -> None:
+def test_rank_window_passes_every_knob_on() -> None:
     # movie 5 (3 ratings of 5.0) would lead with the default min_ratings of 3; movie 4 is the third one kept
     ratings = _ratings([(1, 5.0)] * 2 + [(2, 4.0)] * 6 + [(3, 3.0)] * 8 + [(4, 1.0)] * 5 + [(5, 5.0)] * 3)
     knobs = {"min_ratings": 4, "prior_weight": 2.5, "top_n": 2}
-    ranked = rank_movies(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02", **knobs)
+    ranked = rank_window(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02", **knobs)
     expected = score_movies(ratings, **knobs)
     pd.testing.assert_frame_equal(ranked[SCORE_COLUMNS], expected)
     assert len(ranked) == 2

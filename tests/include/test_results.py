@@ -1,7 +1,9 @@
-"""``replace_window`` on real SQLite and PostgreSQL: one window replaced, nothing else touched, atomically.
+"""``replace_windows`` on real SQLite and PostgreSQL: the plan's windows replaced, nothing else touched,
+atomically; ``read_ranking`` and the table's key.
 
-Every test starts from rows already in ``movie_rankings`` (two windows), so deleting too little or too much
-shows; the rankings are plain tables written with SQLAlchemy, as ``rank_movies`` leaves them.
+Every test starts from rows already in ``movie_rankings`` (two window ends, two window lengths, two methods),
+so deleting too little or too much shows; the rankings are plain tables written with SQLAlchemy, as
+``rank_movies`` leaves them.
 """
 
 from __future__ import annotations
@@ -14,19 +16,22 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.movielens.ranking import RANKING_COLUMNS
+from include.movielens.popularity import as_midnight
+from include.movielens.windows import WINDOW_RANKING_COLUMNS
 
 CONN_ID = "movielens_results_test"
-OLD, OTHER = "2019-01-05", "2019-01-06"
+OLD, OTHER = "2019-01-06", "2019-01-07"  # window ends
 
 
-def ranking_frame(window_start: str, n: int, movie_offset: int = 0) -> pd.DataFrame:
-    start = pd.Timestamp(window_start)
+def ranking_frame(end: str, days: int, method: str, n: int, movie_offset: int = 0) -> pd.DataFrame:
+    window_end = pd.Timestamp(end)
     return pd.DataFrame(
         {
-            "window_start": [start.date()] * n,
-            "window_end": [(start + pd.Timedelta(days=1)).date()] * n,
+            "window_end": [window_end.date()] * n,
+            "method": [method] * n,
+            "window_days": [days] * n,
             "rank": range(1, n + 1),
+            "window_start": [(window_end - pd.Timedelta(days=days)).date()] * n,
             "movieId": [movie_offset + i for i in range(n)],
             "title": [f"Movie {movie_offset + i}" for i in range(n)],
             "genres": ["Drama"] * n,
@@ -34,7 +39,11 @@ def ranking_frame(window_start: str, n: int, movie_offset: int = 0) -> pd.DataFr
             "mean_rating": [4.0] * n,
             "score": [4.0 - i / 100 for i in range(n)],
         }
-    )[RANKING_COLUMNS]
+    )[WINDOW_RANKING_COLUMNS]
+
+
+def plan(end: str, complete: list[int]) -> dict:
+    return {"window_end_ts": as_midnight(end), "complete": complete, "missing": {}}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -74,85 +83,142 @@ def make_ranking(results_db) -> Callable[[pd.DataFrame], object]:
     return make
 
 
-def stored(results_db) -> pd.DataFrame:
-    table = "movie_rankings" if results_db["schema"] is None else f"{results_db['schema']}.movie_rankings"
+def stored(results_db, table: str = "movie_rankings") -> pd.DataFrame:
+    name = table if results_db["schema"] is None else f"{results_db['schema']}.{table}"
+    order = (
+        'window_end, window_days, method, "rank"'
+        if table == "movie_rankings"
+        else "window_end, window_days, method"
+    )
     with results_db["engine"].connect() as conn:
-        frame = pd.read_sql(f'SELECT * FROM {table} ORDER BY window_start, "rank"', conn)
-    frame["window_start"] = frame["window_start"].astype(str)
+        frame = pd.read_sql(f"SELECT * FROM {name} ORDER BY {order}", conn)
+    for column in ("window_end", "window_start"):
+        if column in frame:
+            frame[column] = frame[column].astype(str)
     return frame
+
+
+def sizes(rows: pd.DataFrame) -> dict:
+    return rows.groupby(["window_end", "window_days", "method"]).size().to_dict()
 
 
 @pytest.fixture
 def old_rows(make_ranking, results_db) -> pd.DataFrame:
-    """movie_rankings already holding 5 rows of OLD and 3 of OTHER."""
-    from include.movielens.results import replace_window
+    """movie_rankings already holding OLD's 1- and 7-day rankings (bayes, count) and OTHER's 1-day one."""
+    from include.movielens.results import replace_windows
 
-    replace_window(make_ranking(ranking_frame(OLD, 5)), OLD, CONN_ID)
-    replace_window(make_ranking(ranking_frame(OTHER, 3, movie_offset=100)), OTHER, CONN_ID)
+    old = pd.concat(
+        [
+            ranking_frame(OLD, 1, "bayes", 5),
+            ranking_frame(OLD, 1, "count", 4, movie_offset=10),
+            ranking_frame(OLD, 7, "bayes", 6, movie_offset=20),
+        ],
+        ignore_index=True,
+    )
+    replace_windows(make_ranking(old), None, plan(OLD, [1, 7]), CONN_ID)
+    replace_windows(
+        make_ranking(ranking_frame(OTHER, 1, "bayes", 3, movie_offset=100)), None, plan(OTHER, [1]), CONN_ID
+    )
     rows = stored(results_db)
-    assert rows.groupby("window_start").size().to_dict() == {OLD: 5, OTHER: 3}
+    assert sizes(rows) == {
+        (OLD, 1, "bayes"): 5,
+        (OLD, 1, "count"): 4,
+        (OLD, 7, "bayes"): 6,
+        (OTHER, 1, "bayes"): 3,
+    }
     return rows
 
 
-def test_no_ranking_clears_the_window_and_only_it(old_rows, results_db) -> None:
-    from include.movielens.results import replace_window
+def test_no_ranking_clears_the_windows_and_only_them(old_rows, results_db) -> None:
+    from include.movielens.results import replace_windows
 
-    result = replace_window(None, OLD, CONN_ID)
+    windows_before = stored(results_db, "ranking_windows")
+    result = replace_windows(None, None, plan(OLD, [1]), CONN_ID)
     table = "movie_rankings" if results_db["schema"] is None else "public.movie_rankings"
-    assert result == {"table": table, "window_start": OLD, "deleted": 5, "inserted": 0}
+    assert result == {
+        "table": table,
+        "window_end": OLD,
+        "windows": [1],
+        "deleted": 9,
+        "inserted": 0,
+        "missing": {},
+    }
     after = stored(results_db)
-    pd.testing.assert_frame_equal(after, old_rows[old_rows["window_start"] == OTHER].reset_index(drop=True))
+    kept = (old_rows["window_end"] != OLD) | (old_rows["window_days"] != 1)
+    pd.testing.assert_frame_equal(after, old_rows[kept].reset_index(drop=True))
+    # the cleared window is recorded as computed and empty; the other windows' records are untouched
+    windows = stored(results_db, "ranking_windows")
+    mine = (windows["window_end"] == OLD) & (windows["window_days"] == 1)
+    assert windows[mine][["method", "n_ratings", "n_movies"]].values.tolist() == [
+        ["bayes", 0, 0],
+        ["count", 0, 0],
+        ["trending", 0, 0],
+    ]
+    untouched = (windows_before["window_end"] != OLD) | (windows_before["window_days"] != 1)
+    pd.testing.assert_frame_equal(
+        windows[~mine].reset_index(drop=True), windows_before[untouched].reset_index(drop=True)
+    )
 
 
 def test_a_shorter_ranking_replaces_every_old_row(old_rows, make_ranking, results_db) -> None:
-    from include.movielens.results import replace_window
+    from include.movielens.results import replace_windows
 
-    result = replace_window(make_ranking(ranking_frame(OLD, 2, movie_offset=50)), OLD, CONN_ID)
-    assert (result["deleted"], result["inserted"]) == (5, 2)
+    new = ranking_frame(OLD, 1, "bayes", 2, movie_offset=50)
+    result = replace_windows(make_ranking(new), None, plan(OLD, [1]), CONN_ID)
+    assert (result["deleted"], result["inserted"]) == (9, 2)
     after = stored(results_db)
-    assert after.groupby("window_start").size().to_dict() == {OLD: 2, OTHER: 3}
-    assert after[after["window_start"] == OLD]["movieId"].tolist() == [50, 51]
+    assert sizes(after) == {(OLD, 1, "bayes"): 2, (OLD, 7, "bayes"): 6, (OTHER, 1, "bayes"): 3}
+    assert after[(after["window_end"] == OLD) & (after["window_days"] == 1)]["movieId"].tolist() == [50, 51]
 
 
 def test_rerun_gives_the_same_rows_not_duplicates(old_rows, make_ranking, results_db) -> None:
-    from include.movielens.results import replace_window
+    from include.movielens.results import replace_windows
 
-    again = replace_window(make_ranking(ranking_frame(OLD, 5)), OLD, CONN_ID)
-    assert (again["deleted"], again["inserted"]) == (5, 5)
+    same = old_rows[old_rows["window_end"] == OLD].reset_index(drop=True)
+    same["window_end"] = pd.to_datetime(same["window_end"]).dt.date
+    same["window_start"] = pd.to_datetime(same["window_start"]).dt.date
+    again = replace_windows(make_ranking(same), None, plan(OLD, [1, 7]), CONN_ID)
+    assert (again["deleted"], again["inserted"]) == (15, 15)
     pd.testing.assert_frame_equal(stored(results_db), old_rows)
 
 
-def test_rows_outside_the_window_change_nothing(old_rows, make_ranking, results_db) -> None:
-    from include.movielens.results import replace_window
+def test_rows_outside_the_windows_change_nothing(old_rows, make_ranking, results_db) -> None:
+    from include.movielens.results import replace_windows
 
-    mixed = pd.concat([ranking_frame(OLD, 2), ranking_frame(OTHER, 1)], ignore_index=True)
-    with pytest.raises(ValueError, match="1 rows outside the window 2019-01-05"):
-        replace_window(make_ranking(mixed), OLD, CONN_ID)
+    mixed = pd.concat(
+        [ranking_frame(OLD, 1, "bayes", 2), ranking_frame(OLD, 7, "bayes", 1)], ignore_index=True
+    )
+    with pytest.raises(ValueError, match=r"1 rows outside the windows \[1\] ending 2019-01-06"):
+        replace_windows(make_ranking(mixed), None, plan(OLD, [1]), CONN_ID)
     pd.testing.assert_frame_equal(stored(results_db), old_rows)  # the delete was rolled back
 
 
 def test_read_ranking_reads_one_window_best_first(old_rows, make_ranking) -> None:
-    from include.movielens.results import read_ranking, replace_window
+    from include.movielens.results import read_ranking, replace_windows
 
-    latest = read_ranking(conn_id=CONN_ID)
-    assert list(latest.columns) == RANKING_COLUMNS
-    assert latest["window_start"].astype(str).unique().tolist() == [OTHER]
+    latest = read_ranking(conn_id=CONN_ID)  # the latest daily bayes ranking
+    assert list(latest.columns) == WINDOW_RANKING_COLUMNS
+    assert latest["window_end"].astype(str).unique().tolist() == [OTHER]
     assert latest["rank"].tolist() == [1, 2, 3]
-    top2 = read_ranking(OLD, limit=2, conn_id=CONN_ID)
-    assert top2["movieId"].tolist() == [0, 1]
+    top2 = read_ranking(OLD, method="count", window_days=1, limit=2, conn_id=CONN_ID)
+    assert top2["movieId"].tolist() == [10, 11]
+    week = read_ranking(method="bayes", window_days=7, conn_id=CONN_ID)  # latest end of that window length
+    assert week["window_end"].astype(str).unique().tolist() == [OLD]
+    assert read_ranking(method="trending", conn_id=CONN_ID).empty
     assert read_ranking("2019-02-01", conn_id=CONN_ID).empty
     # stored worst first: the reader still returns rank order
-    replace_window(make_ranking(ranking_frame(OLD, 5).iloc[::-1]), OLD, CONN_ID)
+    reversed_rows = ranking_frame(OLD, 1, "bayes", 5).iloc[::-1]
+    replace_windows(make_ranking(reversed_rows), None, plan(OLD, [1]), CONN_ID)
     assert read_ranking(OLD, conn_id=CONN_ID)["rank"].tolist() == [1, 2, 3, 4, 5]
 
 
 def test_read_ranking_of_an_empty_table_has_the_columns(results_db) -> None:
-    from include.movielens.results import read_ranking, replace_window
+    from include.movielens.results import read_ranking, replace_windows
 
-    replace_window(None, OLD, CONN_ID)  # creates the table, stores nothing
+    replace_windows(None, None, plan(OLD, [1]), CONN_ID)  # creates the table, stores nothing
     empty = read_ranking(conn_id=CONN_ID)
     assert empty.empty
-    assert list(empty.columns) == RANKING_COLUMNS
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS
 
 
 def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
@@ -160,16 +226,16 @@ def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
 
     empty = read_ranking(conn_id=CONN_ID)
     assert empty.empty
-    assert list(empty.columns) == RANKING_COLUMNS
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS
 
 
-def test_table_schema_keys_the_window_and_rank(results_db) -> None:
-    from include.movielens.results import replace_window
+def test_table_schema_keys_the_window_method_length_and_rank(results_db) -> None:
+    from include.movielens.results import replace_windows
 
-    replace_window(None, OLD, CONN_ID)  # creates the table
+    replace_windows(None, None, plan(OLD, [1]), CONN_ID)  # creates the table
     inspector = sa.inspect(results_db["engine"])
     columns = {c["name"]: c for c in inspector.get_columns("movie_rankings", schema=results_db["schema"])}
-    assert list(columns) == RANKING_COLUMNS
+    assert list(columns) == WINDOW_RANKING_COLUMNS
     assert {name for name, c in columns.items() if c["nullable"]} == {"title", "genres"}
     key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
-    assert key == ["window_start", "rank"]
+    assert key == ["window_end", "method", "window_days", "rank"]

@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.live_api import REPO_ROOT, TEST_DATASET, run_api, synthesize
+from tests.support.live_api import REPO_ROOT, TEST_DATASET, run_api, synthesize
 
 # Airflow reads its home at import: keep it inside the repo, never ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".local" / "airflow-bench"))

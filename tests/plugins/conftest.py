@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from airflow_movielens.hooks import MovielensHook
-from tests.plugins.fault_proxy import FaultProxy
+from tests.support.fault_proxy import FaultProxy
 
 RATING_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
 

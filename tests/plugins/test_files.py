@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.files import atomic_open, atomic_write_records, read_records, record_format
 
 FRAME = pd.DataFrame(
@@ -74,6 +75,6 @@ def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path):
 
 
 def test_unknown_format():
-    with pytest.raises(ValueError, match="use one of the extensions"):
+    with pytest.raises(MovielensArgumentError, match="use one of the extensions"):
         record_format("ratings.xlsx")
     assert record_format("A.PARQUET") == ".parquet"

@@ -1,8 +1,10 @@
-"""The provider's ``[start_date, end_date)`` at the exact second, against a live API with hand-made ratings.
+"""The provider's ``[interval_start, interval_end)`` at the exact second, against a live API with
+hand-made ratings.
 
 Ratings sit one second before, at and one second after midnight of the interval's first day and of the day
 after its last one; a lone rating at midnight of 2019-01-07 is the only one of [01-07, 01-08) and sits exactly
-at the end of [01-06, 01-07). Every ``<`` / ``<=`` or off-by-one in a bound changes an answer here.
+at the end of [01-06, 01-07) (which closes that window). Every ``<`` / ``<=`` or off-by-one in a bound
+changes an answer here.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
+from airflow_movielens.exceptions import AirflowSkipException
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.operators import MovielensFetchRatingsOperator
 from airflow_movielens.sensors import MovielensRatingsSensor
 from tests.environment import require
-from tests.live_api import API_GUNICORN, LiveApi, run_api
+from tests.support.live_api import API_GUNICORN, LiveApi, run_api
 
 
 def epoch(day: str) -> int:
@@ -96,7 +99,12 @@ def test_operator_writes_exactly_the_interval(
     add_connection(CONN_ID, **bounds_api.connection(max_retries=0))
     path = tmp_path / "ratings.csv"
     op = MovielensFetchRatingsOperator(
-        task_id="fetch", conn_id=CONN_ID, start_date=start, end_date=end, output_path=path, batch_size=2
+        task_id="fetch",
+        conn_id=CONN_ID,
+        interval_start=start,
+        interval_end=end,
+        output_path=path,
+        batch_size=2,
     )
     result = op.execute({})
     assert result["count"] == len(expected)
@@ -104,9 +112,20 @@ def test_operator_writes_exactly_the_interval(
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "ready"), [("2019-01-06", "2019-01-07", False), ("2019-01-07", "2019-01-08", True)]
+    ("start", "end", "state"),
+    [
+        ("2019-01-06", "2019-01-07", "closed"),  # empty, and the newest rating sits exactly at its end
+        ("2019-01-07", "2019-01-08", "ready"),  # its only rating sits exactly at its start
+        ("2019-01-08", "2019-01-09", "open"),  # after the newest rating: ratings may still come
+    ],
 )
-def test_sensor_sees_only_its_interval(bounds_api, add_connection, start, end, ready: bool) -> None:
+def test_sensor_sees_only_its_interval(bounds_api, add_connection, start, end, state: str) -> None:
     add_connection(CONN_ID, **bounds_api.connection(max_retries=0))
-    sensor = MovielensRatingsSensor(task_id="wait", conn_id=CONN_ID, start_date=start, end_date=end)
-    assert sensor.poke({}) is ready
+    sensor = MovielensRatingsSensor(
+        task_id="wait", conn_id=CONN_ID, interval_start=start, interval_end=end, on_empty="skip"
+    )
+    if state == "closed":
+        with pytest.raises(AirflowSkipException, match="has no ratings and is closed"):
+            sensor.poke({})
+    else:
+        assert sensor.poke({}) is (state == "ready")

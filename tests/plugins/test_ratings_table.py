@@ -63,16 +63,38 @@ def test_loads_reruns_and_keeps_other_intervals(movielens_api, expected_ratings,
     assert again == {**first, "deleted": first["count"]}
     assert_rows(results_db.ratings(), expected_ratings(DAY, DAY_AFTER))
     assert second["count"] == len(expected_ratings(NEXT_DAY, DAY_AFTER))
-    assert results_db.tables() == (["public.ratings"] if results_db.kind == "postgres" else ["ratings"])
+    tables = ["loaded_days", "ratings"]
+    assert results_db.tables() == (
+        [f"public.{t}" for t in tables] if results_db.kind == "postgres" else tables
+    )
+    assert loaded_days(results_db) == [DAY, NEXT_DAY]
+
+
+def loaded_days(results_db) -> list[str]:
+    """The days marked loaded, as ``YYYY-MM-DD`` (plain SQL on the real database)."""
+    if not any(name.endswith("loaded_days") for name in results_db.tables()):
+        return []
+    rows = results_db.query(f'SELECT "day_start" FROM {results_db.schema_prefix}loaded_days ORDER BY 1')
+    return [pd.Timestamp(int(ts), unit="s").date().isoformat() for ts in rows["day_start"]]
+
+
+def test_a_long_interval_marks_every_day_even_without_ratings(movielens_api, results_db) -> None:
+    load("2018-12-30", "2019-01-02")  # 2018-12-30 and -31 have no ratings, 2019-01-01 has
+    assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
+    load("2018-12-31", "2019-01-01", [])  # a rerun of a sub-interval keeps one row per day
+    assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
 
 
 def test_index_on_timestamp(movielens_api, results_db) -> None:
     load(DAY, NEXT_DAY)
     if results_db.kind == "sqlite":
-        indexes = results_db.query("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+        indexes = results_db.query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ratings'"
+        )
     else:
         indexes = results_db.query(
-            "SELECT indexname AS name, indexdef AS sql FROM pg_indexes WHERE schemaname = 'public'"
+            "SELECT indexname AS name, indexdef AS sql FROM pg_indexes "
+            "WHERE schemaname = 'public' AND tablename = 'ratings'"
         )
     assert indexes["name"].tolist() == ["ratings_timestamp_idx"]
     assert '("timestamp")' in indexes["sql"].iloc[0]
@@ -112,7 +134,14 @@ def test_a_failure_mid_load_leaves_the_old_rows(movielens_api, expected_ratings,
         assert deleted_then_failed
     pd.testing.assert_frame_equal(results_db.ratings(), before)
     assert_rows(before, expected_ratings(DAY, NEXT_DAY))
+    assert loaded_days(results_db) == [DAY]  # marked by the first load only, in its own transaction
     assert load(DAY, NEXT_DAY)["deleted"] == len(before)  # and the next attempt still works
+
+
+def test_a_failed_first_load_marks_no_day(movielens_api, results_db) -> None:
+    with pytest.raises(ConnectionError, match="injected"):
+        load(DAY, NEXT_DAY, failing_after(api_ratings(DAY, NEXT_DAY), 1_200))
+    assert loaded_days(results_db) == []
 
 
 def test_rejects_records_outside_the_interval(movielens_api, results_db) -> None:
@@ -144,3 +173,29 @@ def test_bad_intervals_are_rejected_before_touching_the_database(results_db, sta
     with pytest.raises(ValueError, match=message):
         replace_interval(db_hook(), start, end, [])
     assert results_db.tables() == []
+
+
+LONG = ("2018-12-01", "2019-01-10")  # longer than DIRECT_LOAD_DAYS: written without the staging copy
+
+
+def test_a_long_interval_is_written_directly_and_still_atomic(
+    movielens_api, expected_ratings, results_db
+) -> None:
+    assert ratings_table.DIRECT_LOAD_DAYS < 40
+    first = load(*LONG)
+    assert_rows(results_db.ratings(), expected_ratings(*LONG))
+    assert load(*LONG) == {**first, "deleted": first["count"]}  # a rerun replaces, never duplicates
+    before = results_db.ratings()
+    with pytest.raises(ConnectionError, match="injected"):
+        load(*LONG, failing_after(api_ratings(*LONG), 2_500))
+    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(LONG[1])}
+    with pytest.raises(ValueError, match=r"1 ratings of a page lie outside \[2018-12-01, 2019-01-10\)"):
+        load(*LONG, itertools.chain(api_ratings(*LONG), [stray]))
+
+    def reject(count: int) -> None:
+        raise RuntimeError(f"injected: {count} is not the API's total")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        load(*LONG, before_commit=reject)
+    pd.testing.assert_frame_equal(results_db.ratings(), before)
+    assert len(loaded_days(results_db)) == 40

@@ -19,9 +19,10 @@ from airflow_movielens.exceptions import (
     MovielensRequestError,
     MovielensUnavailableError,
 )
-from airflow_movielens.hooks import MovielensHook, _retry_after
-from tests.live_api import free_port
-from tests.plugins.fault_proxy import FaultProxy
+from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.transport import retry_after
+from tests.support.fault_proxy import FaultProxy
+from tests.support.live_api import free_port
 
 DAY, NEXT_DAY = "2019-01-05", "2019-01-06"
 BATCH = 500
@@ -59,11 +60,11 @@ def test_every_fault_is_retried_and_no_rating_is_lost_or_duplicated(
 def test_retry_after_as_http_date():
     response = requests.Response()
     response.headers["Retry-After"] = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= _retry_after(response) <= 30
+    assert 28 <= retry_after(response) <= 30
     response.headers["Retry-After"] = "7"
-    assert _retry_after(response) == 7.0
+    assert retry_after(response) == 7.0
     response.headers["Retry-After"] = "soon"
-    assert _retry_after(response) is None
+    assert retry_after(response) is None
 
 
 @pytest.mark.parametrize(("fault", "status"), [("500", 500), ("429:1", 429), ("reset", None)])

@@ -8,9 +8,14 @@ import pandas as pd
 import pendulum
 import pytest
 
-from airflow_movielens.exceptions import MovielensAuthError, MovielensError, MovielensRequestError
+from airflow_movielens.exceptions import (
+    MovielensArgumentError,
+    MovielensAuthError,
+    MovielensError,
+    MovielensRequestError,
+)
 from airflow_movielens.hooks import MOVIE_DTYPES, RATING_DTYPES, MovielensHook
-from tests.plugins.fault_proxy import FaultProxy
+from tests.support.fault_proxy import FaultProxy
 
 DAY, NEXT_DAY = "2019-01-03", "2019-01-04"
 WINDOW = ("2019-01-01", "2019-01-15")
@@ -27,7 +32,8 @@ def test_discoverable_attributes():
 def test_init_touches_neither_connection_nor_network():
     hook = MovielensHook("no_such_connection", timeout=1, batch_size=5)
     assert hook.movielens_conn_id == "no_such_connection"
-    assert hook._session is None
+    assert "transport" not in vars(hook)
+    assert "connection" not in vars(hook)
 
 
 @pytest.mark.parametrize(
@@ -102,12 +108,12 @@ def test_one_session_and_one_connection_for_all_pages(movielens_api, fault_proxy
 )
 def test_bad_dates_fail_before_any_request(start, end, message):
     hook = MovielensHook("no_such_connection")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(MovielensArgumentError, match=message):
         hook.iter_ratings(start, end)
 
 
 def test_bad_batch_size_fails_before_any_request():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(MovielensArgumentError, match="batch_size must be a positive integer, got 0"):
         MovielensHook("no_such_connection").iter_ratings(batch_size=0)
 
 
@@ -170,19 +176,17 @@ def test_settings_precedence(add_connection):
         host="api.example",
         extra={"timeout": 30, "connect_timeout": 3, "max_retries": 7, "backoff": 0.5, "batch_size": 50},
     )
-    from_extras = MovielensHook("ml_extras")._get_settings()
+    from_extras = MovielensHook("ml_extras").settings
     assert from_extras.timeout == (3.0, 30.0)
     assert (from_extras.max_retries, from_extras.backoff, from_extras.batch_size) == (7, 0.5, 50)
     assert from_extras.base_url == "http://api.example:5000"
 
-    caller = MovielensHook(
-        "ml_extras", timeout=(1, 2), max_retries=0, backoff=0, batch_size=9
-    )._get_settings()
+    caller = MovielensHook("ml_extras", timeout=(1, 2), max_retries=0, backoff=0, batch_size=9).settings
     assert caller.timeout == (1.0, 2.0)
     assert (caller.max_retries, caller.backoff, caller.batch_size) == (0, 0.0, 9)
 
     add_connection("ml_bare", conn_type="movielens", host="api.example")
-    bare = MovielensHook("ml_bare")._get_settings()
+    bare = MovielensHook("ml_bare").settings
     assert bare.timeout == (MovielensHook.default_connect_timeout, MovielensHook.default_timeout)
     assert bare.batch_size == MovielensHook.default_batch_size
 
@@ -205,7 +209,7 @@ def test_ui_prefixed_extras_are_read(add_connection):
     add_connection(
         "ml_ui", conn_type="movielens", host="h", extra={"extra__movielens__batch_size": "25", "timeout": ""}
     )
-    settings = MovielensHook("ml_ui")._get_settings()
+    settings = MovielensHook("ml_ui").settings
     assert settings.batch_size == 25
     assert settings.timeout[1] == MovielensHook.default_timeout
 

@@ -7,12 +7,12 @@ import inspect
 import pandas as pd
 import pendulum
 import pytest
-from airflow.models import DAG
 from airflow.utils.state import DagRunState, TaskInstanceState
 
-from airflow_movielens.exceptions import MovielensDataChangedError
+from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
+from tests.support.compat import DAG, DAILY, run_dag_test
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"
 
@@ -68,12 +68,12 @@ def test_count_mismatch_fails_and_leaves_the_table_unchanged(movielens_api, resu
 
 def test_a_connection_without_a_sql_hook_is_rejected(add_connection) -> None:
     add_connection("not_sql", conn_type="http", host="example.invalid")
-    with pytest.raises(TypeError, match="connection 'not_sql' gives a HttpHook, not a SQL"):
+    with pytest.raises(MovielensArgumentError, match="connection 'not_sql' gives a HttpHook, not a SQL"):
         operator(sql_conn_id="not_sql").execute({})
 
 
 def test_an_open_interval_is_rejected() -> None:
-    with pytest.raises(ValueError, match="interval_start and interval_end are both required"):
+    with pytest.raises(MovielensArgumentError, match="interval_start and interval_end are both required"):
         operator(interval_start=None).execute({})
 
 
@@ -83,7 +83,7 @@ def test_in_dag_test_renders_the_data_interval(
     start = pendulum.datetime(2019, 1, 1, tz="UTC")
     with DAG(
         "movielens_transfer_dag_test",
-        schedule="@daily",
+        schedule=DAILY,
         start_date=start,
         catchup=False,
         default_args={"start_date": start, "retries": 0},
@@ -91,7 +91,7 @@ def test_in_dag_test_renders_the_data_interval(
         MovielensRatingsToSqlOperator(task_id="load", sql_conn_id="movielens_results", schema="public")
 
     # dag.test() makes a manual run: for @daily at 2019-01-09 its data interval is [01-08, 01-09).
-    run = dag.test(execution_date=pendulum.datetime(2019, 1, 9, tz="UTC"))
+    run = run_dag_test(dag, pendulum.datetime(2019, 1, 9, tz="UTC"))
 
     assert run.state == DagRunState.SUCCESS
     ti = run.get_task_instance("load")

@@ -7,7 +7,9 @@ through); a fault set with :meth:`FaultProxy.always` applies to every request of
 Faults: ``"500"``/``"503"`` (JSON error), ``"429"`` or ``"429:<seconds>"`` (with ``Retry-After``), ``"reset"``
 (TCP reset before any response), ``"stall"`` (no answer until the proxy closes, at most ``stall_seconds``,
 then reset), ``"stall_body"`` (headers and half the body, then the same silence), ``"truncate"`` (half the
-body, then reset), ``"drop_total"`` and ``"total+1"`` (rewrite the JSON ``total``).
+body, then reset), ``"drop_total"`` and ``"total+1"`` (rewrite the JSON ``total``), ``"401"``/``"400"``
+(credentials/request refused), and, to make data "appear" later, ``"empty"`` (``/ratings`` answers an empty
+page) and ``"no_newest"`` (``/health`` answers no newest rating, so every window looks open).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 if fault == "stall":
                     proxy._released.wait(proxy.stall_seconds)
                 self._reset()
-            elif fault in ("500", "503"):
+            elif fault in ("500", "503", "401", "400"):
                 self._send(int(fault), {"error": f"injected {fault}"})
             elif fault is not None and fault.startswith("429"):
                 seconds = fault.partition(":")[2] or "1"
@@ -129,12 +131,16 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization")
             upstream = proxy._forward(self.path, {"Authorization": auth} if auth else {})
             body = upstream.content
-            if fault in ("drop_total", "total+1"):
+            if fault in ("drop_total", "total+1", "empty", "no_newest"):
                 payload = json.loads(body)
                 if fault == "drop_total":
                     payload.pop("total", None)
-                else:
+                elif fault == "total+1":
                     payload["total"] += 1
+                elif fault == "empty":
+                    payload.update(result=[], total=0)
+                else:
+                    payload["last_rating_timestamp"] = None
                 body = json.dumps(payload).encode()
             extra = {k: v for k, v in upstream.headers.items() if k.lower() == "www-authenticate"}
             if fault in ("truncate", "stall_body"):

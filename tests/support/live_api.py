@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 API_DIR = REPO_ROOT / "api"
 API_PYTHON = API_DIR / ".venv" / "bin" / "python"
 API_GUNICORN = API_DIR / ".venv" / "bin" / "gunicorn"
@@ -150,7 +150,7 @@ def run_api(
         _wait_healthy(api, process, startup_timeout)
         yield api
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _wait_healthy(api: LiveApi, process: subprocess.Popen, timeout: float) -> None:
@@ -167,11 +167,12 @@ def _wait_healthy(api: LiveApi, process: subprocess.Popen, timeout: float) -> No
         except requests.RequestException as err:
             last = type(err).__name__
         time.sleep(0.2)
-    _stop(process)
+    stop_process_group(process)
     raise RuntimeError(f"the API was not healthy after {timeout:.0f} s ({last}):\n{api.log_tail()}")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM a process started with ``start_new_session=True`` and its group; SIGKILL after 15 s."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

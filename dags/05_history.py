@@ -1,0 +1,56 @@
+"""05_history: load a long range of ratings in one go (no daily runs), marking every day of it loaded."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.models.dag import DAG
+from airflow.models.param import Param
+
+from airflow_movielens.transfers import MovielensRatingsToSqlOperator
+from include.movielens import settings
+from include.movielens.dag_factory import default_args
+
+DOC_MD = """
+### 05_history — a long range of ratings in one run
+
+Triggered by hand (`airflow dags trigger 05_history -c '{"history_start": "1995-01-01", "history_end":
+"2019-01-01"}'`). The provider's transfer operator pages the API through `MovielensHook` and streams the
+ratings into the table `ratings` of `movielens_results` in bounded memory (`COPY` on PostgreSQL), then
+replaces `[history_start, history_end)` and marks each of its days in `loaded_days` in ONE transaction.
+Afterwards the daily DAGs find their 7-, 30- and 365-day windows complete and rank them.
+
+What it demonstrates: a backfill without thousands of daily runs, through the same loader as 03/04.
+"""
+
+#: Ratings per API request for the history load (the API's default ``API_MAX_LIMIT``).
+HISTORY_BATCH_SIZE = 10_000
+
+with DAG(
+    dag_id="05_history",
+    description="Load a long range of MovieLens ratings into the results database in one run.",
+    doc_md=DOC_MD,
+    schedule=None,
+    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    params={
+        "history_start": Param("1995-01-01", type="string", description="First day to load (YYYY-MM-DD)."),
+        "history_end": Param(
+            settings.DEFAULT_START_DATE.isoformat(),
+            type="string",
+            description="Day after the last one to load (YYYY-MM-DD), e.g. the daily DAGs' first day.",
+        ),
+    },
+    tags=[*settings.TAGS, "history", "operator"],
+) as dag:
+    MovielensRatingsToSqlOperator(
+        task_id="load_history",
+        conn_id=settings.MOVIELENS_CONN_ID,
+        sql_conn_id=settings.RESULTS_CONN_ID,
+        interval_start="{{ params.history_start }}",
+        interval_end="{{ params.history_end }}",
+        table=settings.RATINGS_TABLE,
+        schema=settings.results_schema(),
+        batch_size=HISTORY_BATCH_SIZE,
+    )

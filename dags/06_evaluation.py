@@ -1,0 +1,57 @@
+"""06_evaluation: backtest the popular lists when ``movie_rankings`` changes, into ``ranking_evaluation``."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.decorators import task
+from airflow.exceptions import AirflowSkipException
+from airflow.models.dag import DAG
+from airflow.models.param import Param
+
+from include.movielens import settings
+from include.movielens.backtest import DEFAULT_HORIZON_DAYS, DEFAULT_K
+from include.movielens.dag_factory import default_args
+from include.movielens.results import RANKINGS_DATASET
+
+DOC_MD = """
+### 06_evaluation — which popular list to serve
+
+Scheduled on the `movie_rankings` Dataset (every publish of a daily DAG). It runs the backtest of
+`make evaluate` (include/movielens/backtest.py) over the ratings loaded into `movielens_results` for the
+latest month start whose horizon lies inside the loaded data, and stores HR@K, nDCG@K and coverage per
+(method, window) in the table `ranking_evaluation`. A cutoff already stored is skipped, so new rows appear
+at most once a month. Params: `horizon_days`, `k`, and `cutoffs` (explicit days, for a re-evaluation).
+
+What it demonstrates: a Dataset-triggered downstream DAG that tells the recommender team which list works.
+"""
+
+with DAG(
+    dag_id="06_evaluation",
+    description="Backtest the popular lists over the loaded ratings (HR@K, nDCG@K per method and window).",
+    doc_md=DOC_MD,
+    schedule=[RANKINGS_DATASET],
+    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    params={
+        "horizon_days": Param(DEFAULT_HORIZON_DAYS, type="integer", minimum=1, description="Test horizon H."),
+        "k": Param(DEFAULT_K, type="integer", minimum=1, description="List length K."),
+        "cutoffs": Param([], type="array", description="Cutoff days (YYYY-MM-DD); empty: the latest month."),
+    },
+    tags=[*settings.TAGS, "evaluation", "dataset"],
+) as dag:
+
+    @task
+    def evaluate_rankings(params: dict | None = None) -> dict:
+        """Backtest the pending cutoffs and store them in ``ranking_evaluation``."""
+        from include.movielens.evaluation import run_evaluation
+
+        summary = run_evaluation(
+            requested=params["cutoffs"], horizon_days=int(params["horizon_days"]), k=int(params["k"])
+        )
+        if not summary["cutoffs"]:
+            raise AirflowSkipException(f"nothing to evaluate: {summary['reason']}")
+        return summary
+
+    evaluate_rankings()

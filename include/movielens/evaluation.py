@@ -1,0 +1,164 @@
+"""The backtest over the results database: which (method, window) to serve, stored in ``ranking_evaluation``.
+
+The computation is :func:`include.movielens.backtest.evaluate` (the protocol of ``make evaluate``) over the
+ratings that the DAGs loaded into the table ``ratings`` of ``movielens_results``. The evaluation DAG runs it
+when ``movie_rankings`` changes, for the latest month start whose horizon lies inside the loaded data; a
+cutoff already in ``ranking_evaluation`` is not computed again, so new rows appear at most once a month.
+No Airflow import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from astro.databases import create_database
+
+from include.movielens import settings
+from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
+
+log = logging.getLogger(__name__)
+
+EVALUATION_TABLE = "ranking_evaluation"
+
+
+def _evaluation_columns() -> list[sa.Column]:
+    return [
+        sa.Column("cutoff", sa.Date, primary_key=True),
+        sa.Column("horizon_days", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("k", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("method", sa.String(16), primary_key=True),
+        sa.Column("window", sa.String(8), primary_key=True),
+        sa.Column("users", sa.Integer, nullable=False),
+        sa.Column("hr", sa.Float, nullable=False),
+        sa.Column("ndcg", sa.Float, nullable=False),
+        sa.Column("coverage", sa.Float, nullable=False),
+        sa.Column("computed_at", sa.DateTime, nullable=False),
+    ]
+
+
+def _open(conn_id: str) -> tuple[sa.engine.Engine, str | None]:
+    db = create_database(conn_id)
+    return db.sqlalchemy_engine, None if db.sql_type == "sqlite" else settings.results_schema()
+
+
+def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID, chunk_rows: int = 1_000_000) -> RatingLog:
+    """Every rating of the results database's ``ratings`` table, as the backtest's :class:`RatingLog`.
+
+    Streamed ``chunk_rows`` at a time (a server-side cursor on PostgreSQL) into compact columns, so that
+    the only full-size copy is the numpy one the backtest needs; :meth:`RatingLog.from_frame` sorts it.
+    """
+    engine, schema = _open(conn_id)
+    table = sa.Table(
+        settings.RATINGS_TABLE,
+        sa.MetaData(),
+        *(sa.Column(name) for name in ("userId", "movieId", "rating", "timestamp")),
+        schema=schema,
+    )
+    query = sa.select(table.c.userId, table.c.movieId, table.c.rating, table.c.timestamp)
+    compact = {"userId": "int32", "movieId": "int32", "rating": "float32", "timestamp": "int64"}
+    with engine.connect().execution_options(stream_results=True) as conn:
+        chunks = [chunk.astype(compact) for chunk in pd.read_sql_query(query, conn, chunksize=chunk_rows)]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(compact))
+    del chunks
+    return RatingLog.from_frame(frame)
+
+
+def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS_CONN_ID) -> set[dt.date]:
+    """The cutoffs already in ``ranking_evaluation`` for this horizon and K."""
+    engine, schema = _open(conn_id)
+    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
+            return set()
+        query = sa.select(table.c.cutoff).where(table.c.horizon_days == horizon_days, table.c.k == k)
+        return {_as_date(day) for day in conn.execute(query.distinct()).scalars()}
+
+
+def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
+    """Every row of ``ranking_evaluation`` (:data:`EVAL_COLUMNS`), or an empty frame."""
+    engine, schema = _open(conn_id)
+    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
+            return pd.DataFrame(columns=EVAL_COLUMNS)
+        rows = conn.execute(sa.select(*(table.c[name] for name in EVAL_COLUMNS))).fetchall()
+    return pd.DataFrame(rows, columns=EVAL_COLUMNS)
+
+
+def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def pending_cutoffs(
+    log_: RatingLog, requested: Sequence[str], horizon_days: int, done: set[dt.date]
+) -> list[dt.date]:
+    """``requested`` (or else the latest month start with a whole horizon in the data) minus ``done``.
+
+    :raises ValueError: no month start leaves a whole horizon in the loaded data.
+    """
+    days = [_as_date(day) for day in requested] or default_cutoffs(log_, 1, horizon_days)
+    return [day for day in days if day not in done]
+
+
+def store_evaluation(results: pd.DataFrame, conn_id: str = settings.RESULTS_CONN_ID) -> int:
+    """Replace the rows of ``results``' (cutoff, horizon, K) in ``ranking_evaluation``, in one transaction."""
+    engine, schema = _open(conn_id)
+    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
+    rows = results[EVAL_COLUMNS].to_dict("records")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for row in rows:
+        row["cutoff"] = _as_date(row["cutoff"])
+        row["computed_at"] = now
+    with engine.begin() as conn:
+        table.create(conn, checkfirst=True)
+        for cutoff, horizon, k in {(r["cutoff"], r["horizon_days"], r["k"]) for r in rows}:
+            conn.execute(
+                table.delete().where(
+                    table.c.cutoff == cutoff, table.c.horizon_days == horizon, table.c.k == k
+                )
+            )
+        if rows:
+            conn.execute(table.insert(), rows)
+    log.info("%s: %d rows stored", EVALUATION_TABLE, len(rows))
+    return len(rows)
+
+
+def run_evaluation(
+    *,
+    requested: Sequence[str] = (),
+    horizon_days: int,
+    k: int,
+    conn_id: str = settings.RESULTS_CONN_ID,
+) -> dict:
+    """Backtest the pending cutoffs over the results database and store them; small summary for XCom.
+
+    :return: ``{"cutoffs": [...], "rows": n, "best": {"method", "window", "ndcg", "hr"} or None,
+        "reason"}``; no cutoff (and the reason) when there is nothing to do.
+    """
+    log_ = read_rating_log(conn_id)
+    try:
+        cutoffs = pending_cutoffs(log_, requested, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id))
+    except ValueError as err:
+        return {"cutoffs": [], "rows": 0, "best": None, "reason": str(err)}
+    if not cutoffs:
+        return {"cutoffs": [], "rows": 0, "best": None, "reason": "every cutoff is already evaluated"}
+    results = evaluate(log_, cutoffs, horizon_days=horizon_days, k=k)
+    stored = store_evaluation(results, conn_id)
+    best = results.sort_values(["ndcg", "hr"], ascending=False, kind="mergesort").iloc[0]
+    return {
+        "reason": "evaluated",
+        "cutoffs": [day.isoformat() for day in cutoffs],
+        "rows": stored,
+        "best": {
+            "method": best["method"],
+            "window": best["window"],
+            "ndcg": float(best["ndcg"]),
+            "hr": float(best["hr"]),
+        },
+    }

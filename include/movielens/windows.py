@@ -1,0 +1,150 @@
+"""The rolling windows of the daily pipeline: which ones a run may rank, their SQL aggregate, their ranking.
+
+For a run whose interval ends at D (a UTC midnight), the windows are the last 1, 7, 30 and 365 days before D
+(:data:`WINDOW_DAYS`), exactly :mod:`include.movielens.popularity`'s ``"1d"`` .. ``"365d"``. No Airflow
+import: the pieces are tested against :mod:`include.movielens.popularity` directly.
+
+* :func:`plan_windows` -- a window is *complete* when every one of its days is marked in ``loaded_days``
+  (the loader marks them in the transaction that loads the ratings). Only complete windows are ranked; the
+  others are reported as missing and left "not computed" (no row in ``ranking_windows``), never ranked
+  from a partial window. A later run or a rerun of the same date ranks them once their days are loaded.
+* :func:`weight_table` -- one row per (window, whole-day age) with the ``trending`` weight
+  ``0.5 ** (age / half_life)``: the SQL joins it instead of calling ``POWER``/``EXP`` (absent from some
+  SQLite builds). The ages are those of :func:`popularity.aggregate`: ``floor((D - timestamp) / 86400)``.
+* :data:`AGGREGATE_SQL` -- the ``@aql.transform`` body: per (window, movie) ``n_ratings``, ``rating_sum``
+  and ``decayed``, the numbers of :func:`popularity.aggregate`, for every complete window in one pass over
+  the ratings of the widest one.
+* :func:`rank_windows` -- the ``@aql.dataframe`` step: :func:`popularity.rank_aggregates` per (window,
+  method), with titles attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from include.movielens.popularity import (
+    AGGREGATE_COLUMNS,
+    DAY_SECONDS,
+    DEFAULT_HALF_LIFE_DAYS,
+    METHODS,
+    decay_weights,
+    rank_aggregates,
+)
+from include.movielens.ranking import (
+    DEFAULT_MIN_RATINGS,
+    DEFAULT_PRIOR_WEIGHT,
+    DEFAULT_TOP_N,
+    RANKING_COLUMNS,
+    attach_movies,
+)
+
+WINDOW_DAYS: tuple[int, ...] = (1, 7, 30, 365)
+#: Columns of ``movie_rankings`` (key: window_end, method, window_days, rank).
+_KEY = ["window_end", "method", "window_days", "rank", "window_start"]
+WINDOW_RANKING_COLUMNS = _KEY + [column for column in RANKING_COLUMNS if column not in _KEY]
+
+#: Per (window, movie) aggregates of the ratings before ``window_end_ts``. ``weights`` holds the complete
+#: windows' (window_days, age_days, weight) rows: a rating joins the row of its whole-day age in each window
+#: that contains it (age N only for a rating exactly on an N-day window's first second). Integer division
+#: of non-negative BIGINTs floors on SQLite and PostgreSQL alike.
+AGGREGATE_SQL = """
+    SELECT w.window_days AS window_days, r."movieId" AS "movieId",
+           COUNT(*) AS n_ratings, SUM(r."rating") AS rating_sum, SUM(w.weight) AS decayed
+    FROM {{ ratings }} AS r
+    JOIN {{ weights }} AS w
+      ON w.age_days = (CAST({{ window_end_ts }} AS BIGINT) - r."timestamp") / 86400
+     AND r."timestamp" >= CAST({{ window_end_ts }} AS BIGINT) - 86400 * w.window_days
+    WHERE r."timestamp" < CAST({{ window_end_ts }} AS BIGINT)
+      AND r."timestamp" >= CAST({{ window_end_ts }} AS BIGINT)
+                           - 86400 * (SELECT MAX(window_days) FROM {{ weights }})
+    GROUP BY w.window_days, r."movieId"
+"""
+
+
+def plan_windows(end_ts: int, loaded_days: Iterable[int], window_days: Sequence[int] = WINDOW_DAYS) -> dict:
+    """Which windows ending at ``end_ts`` have all their days loaded.
+
+    :param loaded_days: the ``day_start`` (epoch seconds) of every loaded day (extra days are ignored).
+    :return: ``{"window_end_ts", "complete": [days, ...], "missing": {"<days>": number of missing days}}``.
+    """
+    if end_ts % DAY_SECONDS:
+        raise ValueError(f"window end {end_ts} is not a UTC midnight")
+    loaded = set(loaded_days)
+    complete: list[int] = []
+    missing: dict[str, int] = {}
+    for days in window_days:
+        gaps = sum(day not in loaded for day in range(end_ts - days * DAY_SECONDS, end_ts, DAY_SECONDS))
+        if gaps:
+            missing[str(days)] = gaps
+        else:
+            complete.append(int(days))
+    return {"window_end_ts": int(end_ts), "complete": complete, "missing": missing}
+
+
+def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> pd.DataFrame:
+    """Rows ``window_days, age_days, weight`` for the ages ``0 .. window_days`` of each window.
+
+    Age ``window_days`` occurs only for a rating exactly at the window's start (still inside it).
+    """
+    frames = []
+    for days in window_days:
+        ages = np.arange(int(days) + 1, dtype="int64")
+        frames.append(
+            pd.DataFrame(
+                {"window_days": int(days), "age_days": ages, "weight": decay_weights(ages, half_life_days)}
+            )
+        )
+    if not frames:
+        raise ValueError("no window to weigh")
+    return pd.concat(frames, ignore_index=True).astype({"window_days": "int64"})
+
+
+def _lower_columns(stats: pd.DataFrame) -> pd.DataFrame:
+    """Column names as :data:`popularity.AGGREGATE_COLUMNS` whatever case the database returned."""
+    names = {name.lower(): name for name in [*AGGREGATE_COLUMNS, "window_days"]}
+    return stats.rename(columns={column: names.get(column.lower(), column) for column in stats.columns})
+
+
+def rank_windows(
+    stats: pd.DataFrame,
+    movies: pd.DataFrame | None,
+    *,
+    end_ts: int,
+    window_days: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    min_ratings: int = DEFAULT_MIN_RATINGS,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    top_n: int | None = DEFAULT_TOP_N,
+) -> pd.DataFrame:
+    """Rank every (window, method) from the rows of :data:`AGGREGATE_SQL`.
+
+    :param movies: ``movieId, title, genres`` of (at least) the ranked movies, or ``None``.
+    :return: :data:`WINDOW_RANKING_COLUMNS`, ordered by window, method and rank.
+    """
+    stats = _lower_columns(stats)
+    end = pd.Timestamp(end_ts, unit="s").date()
+    parts = []
+    for days in window_days:
+        window = stats[stats["window_days"] == days]
+        start = pd.Timestamp(end_ts - int(days) * DAY_SECONDS, unit="s").date()
+        for method in methods:
+            ranked = rank_aggregates(
+                window, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
+            )
+            part = attach_movies(ranked, movies, window_start=start, window_end=end)
+            part["method"] = method
+            part["window_days"] = int(days)
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)[WINDOW_RANKING_COLUMNS]
+    return out.astype({"window_days": "int64", "rank": "int64", "movieId": "int64", "n_ratings": "int64"})
+
+
+def ranked_movie_ids(stats: pd.DataFrame, **kwargs) -> list[int]:
+    """The movies :func:`rank_windows` would list (to look their titles up once)."""
+    ranked = rank_windows(stats, None, **kwargs)
+    return sorted({int(movie) for movie in ranked["movieId"]})

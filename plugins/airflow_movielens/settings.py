@@ -1,0 +1,154 @@
+"""Effective settings of a :class:`~airflow_movielens.hooks.MovielensHook`, resolved once from its connection.
+
+Precedence: caller arguments, else the connection's extras, else the hook's class defaults. Every value is
+checked here, so a bad extra fails with a message naming the connection, the field and the bad value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_movielens.exceptions import MovielensArgumentError
+
+if TYPE_CHECKING:
+    from airflow.models.connection import Connection
+
+__all__ = ["DEFAULTS", "Defaults", "HookSettings", "Overrides", "Timeout", "resolve_settings"]
+
+#: A read timeout in seconds, or a ``(connect, read)`` pair.
+Timeout = float | tuple[float, float]
+
+_TINY = 1e-3  # a zero timeout would fail every request
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """What the hook uses for every request."""
+
+    base_url: str
+    timeout: tuple[float, float]
+    max_retries: int
+    backoff: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Class-level defaults of the hook (used when neither the caller nor the connection sets a value)."""
+
+    scheme: str
+    port: int
+    connect_timeout: float
+    timeout: float
+    max_retries: int
+    backoff: float
+    batch_size: int
+
+
+#: The defaults of :class:`~airflow_movielens.hooks.MovielensHook` (a subclass may change its own).
+DEFAULTS = Defaults(
+    scheme="http",
+    port=5000,
+    connect_timeout=5.0,
+    timeout=60.0,
+    max_retries=5,
+    backoff=1.0,
+    batch_size=10_000,
+)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values the caller passed to the hook; ``None`` means "not given"."""
+
+    timeout: Timeout | None = None
+    max_retries: int | None = None
+    backoff: float | None = None
+    batch_size: int | None = None
+
+
+def resolve_settings(
+    conn: Connection, *, conn_id: str, conn_type: str, overrides: Overrides, defaults: Defaults
+) -> HookSettings:
+    """Merge caller overrides, the connection's extras and the defaults into checked settings.
+
+    :raises MovielensArgumentError: a value of the wrong kind or out of range, or a connection without host.
+    """
+    resolver = _Resolver(conn_id, conn_type, conn.extra_dejson if conn.extra else {})
+    caller_connect, caller_read = resolver.split_timeout(overrides.timeout, "argument")
+    extra_connect, extra_read = resolver.split_timeout(resolver.extra("timeout"), "connection extra")
+    if extra_connect is None:
+        extra_connect = resolver.extra("connect_timeout")
+    connect = resolver.pick("connect_timeout", caller_connect, extra_connect, defaults.connect_timeout, _TINY)
+    read = resolver.pick("timeout", caller_read, extra_read, defaults.timeout, _TINY)
+    return HookSettings(
+        base_url=base_url(conn, conn_id, defaults),
+        timeout=(connect, read),
+        max_retries=resolver.pick("max_retries", overrides.max_retries, None, defaults.max_retries, 0, int),
+        backoff=resolver.pick("backoff", overrides.backoff, None, defaults.backoff, 0),
+        batch_size=resolver.pick("batch_size", overrides.batch_size, None, defaults.batch_size, 1, int),
+    )
+
+
+def base_url(conn: Connection, conn_id: str, defaults: Defaults) -> str:
+    """``scheme://host:port`` of the API from the connection (host may already hold a scheme or port)."""
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        raise MovielensArgumentError(f"connection '{conn_id}' has no host (got {conn.host!r})")
+    if "://" not in host:
+        host = f"{conn.schema or defaults.scheme}://{host}"
+    parts = urlsplit(host)
+    if parts.port is None:
+        host = host.replace(parts.netloc, f"{parts.netloc}:{conn.port or defaults.port}", 1)
+    return host
+
+
+class _Resolver:
+    """Reads and checks one connection's extras."""
+
+    def __init__(self, conn_id: str, conn_type: str, extras: Mapping[str, Any]) -> None:
+        self.conn_id = conn_id
+        self.conn_type = conn_type
+        self.extras = extras
+
+    def extra(self, name: str) -> Any:
+        # The UI stores form fields either plain or with the legacy "extra__<conn_type>__" prefix.
+        value = self.extras.get(name, self.extras.get(f"extra__{self.conn_type}__{name}"))
+        return None if value == "" else value
+
+    def pick(self, name: str, caller: Any, extra: Any, default: Any, least: float, kind: type = float) -> Any:
+        """The caller's value, else the extra (read by ``name`` when ``extra`` is None), else the default."""
+        if caller is not None:
+            return self.checked(name, caller, "argument", kind, least)
+        if extra is None:
+            extra = self.extra(name)
+        if extra is not None:
+            return self.checked(name, extra, "connection extra", kind, least)
+        return default
+
+    def checked(self, name: str, value: Any, source: str, kind: type, least: float) -> Any:
+        where = f"{source} {name!r} of connection '{self.conn_id}'"
+        try:
+            number = kind(value)
+            if isinstance(value, bool) or (kind is int and number != float(value)):
+                raise ValueError
+        except (TypeError, ValueError):
+            kind_name = "an integer" if kind is int else "a number"
+            raise MovielensArgumentError(f"{where} must be {kind_name}, got {value!r}") from None
+        if number < least:
+            raise MovielensArgumentError(f"{where} must be >= {least}, got {value!r}")
+        return number
+
+    def split_timeout(self, value: Any, source: str) -> tuple[Any, Any]:
+        """``(connect, read)`` from a ``(connect, read)`` pair or a single read timeout."""
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                raise MovielensArgumentError(
+                    f"{source} 'timeout' of connection '{self.conn_id}' must be a number or a "
+                    f"(connect, read) pair, got {value!r}"
+                )
+            return value[0], value[1]
+        return None, value

@@ -1,0 +1,163 @@
+"""The windows' SQL aggregate and ranking on a real SQLite file and a real PostgreSQL database, against the
+pure reference (include/movielens/popularity.py) computed from the raw ratings; completeness; migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import jinja2
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from airflow.hooks.base import BaseHook
+
+from airflow_movielens.ratings_table import replace_interval
+from include.movielens import popularity
+from include.movielens.results import read_ranking, replace_windows
+from include.movielens.windows import (
+    AGGREGATE_SQL,
+    WINDOW_DAYS,
+    plan_windows,
+    rank_windows,
+    weight_table,
+)
+
+DAY = 86_400
+END = popularity.as_midnight("2019-01-15")
+
+
+def hand_made() -> pd.DataFrame:
+    """Ties everywhere: equal counts, equal decayed sums, ratings exactly on the window bounds."""
+    rows = [
+        # movie 10 and 20: same count and same ages in every window (tie -> movieId ascending)
+        (1, 10, 4.0, END - 1),
+        (2, 10, 3.0, END - 3 * DAY),
+        (1, 20, 5.0, END - 1),
+        (2, 20, 2.0, END - 3 * DAY),
+        # movie 30: exactly on the 7-day bound (inside) and exactly at END (outside every window)
+        (3, 30, 4.5, END - 7 * DAY),
+        (4, 30, 4.5, END),
+        # movie 40: three ratings for bayes' min_ratings, in the 30-day window only
+        (5, 40, 1.0, END - 8 * DAY),
+        (6, 40, 2.0, END - 20 * DAY),
+        (7, 40, 3.0, END - 30 * DAY),
+        # movie 50: on the 365-day bound, and one second before it (outside)
+        (8, 50, 3.5, END - 365 * DAY),
+        (9, 50, 3.5, END - 365 * DAY - 1),
+        # movie 60: a day's worth of ratings 12 h before END
+        *[(100 + i, 60, 2.5 + (i % 3), END - DAY // 2) for i in range(6)],
+    ]
+    return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+def twin_like(seed: int = 7, n: int = 20_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "userId": rng.integers(1, 500, n),
+            "movieId": rng.integers(1, 300, n) ** 2 % 997,  # skewed popularity, many ties in counts
+            "rating": rng.integers(1, 11, n) / 2,
+            "timestamp": END - rng.integers(0, 400 * DAY, n),
+        }
+    )
+
+
+def load(ratings: pd.DataFrame, first: int, last: int) -> None:
+    """The real loader, marking ``[first, last)`` (epoch midnights) as loaded."""
+    day = lambda ts: dt.datetime.fromtimestamp(ts, tz=dt.UTC).date()  # noqa: E731
+    hook = BaseHook.get_connection("movielens_results").get_hook()
+    inside = ratings[(ratings["timestamp"] >= first) & (ratings["timestamp"] < last)]
+    replace_interval(hook, day(first), day(last), inside.to_dict("records"), schema="public")
+
+
+def sql_aggregate(results_db, window_days, half_life: float = 7.0) -> pd.DataFrame:
+    """Run :data:`AGGREGATE_SQL` on the real database (the SDK renders the same Jinja template)."""
+    from astro.databases import create_database
+
+    engine = create_database("movielens_results").sqlalchemy_engine
+    weight_table(window_days, half_life).to_sql("weights_t", engine, index=False, if_exists="replace")
+    sql = jinja2.Template(AGGREGATE_SQL).render(
+        ratings=f"{results_db.schema_prefix}ratings", weights="weights_t", window_end_ts=str(END)
+    )
+    with engine.connect() as conn:
+        return pd.read_sql_query(sa.text(sql), conn)
+
+
+def reference(ratings: pd.DataFrame, days: int, method: str, half_life: float = 7.0) -> pd.DataFrame:
+    return popularity.rank_window(
+        ratings, end="2019-01-15", method=method, window=f"{days}d", half_life_days=half_life, top_n=None
+    )
+
+
+@pytest.mark.parametrize("data", ["hand_made", "twin_like"])
+def test_sql_aggregate_and_ranking_equal_the_reference(results_db, data) -> None:
+    ratings = hand_made() if data == "hand_made" else twin_like()
+    load(ratings, END - 400 * DAY, END + DAY)
+    half_life = 3.0
+    stats = sql_aggregate(results_db, WINDOW_DAYS, half_life)
+    for days in WINDOW_DAYS:
+        window = stats[stats["window_days"] == days].drop(columns="window_days")
+        window = window.rename(columns={"movieid": "movieId"}).sort_values("movieId").reset_index(drop=True)
+        expected = popularity.aggregate(
+            popularity.select_window(ratings, "2019-01-15", f"{days}d"), end=END, half_life_days=half_life
+        )
+        pd.testing.assert_frame_equal(window, expected, check_dtype=False, rtol=1e-12)
+    ranked = rank_windows(stats, None, end_ts=END, window_days=WINDOW_DAYS, top_n=None)
+    for days in WINDOW_DAYS:
+        for method in popularity.METHODS:
+            mine = ranked[(ranked["window_days"] == days) & (ranked["method"] == method)]
+            expected = reference(ratings, days, method, half_life)
+            assert len(mine) == len(expected), (days, method)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (days, method)
+            assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-12)
+            assert set(mine["window_start"]) <= {dt.date(2019, 1, 15) - dt.timedelta(days=days)}
+    if data == "hand_made":  # the ties are really there, and broken by movieId
+        count_7d = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "count")]
+        assert count_7d["movieId"].tolist() == [60, 10, 20, 30]
+        assert 50 in ranked[ranked["window_days"] == 365]["movieId"].tolist()
+
+
+def test_plan_windows_needs_every_day_loaded() -> None:
+    days = range(END - 30 * DAY, END, DAY)
+    plan = plan_windows(END, days)
+    assert plan == {"window_end_ts": END, "complete": [1, 7, 30], "missing": {"365": 335}}
+    gap = [day for day in days if day != END - 5 * DAY]
+    assert plan_windows(END, gap)["complete"] == [1]
+    assert plan_windows(END, gap)["missing"] == {"7": 1, "30": 1, "365": 336}
+    assert plan_windows(END, [])["complete"] == []
+    with pytest.raises(ValueError, match="not a UTC midnight"):
+        plan_windows(END + 1, days)
+
+
+def test_migrates_a_first_schema_table_in_the_write(results_db) -> None:
+    """A table with the old key (window_start, rank) is migrated by the first write, rows kept."""
+    old = (
+        f"CREATE TABLE {results_db.schema_prefix}movie_rankings ("
+        "window_start DATE NOT NULL, window_end DATE NOT NULL, "
+        '"rank" INTEGER NOT NULL, "movieId" BIGINT NOT NULL, title TEXT, genres TEXT, '
+        "n_ratings INTEGER NOT NULL, "
+        'mean_rating FLOAT NOT NULL, score FLOAT NOT NULL, PRIMARY KEY (window_start, "rank"))'
+    )
+    insert = (
+        f"INSERT INTO {results_db.schema_prefix}movie_rankings VALUES "
+        "('2019-01-01', '2019-01-02', 1, 5, 'Five', 'Drama', 7, 4.0, 3.9), "
+        "('2019-01-01', '2019-01-02', 2, 6, 'Six', 'Comedy', 4, 3.0, 3.1)"
+    )
+    results_db.execute(old)
+    results_db.execute(insert)
+    plan = {"window_end_ts": END, "complete": [1], "missing": {}}
+    assert replace_windows(None, None, plan, "movielens_results")["deleted"] == 0
+    migrated = read_ranking("2019-01-02", method="bayes", window_days=1)
+    assert migrated["movieId"].tolist() == [5, 6]
+    assert str(migrated["window_start"].iloc[0]) == "2019-01-01"
+    windows = results_db.query(f"SELECT * FROM {results_db.schema_prefix}ranking_windows ORDER BY window_end")
+    assert [str(v) for v in windows["window_end"]] == ["2019-01-02", "2019-01-15", "2019-01-15", "2019-01-15"]
+    assert windows["n_ratings"].iloc[0] is None or pd.isna(windows["n_ratings"].iloc[0])
+    assert sorted(windows["n_ratings"].iloc[1:]) == [0, 0, 0]  # computed: no ratings in that window
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        results_db.execute(
+            f"INSERT INTO {results_db.schema_prefix}movie_rankings VALUES "
+            "('2019-01-02', 'bayes', 1, 1, '2019-01-01', 9, 'x', 'y', 1, 1.0, 1.0)"
+        )
+    assert [t.split(".")[-1] for t in results_db.tables()] == ["movie_rankings", "ranking_windows"]

@@ -1,0 +1,157 @@
+"""Fast unit tests of airflow_movielens.transport (requests-mock; no server, no sleeping).
+
+The live-API and fault-proxy tests (tests/plugins/hooks/) check the same behaviour end to end; these pin the
+exact counts, waits and error fields.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+import requests
+
+from airflow_movielens.exceptions import (
+    MovielensAuthError,
+    MovielensRequestError,
+    MovielensResponseError,
+    MovielensUnavailableError,
+)
+from airflow_movielens.settings import HookSettings
+from airflow_movielens.transport import Transport, build_session, retry_after
+
+URL = "http://api.test:5000/ratings"
+
+
+def transport(waits: list[float], *, max_retries: int = 3, backoff: float = 0.0, max_wait: float = 300.0):
+    settings = HookSettings("http://api.test:5000", (1.0, 2.0), max_retries, backoff, 10)
+    return Transport(build_session(("u", "p")), "ml_unit", settings, max_wait, waits.append)
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    return []
+
+
+def test_success_makes_one_request_with_auth_timeouts_and_headers(requests_mock, waits):
+    requests_mock.get(URL, json={"result": []})
+    seen = []
+    session = build_session(("u", "p"))
+    session.hooks["response"].append(lambda response, **kwargs: seen.append(kwargs.get("timeout")))
+    settings = HookSettings("http://api.test:5000", (1.0, 2.0), 3, 0.0, 10)
+    body = Transport(session, "ml_unit", settings, 300.0, waits.append).get_json(URL, {"limit": 1})
+    assert body == {"result": []}
+    [request] = requests_mock.request_history
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert request.headers["Accept"] == "application/json"
+    assert request.qs == {"limit": ["1"]}
+    assert seen == [(1.0, 2.0)]
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status_code": 500, "json": {"error": "boom"}},
+        {"status_code": 502, "text": "bad gateway"},
+        {"status_code": 503, "json": {"error": "loading"}},
+        {"status_code": 429, "json": {"error": "slow down"}},
+        {"exc": requests.exceptions.ConnectTimeout},
+        {"exc": requests.exceptions.ReadTimeout},
+        {"exc": requests.exceptions.ConnectionError},
+        {"exc": requests.exceptions.ChunkedEncodingError},
+    ],
+)
+def test_retryable_failures_are_retried_exactly_max_retries_times(requests_mock, waits, failure):
+    requests_mock.get(URL, [failure, failure, {"json": {"result": [1]}}])
+    assert transport(waits, max_retries=2).get_json(URL) == {"result": [1]}
+    assert requests_mock.call_count == 3
+    assert waits == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [({"status_code": 503}, 503), ({"exc": requests.ReadTimeout}, None)]
+)
+def test_exhausted_retries_raise_unavailable_with_url_status_and_attempts(
+    requests_mock, waits, failure, status
+):
+    requests_mock.get(URL, [failure])
+    with pytest.raises(MovielensUnavailableError, match=r"failed after 4 attempt\(s\)") as caught:
+        transport(waits, max_retries=3).get(URL, {"offset": 5})
+    assert requests_mock.call_count == 4
+    assert len(waits) == 3
+    assert caught.value.attempts == 4
+    assert caught.value.status_code == status
+    assert caught.value.url == URL + "?offset=5"
+
+
+def test_zero_retries_means_one_attempt(requests_mock, waits):
+    requests_mock.get(URL, status_code=500)
+    with pytest.raises(MovielensUnavailableError):
+        transport(waits, max_retries=3).get(URL, max_retries=0)
+    assert requests_mock.call_count == 1
+    assert waits == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_credentials_fail_at_once(requests_mock, waits, status):
+    requests_mock.get(URL, status_code=status, json={"error": "no"})
+    with pytest.raises(MovielensAuthError, match="authentication failed for connection 'ml_unit'") as caught:
+        transport(waits).get(URL)
+    assert (caught.value.status_code, caught.value.url) == (status, URL)
+    assert requests_mock.call_count == 1
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(400, {"json": {"error": "limit too big"}}), (404, {"text": "nope"})]
+)
+def test_rejected_requests_fail_at_once_with_the_server_reason(requests_mock, waits, status, body):
+    requests_mock.get(URL, status_code=status, **body)
+    with pytest.raises(MovielensRequestError, match=f"HTTP {status} from {URL}: ") as caught:
+        transport(waits).get(URL)
+    assert caught.value.status_code == status
+    assert str(caught.value).endswith(body.get("text") or body["json"]["error"])
+    assert requests_mock.call_count == 1
+
+
+def test_retry_after_seconds_is_honoured_and_capped(requests_mock, waits):
+    requests_mock.get(
+        URL,
+        [
+            {"status_code": 429, "headers": {"Retry-After": "7"}},
+            {"status_code": 503, "headers": {"Retry-After": "9999"}},
+            {"json": {"result": []}},
+        ],
+    )
+    transport(waits, max_wait=60.0).get(URL)
+    assert waits == [7.0, 60.0]
+
+
+def test_retry_after_http_date_and_garbage():
+    response = requests.Response()
+    response.headers["Retry-After"] = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= retry_after(response) <= 30
+    response.headers["Retry-After"] = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert retry_after(response) == 0.0
+    response.headers["Retry-After"] = "soon"
+    assert retry_after(response) is None
+
+
+def test_backoff_is_exponential_with_equal_jitter_and_capped(requests_mock, waits):
+    requests_mock.get(URL, status_code=500)
+    with pytest.raises(MovielensUnavailableError):
+        transport(waits, max_retries=6, backoff=1.0, max_wait=8.0).get(URL)
+    ceilings = [1, 2, 4, 8, 8, 8]
+    assert len(waits) == len(ceilings)
+    for wait, ceiling in zip(waits, ceilings, strict=True):
+        assert ceiling / 2 <= wait <= ceiling
+
+
+@pytest.mark.parametrize("body", [{"text": "<html>"}, {"json": [1, 2]}])
+def test_a_body_that_is_not_a_json_object_is_a_response_error(requests_mock, waits, body):
+    requests_mock.get(URL, status_code=200, **body)
+    with pytest.raises(MovielensResponseError, match="not a JSON object") as caught:
+        transport(waits).get_json(URL)
+    assert (caught.value.status_code, caught.value.url) == (200, URL)
