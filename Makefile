@@ -35,7 +35,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge bench bench-api api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,15 +81,15 @@ fmt: setup ## Fix what ruff can fix and format the code
 	$(RUFF) format .
 
 test-api: setup ## API test suite (api/.venv)
-	cd api && $(API_VENV)/bin/python -m pytest
+	cd api && $(API_VENV)/bin/python -m pytest -p randomly
 
 test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -p randomly
 
 # The provider's suite on Airflow 3 (tests/plugins: hook, operator, sensor, trigger under a real triggerer,
 # wheel + ProvidersManager, the provider-only example DAG); its own AIRFLOW_HOME per pytest process.
 test-airflow3: setup ## Provider suite on Airflow 3 (.venv-af3)
-	$(VENV_AF3)/bin/python -m pytest tests/plugins
+	$(VENV_AF3)/bin/python -m pytest -p randomly tests/plugins
 
 test: setup ## Lint, then every test suite; exit code is the truth
 	@status=0; \
@@ -104,6 +104,19 @@ test-containers: setup ## Container lab (root): compose, astro dev start/pytest,
 
 lab-purge: ## Stop the lab's private Docker engine and delete its images and cache (/var/lib/movielens-lab)
 	$(ROOT)/lab/engine purge
+
+MUTATION_JOBS ?= 2
+
+mutation: setup ## Mutation testing (mutmut) of the modules that decide correctness; slow, not in make test
+	@echo ">> API: movielens_api/params.py, query.py (config: api/pyproject.toml)"
+	cd api && rm -rf mutants && { $(API_VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
+	cd api && $(API_VENV)/bin/python $(ROOT)/tools/mutation-report
+	@echo ">> Airflow side: hook, operator, files, ranking, results (config: pyproject.toml)"
+	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
+	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
+	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src
+	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }; rm -f src
+	$(VENV)/bin/python tools/mutation-report
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench

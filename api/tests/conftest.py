@@ -28,17 +28,22 @@ def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize(tmp_path_factory.mktemp("small") / "ml-small", SMALL)
 
 
-@pytest.fixture(scope="session")
-def app(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    """The app serving small_dir, with its cache built synchronously."""
+def serving_app(data_dir: Path, cache_dir: Path) -> Flask:
+    """A test app serving the MovieLens folder data_dir, its cache built synchronously into cache_dir."""
     return create_app(
         {
             "TESTING": True,
-            "MOVIELENS_DATA": str(small_dir),
-            "MOVIELENS_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+            "MOVIELENS_DATA": str(data_dir),
+            "MOVIELENS_CACHE_DIR": str(cache_dir),
             "DATA_LOAD": "sync",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def app(small_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """The app serving small_dir, with its cache built synchronously."""
+    return serving_app(small_dir, tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from movielens_api import cache, create_app
+from movielens_api import cache, create_app, store
 from movielens_api.dataset import resolve
 from movielens_api.dataset.convert import ensure_cache
+from tests.conftest import basic
 
 
 @pytest.fixture
@@ -105,24 +108,40 @@ def test_no_temporary_leftovers(source_dir: Path, tmp_path: Path) -> None:
     assert os.listdir(source_dir / cache.CACHE_NAME)
 
 
-def _wait_health(app, status: str, timeout: float = 120.0) -> dict:
-    import time
-
+def _wait_health(app, status: str, timeout: float = 120.0, seen: list | None = None) -> dict:
     client = app.test_client()
     deadline = time.monotonic() + timeout
     while True:
         r = client.get("/health")
         body = r.get_json()
+        if seen is not None:
+            seen.append((r.status_code, body["status"]))
         if body["status"] == status or time.monotonic() > deadline:
             return body
         assert r.status_code == 503
         time.sleep(0.2)
 
 
-def test_background_build_serves_503_then_200(source_dir: Path, tmp_path: Path) -> None:
+def test_background_build_serves_503_then_200(source_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    # Hold the builder process back until a request has been answered, so that the 503 phase is observed
+    # whatever the machine's speed (the builder itself is the real one, started unchanged).
+    held: list[tuple] = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(store.subprocess, "Popen", lambda *args, **kwargs: held.append((args, kwargs)))
     app = create_app({"MOVIELENS_DATA": str(source_dir), "MOVIELENS_CACHE_DIR": str(tmp_path / "root")})
-    body = _wait_health(app, "ok")
+    seen: list[tuple[int, str]] = []
+    client = app.test_client()
+    r = client.get("/health")
+    seen.append((r.status_code, r.get_json()["status"]))
+    assert client.get("/ratings", headers=basic("airflow", "airflow")).status_code == 503
+    [(args, kwargs)] = held
+    app.extensions["movielens_store"]._builder = real_popen(*args, **kwargs)
+
+    body = _wait_health(app, "ok", seen=seen)
+    assert seen[0] == (503, "loading")
+    assert seen[-1] == (200, "ok")
     assert body["rows"] == 6_000
+    assert client.get("/ratings", headers=basic("airflow", "airflow")).status_code == 200
 
 
 def test_background_build_failure_is_reported(tmp_path: Path) -> None:

@@ -13,9 +13,6 @@ from flask.testing import FlaskClient
 from movielens_api import create_app
 from tests.conftest import basic
 
-DAY = 86_400
-JAN1 = 1_546_300_800  # 2019-01-01T00:00:00Z
-
 
 @pytest.fixture(scope="module")
 def csv_ratings(small_dir: Path) -> pd.DataFrame:
@@ -277,3 +274,19 @@ def test_max_limit_from_config(small_dir: Path, tmp_path: Path) -> None:
     auth = basic("airflow", "airflow")
     assert client.get("/ratings?limit=50", headers=auth).status_code == 200
     assert client.get("/ratings?limit=51", headers=auth).status_code == 400
+    # as many movie ids as the largest page, and not one more
+    assert client.get(f"/movies?movieId={','.join(map(str, range(1, 51)))}", headers=auth).status_code == 200
+    r = client.get(f"/movies?movieId={','.join(map(str, range(1, 52)))}", headers=auth)
+    assert r.status_code == 400
+    assert r.get_json()["error"] == "parameter 'movieId' lists 51 ids; at most 50 allowed"
+
+
+def test_lowest_movie_id_is_accepted(client: FlaskClient, auth: dict) -> None:
+    r = client.get("/movies?movieId=1", headers=auth)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["total"] in (0, 1)
+
+
+def test_unknown_parameter_lists_the_allowed_ones(client: FlaskClient, auth: dict) -> None:
+    r = client.get("/ratings?foo=1", headers=auth)
+    assert r.get_json()["error"] == "unknown parameter 'foo'; allowed: start_date, end_date, offset, limit"

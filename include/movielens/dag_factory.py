@@ -39,12 +39,13 @@ def ranking_params() -> dict[str, Param]:
 
 
 def default_args() -> dict:
+    retry_delay = settings.task_retry_delay()
     return {
         "owner": settings.OWNER,
-        "retries": settings.RETRIES,
-        "retry_delay": settings.RETRY_DELAY,
+        "retries": settings.task_retries(),
+        "retry_delay": retry_delay,
         "retry_exponential_backoff": True,
-        "max_retry_delay": settings.RETRY_DELAY * 10,
+        "max_retry_delay": retry_delay * 10,
     }
 
 

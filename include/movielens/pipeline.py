@@ -217,7 +217,7 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
         cleanup = aql.cleanup(
             tables_to_cleanup=[weights, stats, ranking],
             task_id="cleanup_temp_tables",
-            retries=settings.RETRIES,
+            retries=settings.task_retries(),
         ).as_teardown()
         [exported, published] >> cleanup
     loaded >> group

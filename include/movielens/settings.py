@@ -17,6 +17,9 @@ Environment variables:
     Bound on concurrent runs of each DAG (default 2).
 ``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``
     04_sensor's reschedule interval and timeout in seconds (default 300 / 3600).
+``MOVIELENS_TASK_RETRIES`` / ``MOVIELENS_TASK_RETRY_DELAY``
+    Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
+    test suite sets 0, so that a failing task fails its run at once).
 ``MOVIELENS_RESULTS_SCHEMA``
     Schema of ``movie_rankings`` and ``ratings`` on databases that have schemas (default ``public``;
     ignored by SQLite).
@@ -103,6 +106,15 @@ def schedule_window() -> tuple[dt.date, dt.date]:
     if end < start:
         raise ValueError(f"MOVIELENS_END_DATE {end} is before MOVIELENS_START_DATE {start}")
     return start, end
+
+
+def task_retries() -> int:
+    return _env_int("MOVIELENS_TASK_RETRIES", RETRIES, minimum=0)
+
+
+def task_retry_delay() -> dt.timedelta:
+    seconds = _env_int("MOVIELENS_TASK_RETRY_DELAY", int(RETRY_DELAY.total_seconds()), minimum=0)
+    return dt.timedelta(seconds=seconds)
 
 
 def max_active_runs() -> int:

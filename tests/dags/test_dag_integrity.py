@@ -34,6 +34,9 @@ def dagbag() -> object:
     from sqlalchemy.engine import Engine
 
     with pytest.MonkeyPatch.context() as mp:
+        # the conventions hold for the production settings, not for the test suite's (no task retries)
+        mp.delenv("MOVIELENS_TASK_RETRIES", raising=False)
+        mp.delenv("MOVIELENS_TASK_RETRY_DELAY", raising=False)
         mp.setattr(socket.socket, "connect", _forbid("network access"))
         mp.setattr(Engine, "connect", _forbid("metadata database access"))
         mp.setattr(Engine, "raw_connection", _forbid("metadata database access"))

@@ -243,6 +243,8 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
 
 
 def test_all_four_dags_give_identical_rankings(dag_runs) -> None:
+    for dag_id in DAG_IDS:  # identical only counts if every one of them ran to success
+        assert_succeeded(dag_runs["runs"][dag_id]["dag_run"])
     csvs = {dag_id: ranking_csv(dag_runs["data_dir"], dag_id, DAY).read_bytes() for dag_id in DAG_IDS}
     assert len(set(csvs.values())) == 1, "the DAGs' CSV files differ"
     first = dag_runs["runs"][DAG_IDS[0]]["rows"]
@@ -295,7 +297,43 @@ def test_params_override_and_shorter_rerun_leaves_no_stale_rows(movielens_api, d
     assert len(db.rankings()) == 30  # top 10 of each method
 
 
-def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, workspace) -> None:
+def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, dataset, workspace) -> None:
+    db = workspace["db"]
+    # old rows first: DAY's ratings, rankings (every method) and window totals, and copies of all three filed
+    # under EMPTY_DAY (as if loaded and ranked before the API lost that day's ratings)
+    assert_succeeded(run(dags["02_hook"], DAY))
+    shift = (EMPTY_DAY - DAY).days * 86_400
+    prefix = db.schema_prefix
+    db.execute(
+        f'INSERT INTO {prefix}ratings ("userId", "movieId", "rating", "timestamp") '
+        f'SELECT "userId", "movieId", "rating", "timestamp" + ? FROM {prefix}ratings',
+        (shift,),
+    )
+    date = "CAST(? AS DATE)" if db.kind == "postgres" else "?"  # SQLite stores the dates as ISO text
+    old_end, new_end = (
+        (DAY + dt.timedelta(days=1)).isoformat(),
+        (EMPTY_DAY + dt.timedelta(days=1)).isoformat(),
+    )
+    db.execute(
+        f'INSERT INTO {prefix}movie_rankings (window_end, method, window_days, "rank", window_start, '
+        '"movieId", title, genres, n_ratings, mean_rating, score) '
+        f'SELECT {date}, method, window_days, "rank", {date}, "movieId", title, genres, n_ratings, '
+        f"mean_rating, score FROM {prefix}movie_rankings WHERE window_end = {date}",
+        (new_end, EMPTY_DAY.isoformat(), old_end),
+    )
+    db.execute(
+        f"INSERT INTO {prefix}ranking_windows (window_end, method, window_days, n_ratings, n_movies, "
+        f"computed_at) SELECT {date}, method, window_days, n_ratings, n_movies, computed_at "
+        f"FROM {prefix}ranking_windows WHERE window_end = {date}",
+        (new_end, old_end),
+    )
+    before = db.rankings()
+    day_rows = before[before["window_end"].astype(str) == old_end].reset_index(drop=True)
+    assert len(window_rows(db, EMPTY_DAY)) == 100
+    assert len(before[before["window_end"].astype(str) == new_end]) == len(day_rows) == 300
+    assert (db.ranking_windows()["n_ratings"] > 0).all()
+    assert len(db.ratings()) == 2 * len(expected_ratings(dataset, DAY))
+
     dag_run = run(dags["02_hook"], EMPTY_DAY)
     assert dag_run.state == "success", states(dag_run)
     assert states(dag_run)["rank_movies"] == "skipped"
@@ -303,14 +341,20 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, work
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
     assert set(csv.columns) == {*COLUMNS, "method", "window_days"}
     assert csv.empty
-    assert workspace["db"].rankings().empty
-    windows = workspace["db"].ranking_windows()  # computed, and empty: not the same as "not computed"
-    assert windows[["method", "window_days", "n_ratings", "n_movies"]].values.tolist() == [
+    after = db.rankings()
+    assert after[after["window_end"].astype(str) == new_end].empty  # the window's old rankings are gone
+    pd.testing.assert_frame_equal(after, day_rows)  # and only they
+    assert_same_ranking(window_rows(db, DAY), expected_ranking(dataset, DAY))
+    windows = db.ranking_windows()
+    emptied = windows[windows["window_end"].astype(str) == new_end]
+    # computed, and empty: not the same as "not computed"
+    assert emptied[["method", "window_days", "n_ratings", "n_movies"]].values.tolist() == [
         ["bayes", 1, 0, 0],
         ["count", 1, 0, 0],
         ["trending", 1, 0, 0],
     ]
-    assert workspace["db"].ratings().empty
+    assert (windows[windows["window_end"].astype(str) == old_end]["n_ratings"] > 0).all()
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, DAY))  # so are the window's old ratings
 
 
 def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path) -> None:

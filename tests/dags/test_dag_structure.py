@@ -35,13 +35,21 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 def parse(monkeypatch, **env: str) -> dict:
     from airflow.models import DagBag
 
-    for name in ("MOVIELENS_START_DATE", "MOVIELENS_END_DATE", "MOVIELENS_MAX_ACTIVE_RUNS"):
+    # the production defaults unless a test sets them (tests/conftest.py turns task retries off for runs)
+    for name in (
+        "MOVIELENS_START_DATE",
+        "MOVIELENS_END_DATE",
+        "MOVIELENS_MAX_ACTIVE_RUNS",
+        "MOVIELENS_TASK_RETRIES",
+        "MOVIELENS_TASK_RETRY_DELAY",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
     assert not bag.import_errors, bag.import_errors
-    return {dag_id: bag.get_dag(dag_id) for dag_id in DAG_IDS}
+    # bag.dags, not bag.get_dag(): get_dag() also looks the DAG up in the metadata database
+    return {dag_id: bag.dags[dag_id] for dag_id in DAG_IDS}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +73,10 @@ def test_schedule_and_default_window(dags, dag_id: str) -> None:
     assert "movielens" in dag.tags
     assert dag_id.split("_", 1)[1] in dag.doc_md.splitlines()[1]  # the doc says which layer it shows
     assert dag.default_args["owner"] == "movielens"
-    assert dag.default_args["retries"] >= 2
-    assert dag.default_args["retry_delay"] > dt.timedelta(0)
+    assert dag.default_args["retries"] == 2
+    assert dag.default_args["retry_delay"] == dt.timedelta(minutes=1)
+    assert dag.default_args["max_retry_delay"] == dt.timedelta(minutes=10)
+    assert all(task.retries == 2 for task in dag.tasks)
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -151,6 +161,21 @@ def test_window_and_concurrency_are_overridable(monkeypatch) -> None:
         assert dag.start_date == pendulum.datetime(2015, 3, 1, tz="UTC")
         assert dag.end_date == pendulum.datetime(2015, 3, 31, tz="UTC")
         assert dag.max_active_runs == 1
+
+
+def test_retries_are_overridable(monkeypatch) -> None:
+    dags = parse(monkeypatch, MOVIELENS_TASK_RETRIES="0", MOVIELENS_TASK_RETRY_DELAY="5")
+    for dag in dags.values():
+        assert dag.default_args["retry_delay"] == dt.timedelta(seconds=5)
+        assert {task.task_id: task.retries for task in dag.tasks} == dict.fromkeys(dag.task_ids, 0)
+
+
+def test_retries_under_test_are_off() -> None:
+    # tests/conftest.py: dag.test() runs of a failing task end at once instead of after minutes of retries
+    from include.movielens import settings
+
+    assert settings.task_retries() == 0
+    assert settings.task_retry_delay() == dt.timedelta(0)
 
 
 @pytest.mark.parametrize(("value", "deferrable"), [(None, False), ("true", True), ("false", False)])

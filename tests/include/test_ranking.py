@@ -166,3 +166,49 @@ def test_rejects_bad_parameters(kwargs: dict, message: str) -> None:
 def test_rejects_missing_columns() -> None:
     with pytest.raises(ValueError, match="rating"):
         score_movies(pd.DataFrame({"movieId": [1]}))
+
+
+def test_top_n_of_one_keeps_the_winner() -> None:
+    ratings = _ratings([(1, 5.0)] * 4 + [(2, 3.0)] * 4)
+    assert score_movies(ratings, min_ratings=1, top_n=1)["movieId"].tolist() == [1]
+
+
+def test_empty_table_keeps_the_column_types() -> None:
+    empty = score_movies(_ratings([]))
+    assert empty.dtypes.astype(str).to_dict() == {
+        "rank": "int64",
+        "movieId": "int64",
+        "n_ratings": "int64",
+        "mean_rating": "float64",
+        "score": "float64",
+    }
+
+
+def test_rank_window_passes_every_knob_on() -> None:
+    # movie 5 (3 ratings of 5.0) would lead with the default min_ratings of 3; movie 4 is the third one kept
+    ratings = _ratings([(1, 5.0)] * 2 + [(2, 4.0)] * 6 + [(3, 3.0)] * 8 + [(4, 1.0)] * 5 + [(5, 5.0)] * 3)
+    knobs = {"min_ratings": 4, "prior_weight": 2.5, "top_n": 2}
+    ranked = rank_window(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02", **knobs)
+    expected = score_movies(ratings, **knobs)
+    pd.testing.assert_frame_equal(ranked[SCORE_COLUMNS], expected)
+    assert len(ranked) == 2
+
+
+def test_attach_movies_takes_the_first_of_duplicate_catalogue_rows() -> None:
+    scores = score_movies(_ratings([(1, 5.0)] * 3), min_ratings=1)
+    movies = pd.DataFrame(
+        {"movieId": [1, 1], "title": ["First (1990)", "Second"], "genres": ["Drama", "Comedy"]}
+    )
+    out = attach_movies(scores, movies, window_start="2019-01-01", window_end="2019-01-02")
+    assert out[["movieId", "title", "genres"]].values.tolist() == [[1, "First (1990)", "Drama"]]
+
+
+def test_attach_movies_keeps_rows_whatever_the_index_and_takes_timestamps() -> None:
+    scores = score_movies(_ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3), min_ratings=1)
+    scores.index = [7, 3]  # e.g. a filtered frame
+    out = attach_movies(
+        scores, None, window_start="2019-01-01T00:00:00+00:00", window_end=dt.datetime(2019, 1, 2, 0, 0)
+    )
+    assert out["window_start"].tolist() == [dt.date(2019, 1, 1)] * 2
+    assert out["window_end"].tolist() == [dt.date(2019, 1, 2)] * 2
+    assert out["movieId"].tolist() == [1, 2]

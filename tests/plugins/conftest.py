@@ -67,8 +67,9 @@ def add_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 @pytest.fixture
 def fault_proxy(movielens_api, add_connection, waits) -> Iterator[FaultProxy]:
     """A fault proxy in front of the live API, with connection ``movielens_proxy`` pointing at it
-    (read timeout 1 s, 4 retries, zero backoff)."""
-    with FaultProxy(movielens_api.base_url, stall_seconds=2.5) as proxy:
-        conn = movielens_api.connection(timeout=1, connect_timeout=1, max_retries=4, backoff=0)
+    (4 retries, zero backoff; a 3 s read timeout ends each stall, and is long enough that a healthy page
+    on a loaded machine is never mistaken for one)."""
+    with FaultProxy(movielens_api.base_url) as proxy:
+        conn = movielens_api.connection(timeout=3, connect_timeout=3, max_retries=4, backoff=0)
         add_connection("movielens_proxy", **{**conn, "port": proxy.port})
         yield proxy

@@ -123,8 +123,9 @@ def test_plugins_folder_loads_without_import_errors(monkeypatch):
 def test_wheel_installs_and_registers_the_provider(tmp_path):
     """Build the wheel, install it alone into a throwaway venv that borrows .venv's Airflow (but not the
     repo), and let ProvidersManager discover the provider there."""
-    # make exports UV (its own bootstrap copy where none is on PATH).
-    uv = os.environ.get("UV") or shutil.which("uv")
+    # make exports UV (its own bootstrap copy where none is on PATH); pytest run by hand finds that copy too.
+    bootstrap = REPO_ROOT / ".local" / "uv" / "bin" / "uv"
+    uv = os.environ.get("UV") or shutil.which("uv") or (str(bootstrap) if bootstrap.exists() else None)
     require(uv is not None, "uv is needed to build the wheel and the throwaway venv")
     dist = tmp_path / "dist"
     subprocess.run([uv, "build", "--wheel", "--out-dir", str(dist), str(REPO_ROOT)], check=True, timeout=300,

@@ -5,11 +5,11 @@ requests it was told to break. Faults are queued per path and consumed one per r
 through); a fault set with :meth:`FaultProxy.always` applies to every request of its path.
 
 Faults: ``"500"``/``"503"`` (JSON error), ``"429"`` or ``"429:<seconds>"`` (with ``Retry-After``), ``"reset"``
-(TCP reset before any response), ``"stall"`` (no answer for ``stall_seconds``, then reset), ``"stall_body"``
-(headers and half the body, then silence), ``"truncate"`` (half the body, then reset), ``"drop_total"`` and
-``"total+1"`` (rewrite the JSON ``total``), ``"401"``/``"400"`` (credentials/request refused), and, to make
-data "appear" later, ``"empty"`` (``/ratings`` answers an empty page) and ``"no_newest"`` (``/health``
-answers no newest rating, so every window looks open).
+(TCP reset before any response), ``"stall"`` (no answer until the proxy closes, at most ``stall_seconds``,
+then reset), ``"stall_body"`` (headers and half the body, then the same silence), ``"truncate"`` (half the
+body, then reset), ``"drop_total"`` and ``"total+1"`` (rewrite the JSON ``total``), ``"401"``/``"400"``
+(credentials/request refused), and, to make data "appear" later, ``"empty"`` (``/ratings`` answers an empty
+page) and ``"no_newest"`` (``/health`` answers no newest rating, so every window looks open).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -41,9 +40,12 @@ class Seen:
 class FaultProxy:
     """See the module docstring. Use as a context manager."""
 
-    def __init__(self, upstream: str, *, stall_seconds: float = 1.0) -> None:
+    def __init__(self, upstream: str, *, stall_seconds: float = 120.0) -> None:
         self.upstream = upstream.rstrip("/")
+        # A stall outlasts any client timeout (no race between the two on a loaded machine) and ends when
+        # the proxy closes.
         self.stall_seconds = stall_seconds
+        self._released = threading.Event()
         self.seen: list[Seen] = []
         self._queued: dict[str, collections.deque[str | None]] = collections.defaultdict(collections.deque)
         self._always: dict[str, str] = {}
@@ -97,6 +99,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -114,7 +117,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             fault = proxy._take(parts.path, parse_qs(parts.query), self.client_address)
             if fault in ("reset", "stall"):
                 if fault == "stall":
-                    time.sleep(proxy.stall_seconds)
+                    proxy._released.wait(proxy.stall_seconds)
                 self._reset()
             elif fault in ("500", "503", "401", "400"):
                 self._send(int(fault), {"error": f"injected {fault}"})
@@ -145,7 +148,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 if fault == "stall_body":
-                    time.sleep(proxy.stall_seconds)
+                    proxy._released.wait(proxy.stall_seconds)
                 self._reset()
             else:
                 self._head(upstream.status_code, len(body), extra)

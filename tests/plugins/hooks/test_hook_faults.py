@@ -1,6 +1,6 @@
 """Retries and typed errors, through a fault-injecting proxy in front of the real API.
 
-The ``movielens_proxy`` connection (tests/plugins/conftest.py) has a 1 s read timeout, 4 retries and zero
+The ``movielens_proxy`` connection (tests/plugins/conftest.py) has a 3 s read timeout, 4 retries and zero
 backoff; waits are recorded by the ``waits`` fixture instead of slept.
 """
 
@@ -88,15 +88,29 @@ def test_exhausted_read_timeouts_raise_unavailable(fault_proxy: FaultProxy, wait
     assert len(fault_proxy.requests_to("/ratings")) == 2
 
 
-def test_backoff_is_exponential_with_jitter_and_capped(fault_proxy: FaultProxy, waits):
+def test_backoff_is_exponential_with_jitter_and_capped(fault_proxy: FaultProxy, waits, monkeypatch):
+    cap = 3.0
+    monkeypatch.setattr(MovielensHook, "max_wait", cap)
     fault_proxy.always("/ratings", "500")
     with pytest.raises(MovielensUnavailableError):
-        fetch(max_retries=5, backoff=1.0)
-    # attempt n waits within [b*2**(n-1)/2, b*2**(n-1)], capped at max_wait
-    for n, wait in enumerate(waits, start=1):
-        ceiling = min(MovielensHook.max_wait, 2 ** (n - 1))
+        fetch(max_retries=6, backoff=1.0)
+    assert len(waits) == 6
+    # attempt n waits within [b*2**(n-1)/2, b*2**(n-1)] until that ceiling passes the cap: then within
+    # [cap/2, cap]. The uncapped ceilings of the last three retries (8, 16, 32 s) are well above the cap.
+    ceilings = [min(cap, 2 ** (n - 1)) for n in range(1, 7)]
+    assert ceilings == [1, 2, 3, 3, 3, 3]
+    for wait, ceiling in zip(waits, ceilings, strict=True):
         assert ceiling / 2 <= wait <= ceiling
-    assert len(set(waits)) == len(waits)
+    assert max(waits) <= cap
+    assert len(set(waits)) == len(waits)  # jittered
+
+
+def test_retry_after_is_capped_too(fault_proxy: FaultProxy, waits, monkeypatch):
+    monkeypatch.setattr(MovielensHook, "max_wait", 5.0)
+    fault_proxy.inject("/ratings", "429:3", "429:3600")
+    ratings = fetch()
+    assert len(ratings) > 0
+    assert waits == [3.0, 5.0]  # zero backoff: no jitter; an hour's Retry-After waits max_wait
 
 
 def test_connection_refused_is_retried_then_unavailable(add_connection, waits):

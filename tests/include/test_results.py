@@ -1,0 +1,241 @@
+"""``replace_windows`` on real SQLite and PostgreSQL: the plan's windows replaced, nothing else touched,
+atomically; ``read_ranking`` and the table's key.
+
+Every test starts from rows already in ``movie_rankings`` (two window ends, two window lengths, two methods),
+so deleting too little or too much shows; the rankings are plain tables written with SQLAlchemy, as
+``rank_movies`` leaves them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.movielens.popularity import as_midnight
+from include.movielens.windows import WINDOW_RANKING_COLUMNS
+
+CONN_ID = "movielens_results_test"
+OLD, OTHER = "2019-01-06", "2019-01-07"  # window ends
+
+
+def ranking_frame(end: str, days: int, method: str, n: int, movie_offset: int = 0) -> pd.DataFrame:
+    window_end = pd.Timestamp(end)
+    return pd.DataFrame(
+        {
+            "window_end": [window_end.date()] * n,
+            "method": [method] * n,
+            "window_days": [days] * n,
+            "rank": range(1, n + 1),
+            "window_start": [(window_end - pd.Timedelta(days=days)).date()] * n,
+            "movieId": [movie_offset + i for i in range(n)],
+            "title": [f"Movie {movie_offset + i}" for i in range(n)],
+            "genres": ["Drama"] * n,
+            "n_ratings": [10 + i for i in range(n)],
+            "mean_rating": [4.0] * n,
+            "score": [4.0 - i / 100 for i in range(n)],
+        }
+    )[WINDOW_RANKING_COLUMNS]
+
+
+def plan(end: str, complete: list[int]) -> dict:
+    return {"window_end_ts": as_midnight(end), "complete": complete, "missing": {}}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def results_db(request, tmp_path, monkeypatch) -> Iterator[dict]:
+    """``CONN_ID`` on a fresh SQLite file or a fresh PostgreSQL database; an engine to look inside."""
+    from astro.databases import _get_conn
+
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            path = tmp_path / "results.db"
+            conn, url, schema = {"conn_type": "sqlite", "host": str(path)}, f"sqlite:///{path}", None
+        else:
+            server = request.getfixturevalue("postgres_server")
+            name = stack.enter_context(server.database())
+            conn, schema = json.loads(server.connection_json(name)), "public"
+            url = f"postgresql://{server.user}@{server.host}:{server.port}/{name}"
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+        _get_conn.cache_clear()  # the SDK caches each connection id's type
+        stack.callback(_get_conn.cache_clear)
+        engine = sa.create_engine(url)
+        stack.callback(engine.dispose)
+        yield {"engine": engine, "schema": schema}
+
+
+@pytest.fixture
+def make_ranking(results_db) -> Callable[[pd.DataFrame], object]:
+    """Write a ranking frame as its own table (like ``rank_movies``' output); return it as an SDK Table."""
+    from astro.table import Metadata, Table
+
+    count = iter(range(1000))
+
+    def make(frame: pd.DataFrame):
+        name = f"ranking_{next(count)}"
+        frame.to_sql(name, results_db["engine"], schema=results_db["schema"], index=False)
+        return Table(name=name, conn_id=CONN_ID, metadata=Metadata(schema=results_db["schema"]))
+
+    return make
+
+
+def stored(results_db, table: str = "movie_rankings") -> pd.DataFrame:
+    name = table if results_db["schema"] is None else f"{results_db['schema']}.{table}"
+    order = (
+        'window_end, window_days, method, "rank"'
+        if table == "movie_rankings"
+        else "window_end, window_days, method"
+    )
+    with results_db["engine"].connect() as conn:
+        frame = pd.read_sql(f"SELECT * FROM {name} ORDER BY {order}", conn)
+    for column in ("window_end", "window_start"):
+        if column in frame:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def sizes(rows: pd.DataFrame) -> dict:
+    return rows.groupby(["window_end", "window_days", "method"]).size().to_dict()
+
+
+@pytest.fixture
+def old_rows(make_ranking, results_db) -> pd.DataFrame:
+    """movie_rankings already holding OLD's 1- and 7-day rankings (bayes, count) and OTHER's 1-day one."""
+    from include.movielens.results import replace_windows
+
+    old = pd.concat(
+        [
+            ranking_frame(OLD, 1, "bayes", 5),
+            ranking_frame(OLD, 1, "count", 4, movie_offset=10),
+            ranking_frame(OLD, 7, "bayes", 6, movie_offset=20),
+        ],
+        ignore_index=True,
+    )
+    replace_windows(make_ranking(old), None, plan(OLD, [1, 7]), CONN_ID)
+    replace_windows(
+        make_ranking(ranking_frame(OTHER, 1, "bayes", 3, movie_offset=100)), None, plan(OTHER, [1]), CONN_ID
+    )
+    rows = stored(results_db)
+    assert sizes(rows) == {
+        (OLD, 1, "bayes"): 5,
+        (OLD, 1, "count"): 4,
+        (OLD, 7, "bayes"): 6,
+        (OTHER, 1, "bayes"): 3,
+    }
+    return rows
+
+
+def test_no_ranking_clears_the_windows_and_only_them(old_rows, results_db) -> None:
+    from include.movielens.results import replace_windows
+
+    windows_before = stored(results_db, "ranking_windows")
+    result = replace_windows(None, None, plan(OLD, [1]), CONN_ID)
+    table = "movie_rankings" if results_db["schema"] is None else "public.movie_rankings"
+    assert result == {
+        "table": table,
+        "window_end": OLD,
+        "windows": [1],
+        "deleted": 9,
+        "inserted": 0,
+        "missing": {},
+    }
+    after = stored(results_db)
+    kept = (old_rows["window_end"] != OLD) | (old_rows["window_days"] != 1)
+    pd.testing.assert_frame_equal(after, old_rows[kept].reset_index(drop=True))
+    # the cleared window is recorded as computed and empty; the other windows' records are untouched
+    windows = stored(results_db, "ranking_windows")
+    mine = (windows["window_end"] == OLD) & (windows["window_days"] == 1)
+    assert windows[mine][["method", "n_ratings", "n_movies"]].values.tolist() == [
+        ["bayes", 0, 0],
+        ["count", 0, 0],
+        ["trending", 0, 0],
+    ]
+    untouched = (windows_before["window_end"] != OLD) | (windows_before["window_days"] != 1)
+    pd.testing.assert_frame_equal(
+        windows[~mine].reset_index(drop=True), windows_before[untouched].reset_index(drop=True)
+    )
+
+
+def test_a_shorter_ranking_replaces_every_old_row(old_rows, make_ranking, results_db) -> None:
+    from include.movielens.results import replace_windows
+
+    new = ranking_frame(OLD, 1, "bayes", 2, movie_offset=50)
+    result = replace_windows(make_ranking(new), None, plan(OLD, [1]), CONN_ID)
+    assert (result["deleted"], result["inserted"]) == (9, 2)
+    after = stored(results_db)
+    assert sizes(after) == {(OLD, 1, "bayes"): 2, (OLD, 7, "bayes"): 6, (OTHER, 1, "bayes"): 3}
+    assert after[(after["window_end"] == OLD) & (after["window_days"] == 1)]["movieId"].tolist() == [50, 51]
+
+
+def test_rerun_gives_the_same_rows_not_duplicates(old_rows, make_ranking, results_db) -> None:
+    from include.movielens.results import replace_windows
+
+    same = old_rows[old_rows["window_end"] == OLD].reset_index(drop=True)
+    same["window_end"] = pd.to_datetime(same["window_end"]).dt.date
+    same["window_start"] = pd.to_datetime(same["window_start"]).dt.date
+    again = replace_windows(make_ranking(same), None, plan(OLD, [1, 7]), CONN_ID)
+    assert (again["deleted"], again["inserted"]) == (15, 15)
+    pd.testing.assert_frame_equal(stored(results_db), old_rows)
+
+
+def test_rows_outside_the_windows_change_nothing(old_rows, make_ranking, results_db) -> None:
+    from include.movielens.results import replace_windows
+
+    mixed = pd.concat(
+        [ranking_frame(OLD, 1, "bayes", 2), ranking_frame(OLD, 7, "bayes", 1)], ignore_index=True
+    )
+    with pytest.raises(ValueError, match=r"1 rows outside the windows \[1\] ending 2019-01-06"):
+        replace_windows(make_ranking(mixed), None, plan(OLD, [1]), CONN_ID)
+    pd.testing.assert_frame_equal(stored(results_db), old_rows)  # the delete was rolled back
+
+
+def test_read_ranking_reads_one_window_best_first(old_rows, make_ranking) -> None:
+    from include.movielens.results import read_ranking, replace_windows
+
+    latest = read_ranking(conn_id=CONN_ID)  # the latest daily bayes ranking
+    assert list(latest.columns) == WINDOW_RANKING_COLUMNS
+    assert latest["window_end"].astype(str).unique().tolist() == [OTHER]
+    assert latest["rank"].tolist() == [1, 2, 3]
+    top2 = read_ranking(OLD, method="count", window_days=1, limit=2, conn_id=CONN_ID)
+    assert top2["movieId"].tolist() == [10, 11]
+    week = read_ranking(method="bayes", window_days=7, conn_id=CONN_ID)  # latest end of that window length
+    assert week["window_end"].astype(str).unique().tolist() == [OLD]
+    assert read_ranking(method="trending", conn_id=CONN_ID).empty
+    assert read_ranking("2019-02-01", conn_id=CONN_ID).empty
+    # stored worst first: the reader still returns rank order
+    reversed_rows = ranking_frame(OLD, 1, "bayes", 5).iloc[::-1]
+    replace_windows(make_ranking(reversed_rows), None, plan(OLD, [1]), CONN_ID)
+    assert read_ranking(OLD, conn_id=CONN_ID)["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_read_ranking_of_an_empty_table_has_the_columns(results_db) -> None:
+    from include.movielens.results import read_ranking, replace_windows
+
+    replace_windows(None, None, plan(OLD, [1]), CONN_ID)  # creates the table, stores nothing
+    empty = read_ranking(conn_id=CONN_ID)
+    assert empty.empty
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS
+
+
+def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
+    from include.movielens.results import read_ranking
+
+    empty = read_ranking(conn_id=CONN_ID)
+    assert empty.empty
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS
+
+
+def test_table_schema_keys_the_window_method_length_and_rank(results_db) -> None:
+    from include.movielens.results import replace_windows
+
+    replace_windows(None, None, plan(OLD, [1]), CONN_ID)  # creates the table
+    inspector = sa.inspect(results_db["engine"])
+    columns = {c["name"]: c for c in inspector.get_columns("movie_rankings", schema=results_db["schema"])}
+    assert list(columns) == WINDOW_RANKING_COLUMNS
+    assert {name for name, c in columns.items() if c["nullable"]} == {"title", "genres"}
+    key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
+    assert key == ["window_end", "method", "window_days", "rank"]
