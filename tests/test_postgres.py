@@ -58,7 +58,12 @@ def test_without_the_setting_a_throwaway_server_runs_and_is_stopped(monkeypatch)
         assert server.host == "127.0.0.1"
         assert server.port != 5432
         assert server.version().startswith("18.")
-        owners = [c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == server.port]
+        # the listening socket's owner: closed client connections of this process linger (TIME_WAIT, no pid)
+        owners = [
+            c.pid
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.pid and c.laddr and c.laddr.port == server.port
+        ]
         assert owners, f"nothing listens on {server.port}"
         postmaster = psutil.Process(owners[0])
         data_dir = Path(postmaster.cwd())
