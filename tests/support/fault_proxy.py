@@ -20,7 +20,8 @@ import json
 import socket
 import struct
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +36,7 @@ class Seen:
     query: dict[str, list[str]]
     fault: str | None
     client: tuple[str, int]
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
 
 
 class FaultProxy:
