@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 
 def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monkeypatch) -> None:
     """Without a lock, concurrent ``CREATE TABLE`` of the same table fails with a duplicate key in
@@ -41,5 +39,3 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
         )
         assert listed["table_name"].tolist() == ["movie_rankings", "ranking_windows"]
 
-
-pytestmark = pytest.mark.timeout(120)
