@@ -1,10 +1,8 @@
-"""03_operator: the provider's transfer operator with Jinja-templated dates, then the Astro SDK ranking."""
+"""03_operator: the provider's Airflow transfer operator with templated dates, then the Astro SDK ranking."""
 
 from __future__ import annotations
 
-from airflow_movielens.transfers import MovielensRatingsToSqlOperator
-from include.movielens import settings
-from include.movielens.dag_factory import movielens_dag
+from include.movielens.dag_factory import load_ratings_task, movielens_dag
 from include.movielens.pipeline import rank_and_publish
 
 DOC_MD = """
@@ -20,14 +18,5 @@ What it demonstrates: a reusable operator whose inputs are Jinja templates rende
 """
 
 with movielens_dag("03_operator", doc_md=DOC_MD, tags=["operator", "jinja"]) as dag:
-    load_ratings = MovielensRatingsToSqlOperator(
-        task_id="load_ratings",
-        conn_id=settings.MOVIELENS_CONN_ID,
-        sql_conn_id=settings.RESULTS_CONN_ID,
-        interval_start=settings.WINDOW_START_TEMPLATE,
-        interval_end=settings.WINDOW_END_TEMPLATE,
-        table=settings.RATINGS_TABLE,
-        schema=settings.results_schema(),
-        batch_size=settings.DEFAULT_BATCH_SIZE,
-    )
+    load_ratings = load_ratings_task()
     rank_and_publish(load_ratings)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from airflow_movielens.sensors import MovielensRatingsSensor
-from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
-from include.movielens.dag_factory import movielens_dag
+from include.movielens.dag_factory import load_ratings_task, movielens_dag
 from include.movielens.pipeline import rank_and_publish
 
 DOC_MD = """
@@ -34,15 +33,6 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
         timeout=settings.sensor_timeout(),
         deferrable=settings.sensor_deferrable(),
     )
-    load_ratings = MovielensRatingsToSqlOperator(
-        task_id="load_ratings",
-        conn_id=settings.MOVIELENS_CONN_ID,
-        sql_conn_id=settings.RESULTS_CONN_ID,
-        interval_start=settings.WINDOW_START_TEMPLATE,
-        interval_end=settings.WINDOW_END_TEMPLATE,
-        table=settings.RATINGS_TABLE,
-        schema=settings.results_schema(),
-        batch_size=settings.DEFAULT_BATCH_SIZE,
-    )
+    load_ratings = load_ratings_task()
     wait_for_ratings >> load_ratings
     rank_and_publish(load_ratings)

@@ -6,6 +6,7 @@ import pendulum
 from airflow.models.dag import DAG
 from airflow.models.param import Param
 
+from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
@@ -64,4 +65,19 @@ def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
         default_args=default_args(),
         params=ranking_params(),
         tags=[*settings.TAGS, *tags],
+    )
+
+
+def load_ratings_task(task_id: str = "load_ratings") -> MovielensRatingsToSqlOperator:
+    """The provider's transfer operator as 03_operator and 04_sensor use it: the run's data interval (Jinja
+    templates rendered per run) from the API connection into the results database's ``ratings`` table."""
+    return MovielensRatingsToSqlOperator(
+        task_id=task_id,
+        conn_id=settings.MOVIELENS_CONN_ID,
+        sql_conn_id=settings.RESULTS_CONN_ID,
+        interval_start=settings.WINDOW_START_TEMPLATE,
+        interval_end=settings.WINDOW_END_TEMPLATE,
+        table=settings.RATINGS_TABLE,
+        schema=settings.results_schema(),
+        batch_size=settings.DEFAULT_BATCH_SIZE,
     )

@@ -17,20 +17,12 @@ The policy lives in the types, so every task that uses the provider (its operato
 
 from __future__ import annotations
 
-try:  # Airflow 3: the task SDK's exceptions (those the task runner checks)
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
-except ImportError:  # Airflow 2
-    from airflow.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
+from airflow_movielens.compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 __all__ = [
     "AirflowFailException",

@@ -11,11 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import requests
 
-try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
-    from airflow.sdk import BaseHook
-except ImportError:
-    from airflow.hooks.base import BaseHook
-
+from airflow_movielens.compat import BaseHook
 from airflow_movielens.dates import DateLike, interval_params, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensResponseError
 from airflow_movielens.form import connection_form_widgets, ui_field_behaviour

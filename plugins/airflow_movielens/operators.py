@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_movielens.checks import check_complete
+from airflow_movielens.compat import BaseOperator
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -15,11 +16,6 @@ from airflow_movielens.dates import (
 )
 from airflow_movielens.files import atomic_write_records, record_format
 from airflow_movielens.hooks import MovielensHook
-
-try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
-    from airflow.sdk import BaseOperator
-except ImportError:
-    from airflow.models import BaseOperator
 
 __all__ = ["MovielensFetchRatingsOperator"]
 

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.configuration import conf
 
 from airflow_movielens import exceptions
+from airflow_movielens.compat import BaseSensorOperator
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -20,11 +21,6 @@ from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavaila
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.triggers import MovielensRatingsTrigger
 from airflow_movielens.windows import CLOSED, READY, check_on_empty, settle_closed_empty
-
-try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
-    from airflow.sdk import BaseSensorOperator
-except ImportError:
-    from airflow.sensors.base import BaseSensorOperator
 
 __all__ = ["MovielensRatingsSensor"]
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_movielens.checks import check_complete
+from airflow_movielens.compat import BaseHook, BaseOperator
 from airflow_movielens.dates import (
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
@@ -15,12 +16,6 @@ from airflow_movielens.dates import (
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import RATINGS_TABLE, replace_interval
-
-try:  # Airflow 3 task SDK first; Airflow 2 path otherwise
-    from airflow.sdk import BaseHook, BaseOperator
-except ImportError:
-    from airflow.hooks.base import BaseHook
-    from airflow.models import BaseOperator
 
 __all__ = ["MovielensRatingsToSqlOperator"]
 

@@ -7,6 +7,7 @@ import inspect
 import os
 from typing import Any
 
+import pendulum
 from airflow import __version__ as AIRFLOW_VERSION
 
 try:  # Airflow 3
@@ -17,12 +18,34 @@ except ImportError:  # Airflow 2
     from airflow.models import DAG
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-__all__ = ["AIRFLOW_3", "AIRFLOW_VERSION", "DAG", "DAILY", "TaskDeferred", "init_metadata_db", "run_dag_test"]
+__all__ = [
+    "AIRFLOW_3",
+    "AIRFLOW_VERSION",
+    "DAG",
+    "DAILY",
+    "TaskDeferred",
+    "daily_test_dag",
+    "init_metadata_db",
+    "run_dag_test",
+]
 
 #: "@daily" with data intervals on both (Airflow 3's plain "@daily" has zero-length ones).
 DAILY = CronDataIntervalTimetable("@daily", timezone="UTC")
 
 AIRFLOW_3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+
+
+def daily_test_dag(dag_id: str) -> Any:
+    """A daily DAG from 2019-01-01 (no catch-up) whose tasks get their start date through ``default_args``,
+    as the project's DAGs do, and never retry: a failure shows at once."""
+    start = pendulum.datetime(2019, 1, 1, tz="UTC")
+    return DAG(
+        dag_id,
+        schedule=DAILY,
+        start_date=start,
+        catchup=False,
+        default_args={"start_date": start, "retries": 0},
+    )
 
 
 def init_metadata_db() -> None:

@@ -14,7 +14,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
 from airflow_movielens.hooks import RATING_DTYPES, MovielensHook
 from airflow_movielens.operators import MovielensFetchRatingsOperator
-from tests.support.compat import DAG, DAILY, run_dag_test
+from tests.support.compat import DAG, DAILY, daily_test_dag, run_dag_test
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"
 
@@ -139,14 +139,7 @@ def test_default_args_dates_do_not_hijack_the_interval():
 
 
 def test_in_dag_test_renders_the_data_interval(movielens_api, airflow_db, expected_ratings, tmp_path):
-    start = pendulum.datetime(2019, 1, 1, tz="UTC")
-    with DAG(
-        "movielens_operator_dag_test",
-        schedule=DAILY,
-        start_date=start,
-        catchup=False,
-        default_args={"start_date": start, "retries": 0},
-    ) as dag:
+    with daily_test_dag("movielens_operator_dag_test") as dag:
         MovielensFetchRatingsOperator(task_id="fetch", output_path=str(tmp_path / "{{ ds }}.parquet"))
 
     # dag.test() makes a manual run: for @daily at 2019-01-09 its data interval is [01-08, 01-09).

@@ -12,7 +12,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow_movielens.exceptions import MovielensArgumentError, MovielensDataChangedError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
-from tests.support.compat import DAG, DAILY, run_dag_test
+from tests.support.compat import daily_test_dag, run_dag_test
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"
 
@@ -80,14 +80,7 @@ def test_an_open_interval_is_rejected() -> None:
 def test_in_dag_test_renders_the_data_interval(
     movielens_api, airflow_db, expected_ratings, results_db
 ) -> None:
-    start = pendulum.datetime(2019, 1, 1, tz="UTC")
-    with DAG(
-        "movielens_transfer_dag_test",
-        schedule=DAILY,
-        start_date=start,
-        catchup=False,
-        default_args={"start_date": start, "retries": 0},
-    ) as dag:
+    with daily_test_dag("movielens_transfer_dag_test") as dag:
         MovielensRatingsToSqlOperator(task_id="load", sql_conn_id="movielens_results", schema="public")
 
     # dag.test() makes a manual run: for @daily at 2019-01-09 its data interval is [01-08, 01-09).
