@@ -121,11 +121,8 @@ def read_records(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _frame_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    rows = [dict(row) for row in records]
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    return pd.DataFrame.from_records(rows, columns=list(columns))
+    # pandas orders the columns as the keys are first seen (the first record's, then later ones)
+    return pd.DataFrame.from_records([dict(row) for row in records])
 
 
 def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

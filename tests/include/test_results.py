@@ -239,3 +239,30 @@ def test_table_schema_keys_the_window_method_length_and_rank(results_db) -> None
     assert {name for name, c in columns.items() if c["nullable"]} == {"title", "genres"}
     key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
     assert key == ["window_end", "method", "window_days", "rank"]
+
+
+def test_loaded_days_are_the_marked_days_inside_the_interval(results_db) -> None:
+    """The days the loader marked in [start, end): none before a first load, then only marked days."""
+    from airflow.hooks.base import BaseHook
+
+    from airflow_movielens.ratings_table import replace_interval
+    from include.movielens.results import loaded_days
+
+    jan1, jan2, jan3, jan4 = (as_midnight(f"2019-01-0{day}") for day in (1, 2, 3, 4))
+    assert loaded_days(CONN_ID, jan1, jan4) == []
+    hook = BaseHook.get_connection(CONN_ID).get_hook()
+    replace_interval(hook, "2019-01-01", "2019-01-02", [], schema=results_db["schema"])
+    replace_interval(hook, "2019-01-03", "2019-01-04", [], schema=results_db["schema"])
+    assert sorted(loaded_days(CONN_ID, jan1, jan4)) == [jan1, jan3]
+    assert loaded_days(CONN_ID, jan2, jan3) == []
+    assert loaded_days(CONN_ID, jan1, jan1 + 1) == [jan1]
+    assert loaded_days(CONN_ID, jan1 + 1, jan3) == []  # start inclusive, end exclusive
+
+
+def test_window_end_of_a_day_is_the_next_midnight() -> None:
+    import datetime as dt
+
+    from include.movielens.results import window_end_of
+
+    assert window_end_of("2019-12-31") == dt.date(2020, 1, 1)
+    assert window_end_of(dt.date(2019, 2, 28)) == dt.date(2019, 3, 1)

@@ -20,6 +20,7 @@ from include.movielens.windows import (
     WINDOW_DAYS,
     plan_windows,
     rank_windows,
+    ranked_movie_ids,
     weight_table,
 )
 
@@ -112,6 +113,13 @@ def test_sql_aggregate_and_ranking_equal_the_reference(results_db, data) -> None
             assert mine["movieId"].tolist() == expected["movieId"].tolist(), (days, method)
             assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-12)
             assert set(mine["window_start"]) <= {dt.date(2019, 1, 15) - dt.timedelta(days=days)}
+    top_two = {
+        int(movie)
+        for days in WINDOW_DAYS
+        for method in popularity.METHODS
+        for movie in reference(ratings, days, method, half_life)["movieId"][:2]
+    }
+    assert ranked_movie_ids(stats, end_ts=END, window_days=WINDOW_DAYS, top_n=2) == sorted(top_two)
     if data == "hand_made":  # the ties are really there, and broken by movieId
         count_7d = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "count")]
         assert count_7d["movieId"].tolist() == [60, 10, 20, 30]

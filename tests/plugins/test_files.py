@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import os
 import stat
@@ -49,6 +50,23 @@ def test_records_input_and_odd_values(tmp_path):
     assert atomic_write_records(path, records) == 2
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == [{"a": 1, "when": "2019-01-01", "b": None}, {"a": 2, "when": None, "b": "late key"}]
+
+
+def test_values_json_cannot_encode_are_converted(tmp_path):
+    """Cells a DataFrame keeps as Python/numpy objects: timestamps as ISO text, numpy arrays as lists,
+    anything else as its text."""
+    records = [
+        {
+            "at": pd.Timestamp("2019-01-01 00:00:01", tz="UTC"),
+            "ids": np.array([3, 1]),
+            "weight": decimal.Decimal("1.50"),
+        }
+    ]
+    path = tmp_path / "out.json"
+    atomic_write_records(path, records)
+    assert json.loads(path.read_text()) == [
+        {"at": "2019-01-01T00:00:01+00:00", "ids": [3, 1], "weight": "1.50"}
+    ]
 
 
 def test_empty_inputs(tmp_path):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import pytest
 
+from airflow_movielens import paging
 from airflow_movielens.exceptions import MovielensDataChangedError, MovielensResponseError
 from airflow_movielens.hooks import RATING_DTYPES, MovielensHook
 
@@ -70,14 +74,20 @@ def test_total_moving_between_pages_is_a_data_change(requests_mock, hook):
 
 def test_an_empty_page_before_total_is_a_data_change(requests_mock, hook):
     serve(requests_mock, 9, short_at=6)
-    with pytest.raises(MovielensDataChangedError, match="empty page at offset 6 although total is 9"):
+    with pytest.raises(
+        MovielensDataChangedError, match="empty page at offset 6 although total is 9"
+    ) as caught:
         hook.get_ratings(batch_size=3)
+    assert caught.value.url == f"{BASE}/ratings"
 
 
 def test_more_items_than_total_is_a_data_change(requests_mock, hook):
     serve(requests_mock, 9, total=lambda offset, rows: 7)
-    with pytest.raises(MovielensDataChangedError, match="returned 9 items, more than its total of 7"):
+    with pytest.raises(
+        MovielensDataChangedError, match="returned 9 items, more than its total of 7"
+    ) as caught:
         hook.get_ratings(batch_size=3)
+    assert caught.value.url == f"{BASE}/ratings"
 
 
 def test_a_page_without_result_list_is_a_response_error_with_url(requests_mock, hook):
@@ -112,3 +122,29 @@ def test_a_page_that_fails_once_is_fetched_again_not_skipped(requests_mock, hook
     assert [r["userId"] for r in hook.iter_ratings(batch_size=2)] == [0, 1, 2, 3]
     assert [int(r.qs["offset"][0]) for r in requests_mock.request_history] == [0, 2, 2]
     assert waits == [0.0]
+
+
+def test_progress_is_logged_every_ten_seconds_then_summarised(monkeypatch, caplog):
+    """pages() itself, on a fake clock: 4 one-item pages read at t = 9.9, 10.0, 19.9 and 20 s."""
+    clock = iter([0.0, 9.9, 10.0, 19.9, 20.0])
+    monkeypatch.setattr(paging, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    rows = [rating(i) for i in range(4)]
+
+    def get_page(params):
+        return {"result": rows[params["offset"] : params["offset"] + params["limit"]], "total": 4}
+
+    log = logging.getLogger("test.paging")
+    with caplog.at_level(logging.INFO, logger="test.paging"):
+        got = list(paging.pages(get_page, "/ratings", {"start_date": "2019-01-01"}, 1, log=log))
+    assert len(got) == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "/ratings: 2 of 4 items in 2 pages (0 items/s)",
+        "/ratings {'start_date': '2019-01-01'}: 4 items in 4 pages in 20.00 s (0 items/s)",
+    ]
+
+
+def test_an_empty_result_is_summarised_too(caplog):
+    log = logging.getLogger("test.paging")
+    with caplog.at_level(logging.INFO, logger="test.paging"):
+        assert list(paging.pages(lambda params: {"result": [], "total": 0}, "/ratings", {}, 5, log=log)) == []
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["/ratings {}: 0 items"]

@@ -1,0 +1,81 @@
+"""Fast unit tests of the hook's movie lookups and its connection test (requests-mock serves the API)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_movielens.exceptions import MovielensResponseError
+from airflow_movielens.hooks import MOVIE_DTYPES, MovielensHook
+
+BASE = "http://api.test:5000"
+MOVIES = [{"movieId": i, "title": f"Movie {i} (2019)", "genres": ["Drama", "Comedy"]} for i in range(1, 6)]
+
+
+@pytest.fixture
+def hook(add_connection, waits) -> MovielensHook:
+    add_connection("ml_unit", conn_type="movielens", host="api.test", extra={"backoff": 0, "max_retries": 1})
+    return MovielensHook("ml_unit")
+
+
+def serve_movies(requests_mock):
+    def page(request, context):
+        limit, offset = int(request.qs["limit"][0]), int(request.qs.get("offset", ["0"])[0])
+        wanted = request.qs.get("movieid")
+        movies = [m for m in MOVIES if not wanted or str(m["movieId"]) in wanted[0].split(",")]
+        return {
+            "result": movies[offset : offset + limit],
+            "limit": limit,
+            "offset": offset,
+            "total": len(movies),
+        }
+
+    return requests_mock.get(f"{BASE}/movies", json=page)
+
+
+def test_movie_batches_follow_batch_size(requests_mock, hook):
+    serve_movies(requests_mock)
+    frame = hook.get_movies(batch_size=2)
+    assert frame["movieId"].tolist() == [1, 2, 3, 4, 5]
+    assert frame["genres"].tolist() == ["Drama|Comedy"] * 5
+    assert frame.dtypes.astype(str).to_dict() == MOVIE_DTYPES
+    assert [r.qs["limit"] for r in requests_mock.request_history] == [["2"]] * 3
+
+
+def test_movie_ids_are_looked_up_once_in_chunks_and_batches(requests_mock, hook):
+    serve_movies(requests_mock)
+    hook.movie_ids_per_request = 2
+    frame = hook.get_movies([5, 1, 3, 1, 2], batch_size=1)
+    assert sorted(frame["movieId"].tolist()) == [1, 2, 3, 5]
+    asked = [(r.qs["movieid"][0], r.qs["limit"][0]) for r in requests_mock.request_history]
+    assert asked == [("1,2", "1"), ("1,2", "1"), ("3,5", "1"), ("3,5", "1")]
+
+
+def test_a_movie_without_a_field_names_the_movies_url(requests_mock, hook):
+    requests_mock.get(f"{BASE}/movies", json={"result": [{"movieId": 1, "genres": []}], "total": 1})
+    with pytest.raises(MovielensResponseError, match="has no 'title' field") as caught:
+        hook.get_movies()
+    assert caught.value.url == f"{BASE}/movies"
+    assert f"{BASE}/movies's result" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "count"), [({"result": [], "total": 42}, "42"), ({"result": []}, "unknown")]
+)
+def test_connection_test_reports_the_total(requests_mock, hook, body, count):
+    requests_mock.get(f"{BASE}/", text="Hello from the Movie Rating API!")
+    ratings = requests_mock.get(f"{BASE}/ratings", json=body)
+    assert hook.test_connection() == (True, f"Connected to {BASE}: {count} ratings available")
+    assert ratings.call_count == 1
+    assert ratings.last_request.qs == {"limit": ["1"]}
+
+
+@pytest.mark.parametrize("failing", ["/", "/ratings"])
+def test_connection_test_makes_one_attempt_per_request(requests_mock, hook, failing, waits):
+    """The Test button answers at once: no retries, although the connection allows one."""
+    root = requests_mock.get(f"{BASE}/", status_code=503 if failing == "/" else 200, text="")
+    ratings = requests_mock.get(f"{BASE}/ratings", status_code=503, json={})
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "503" in message
+    assert (root.call_count, ratings.call_count) == ((1, 0) if failing == "/" else (1, 1))
+    assert waits == []
