@@ -125,8 +125,8 @@ def test_a_page_that_fails_once_is_fetched_again_not_skipped(requests_mock, hook
 
 
 def test_progress_is_logged_every_ten_seconds_then_summarised(monkeypatch, caplog):
-    """pages() itself, on a fake clock: 4 one-item pages read at t = 9.9, 10.0, 19.9 and 20 s."""
-    clock = iter([0.0, 9.9, 10.0, 19.9, 20.0])
+    """pages() on a fake clock: started at 100 s, 4 one-item pages read 9.9, 10, 19.9 and 20 s later."""
+    clock = iter([100.0, 109.9, 110.0, 119.9, 120.0])
     monkeypatch.setattr(paging, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     rows = [rating(i) for i in range(4)]
 

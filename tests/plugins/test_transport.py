@@ -19,7 +19,7 @@ from airflow_movielens.exceptions import (
     MovielensUnavailableError,
 )
 from airflow_movielens.settings import HookSettings
-from airflow_movielens.transport import Transport, build_session, retry_after
+from airflow_movielens.transport import Transport, build_session, error_message, retry_after
 
 URL = "http://api.test:5000/ratings"
 
@@ -114,6 +114,23 @@ def test_rejected_requests_fail_at_once_with_the_server_reason(requests_mock, wa
     assert caught.value.status_code == status
     assert str(caught.value).endswith(body.get("text") or body["json"]["error"])
     assert requests_mock.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "message"),
+    [
+        ({"json": {"error": "bad date"}}, "Bad Request", "bad date"),
+        ({"json": {"detail": "x"}}, "Bad Request", '{"detail": "x"}'),
+        ({"text": "  " + "e" * 400 + "  "}, "Bad Request", "e" * 300),
+        ({"text": " "}, "Gone Fishing", "Gone Fishing"),
+        ({"text": ""}, "", "no message"),
+    ],
+)
+def test_error_message_is_the_json_error_else_the_body_start_else_the_reason(
+    requests_mock, body, reason, message
+):
+    requests_mock.get(URL, status_code=400, reason=reason, **body)
+    assert error_message(requests.get(URL, timeout=1)) == message
 
 
 def test_retry_after_seconds_is_honoured_and_capped(requests_mock, waits):
