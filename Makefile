@@ -106,6 +106,8 @@ lab-purge: ## Stop the lab's private Docker engine and delete its images and cac
 	$(ROOT)/lab/engine purge
 
 MUTATION_JOBS ?= 2
+# Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.paging.*' (default: all)
+MUTANTS ?=
 
 mutation: setup ## Mutation testing (mutmut) of the modules that decide correctness; slow, not in make test
 	@echo ">> API: movielens_api/params.py, query.py (config: api/pyproject.toml)"
@@ -115,7 +117,7 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
 	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
 	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src
-	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }; rm -f src
+	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) || true; }; rm -f src
 	$(VENV)/bin/python tools/mutation-report
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
