@@ -149,8 +149,9 @@ class Transport:
         try:
             response = self.session.get(url, params=params, timeout=self.timeout)
         except TRANSIENT_ERRORS as err:
-            full_url = requests.Request("GET", url, params=params).prepare().url or url
-            raise _Failure(f"{type(err).__name__}: {err}", full_url, cause=err) from err
+            request = requests.PreparedRequest()
+            request.prepare_url(url, params)  # the URL as sent, for the message
+            raise _Failure(f"{type(err).__name__}: {err}", request.url or url, cause=err) from err
         status = response.status_code
         if status < 400:
             return response
@@ -161,8 +162,8 @@ class Transport:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Seconds to wait before the next attempt (``state.attempt_number`` attempts were made)."""
-        failure = state.outcome.exception() if state.outcome else None
-        server_wait = failure.retry_after if isinstance(failure, _Failure) else None
+        failure = state.outcome.exception()  # called after a failed attempt: only _Failure is retried
+        server_wait = failure.retry_after
         if server_wait is not None:  # the server knows best; a little jitter avoids a thundering herd
             return min(self.max_wait, server_wait + random.uniform(0, self.backoff))
         ceiling = min(self.max_wait, self.backoff * 2 ** (state.attempt_number - 1))
@@ -170,11 +171,11 @@ class Transport:
 
     @staticmethod
     def _log_retry(state: tenacity.RetryCallState, retries: int) -> None:
-        failure = state.outcome.exception() if state.outcome else None
+        failure = state.outcome.exception()  # called after a failed attempt: only _Failure is retried
         log.warning(
             "GET %s failed (%s); retry %d of %d in %.2f s",
-            getattr(failure, "url", "?"),
-            getattr(failure, "description", failure),
+            failure.url,
+            failure.description,
             state.attempt_number,
             retries,
             state.upcoming_sleep,

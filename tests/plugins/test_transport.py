@@ -7,11 +7,13 @@ exact counts, waits and error fields.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 
 import pytest
 import requests
 
+from airflow_movielens import transport as transport_module
 from airflow_movielens.exceptions import (
     MovielensAuthError,
     MovielensRequestError,
@@ -164,6 +166,36 @@ def test_backoff_is_exponential_with_equal_jitter_and_capped(requests_mock, wait
     assert len(waits) == len(ceilings)
     for wait, ceiling in zip(waits, ceilings, strict=True):
         assert ceiling / 2 <= wait <= ceiling
+
+
+@pytest.mark.parametrize("end", ["low", "high"])
+def test_jitter_spans_half_to_all_of_the_backoff_and_is_added_to_retry_after(
+    requests_mock, waits, monkeypatch, end
+):
+    """random.uniform(a, b) pinned to a, then to b: the waits are the ends of each retry's range."""
+    monkeypatch.setattr(transport_module.random, "uniform", lambda a, b: a if end == "low" else b)
+    requests_mock.get(
+        URL, [{"status_code": 500}] * 3 + [{"status_code": 503, "headers": {"Retry-After": "7"}}]
+    )
+    with pytest.raises(MovielensUnavailableError):
+        transport(waits, max_retries=4, backoff=2.0).get(URL)
+    assert waits == ([1.0, 2.0, 4.0, 7.0] if end == "low" else [2.0, 4.0, 8.0, 9.0])
+
+
+def test_each_retry_is_logged_with_url_reason_and_wait(requests_mock, waits, caplog):
+    requests_mock.get(URL, [{"status_code": 503, "headers": {"Retry-After": "3"}}, {"json": {"result": []}}])
+    with caplog.at_level(logging.WARNING, logger=transport_module.log.name):
+        transport(waits).get(URL, {"limit": 1})
+    assert [r.getMessage() for r in caplog.records] == [
+        f"GET {URL}?limit=1 failed (HTTP 503: no message); retry 1 of 3 in 3.00 s"
+    ]
+
+
+def test_a_connection_failure_names_the_url_with_its_query(requests_mock, waits):
+    requests_mock.get(URL, exc=requests.ConnectionError("refused"))
+    with pytest.raises(MovielensUnavailableError, match="ConnectionError: refused") as caught:
+        transport(waits, max_retries=0).get(URL, {"start_date": "2019-01-01", "limit": 2})
+    assert caught.value.url == f"{URL}?start_date=2019-01-01&limit=2"
 
 
 @pytest.mark.parametrize("body", [{"text": "<html>"}, {"json": [1, 2]}])
