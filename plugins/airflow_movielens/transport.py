@@ -16,7 +16,6 @@ from typing import Any
 
 import requests
 import tenacity
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
@@ -37,16 +36,16 @@ TRANSIENT_ERRORS = (
 log = logging.getLogger(__name__)
 
 
-def build_session(auth: tuple[str, str] | None, pool_size: int = 4) -> requests.Session:
-    """A keep-alive session with JSON headers, basic auth, and adapters that never retry on their own."""
+def build_session(auth: tuple[str, str] | None) -> requests.Session:
+    """A keep-alive session with JSON headers and basic auth.
+
+    Its adapters are requests' defaults, which never retry on their own (``max_retries=0``): the retries are
+    the Transport's (typed, logged, counted).
+    """
     session = requests.Session()
     if auth is not None:
         session.auth = auth
     session.headers.update({"Accept": "application/json", "User-Agent": "airflow-movielens"})
-    # The retries are the Transport's (typed, logged, counted), so urllib3 must not retry underneath.
-    adapter = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     return session
 
 

@@ -48,6 +48,7 @@ def test_success_makes_one_request_with_auth_timeouts_and_headers(requests_mock,
     assert request.headers["Authorization"].startswith("Basic ")
     assert request.headers["Accept"] == "application/json"
     assert request.headers["User-Agent"] == "airflow-movielens"
+    assert [adapter.max_retries.total for adapter in session.adapters.values()] == [0, 0]  # no retries below
     assert request.qs == {"limit": ["1"]}
     assert seen == [(1.0, 2.0)]
     assert waits == []

@@ -1,0 +1,52 @@
+"""check_complete: the extra count after a transfer, on a stand-in hook (live: tests/plugins/transfers)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_movielens.checks import check_complete
+from airflow_movielens.exceptions import MovielensDataChangedError
+from airflow_movielens.windows import CLOSED, WAITING
+
+BASE = "http://api.test:5000"
+
+
+def hook(total: int, state: str = CLOSED) -> SimpleNamespace:
+    return SimpleNamespace(
+        base_url=BASE,
+        count_ratings=lambda start, end: total,
+        window_state=lambda start, end: (state, None),
+    )
+
+
+def test_a_matching_count_returns_the_total() -> None:
+    assert check_complete(hook(3), "2019-01-01", "2019-01-02", 3) == 3
+
+
+@pytest.mark.parametrize("consequence", [None, "the table was left as it was"])
+def test_a_different_count_is_a_data_change_saying_what_was_not_done(consequence) -> None:
+    kwargs = {} if consequence is None else {"consequence": consequence}
+    with pytest.raises(MovielensDataChangedError) as caught:
+        check_complete(hook(4), "2019-01-01", "2019-01-02", 3, **kwargs)
+    assert str(caught.value) == (
+        "fetched 3 ratings for [2019-01-01, 2019-01-02) but the API now reports 4; "
+        f"the data changed during the fetch, {consequence or 'nothing was stored'}"
+    )
+    assert caught.value.url == f"{BASE}/ratings"
+
+
+@pytest.mark.parametrize(
+    ("state", "level", "word"), [(CLOSED, logging.INFO, "closed"), (WAITING, logging.WARNING, "still open")]
+)
+def test_an_empty_interval_is_logged_as_closed_or_still_open(caplog, state, level, word) -> None:
+    log = logging.getLogger("test.checks")
+    with caplog.at_level(logging.INFO, logger="test.checks"):
+        assert check_complete(hook(0, state), "2019-02-01", "2019-02-02", 0, log=log) == 0
+    [record] = caplog.records
+    assert (record.levelno, record.getMessage()) == (
+        level,
+        f"[2019-02-01, 2019-02-02) has no ratings; the window is {word}: storing an empty result",
+    )
