@@ -96,3 +96,28 @@ def test_unknown_format():
     with pytest.raises(MovielensArgumentError, match="use one of the extensions"):
         record_format("ratings.xlsx")
     assert record_format("A.PARQUET") == ".parquet"
+
+
+def test_parquet_has_no_index_and_is_snappy_compressed(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "out.parquet"
+    atomic_write_records(path, FRAME)
+    assert pq.read_schema(path).names == list(FRAME.columns)
+    assert json.loads(pq.read_schema(path).metadata[b"pandas"])["index_columns"] == []
+    meta = pq.ParquetFile(path).metadata
+    assert {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} == {"SNAPPY"}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_keeps_non_ascii_text_as_utf8(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    atomic_write_records(path, FRAME)
+    assert "Amélie (2001)" in path.read_text(encoding="utf-8")
+
+
+def test_infinity_is_refused_for_json_and_nothing_is_written(tmp_path):
+    path = tmp_path / "out.json"
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        atomic_write_records(path, pd.DataFrame({"score": [1.0, np.inf]}))
+    assert os.listdir(tmp_path) == []
