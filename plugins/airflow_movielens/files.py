@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -56,16 +56,16 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: A
         raise MovielensArgumentError(f"atomic_open needs a plain write mode, got {mode!r}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    # Created like open() creates a file (0666 less the umask); O_EXCL: never someone else's file.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         with open(tmp, mode.replace("x", "w"), **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates 0600; give the file the mode a plain open() would (or keep the old file's).
-        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+        if target.exists():  # a replaced file keeps its mode
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -142,15 +142,6 @@ def _json_default(value: Any) -> Any:
 
 def _dumps(row: Mapping[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
-
-
-def _umask() -> int:
-    # os.umask can only be read by setting it; /proc gives it without that race on Linux.
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
 
 
 def _fsync_dir(folder: Path) -> None:

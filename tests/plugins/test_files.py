@@ -92,10 +92,37 @@ def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     assert os.listdir(tmp_path) == ["out.txt"]
 
 
+def test_bad_open_arguments_leave_no_temporary_file(tmp_path):
+    with pytest.raises(LookupError), atomic_open(tmp_path / "out.txt", "w", encoding="no-such-codec"):
+        pass
+    assert os.listdir(tmp_path) == []
+
+
 def test_unknown_format():
     with pytest.raises(MovielensArgumentError, match="use one of the extensions"):
         record_format("ratings.xlsx")
     assert record_format("A.PARQUET") == ".parquet"
+
+
+def test_unknown_format_lists_the_supported_extensions():
+    with pytest.raises(MovielensArgumentError) as caught:
+        record_format("ratings.xlsx")
+    assert str(caught.value).endswith("use one of the extensions .json, .jsonl, .csv, .parquet")
+
+
+def test_a_new_file_gets_the_umask_mode_and_a_replaced_file_keeps_its_mode(tmp_path):
+    old_umask = os.umask(0o027)
+    try:
+        atomic_write_records(tmp_path / "new.csv", FRAME)
+        kept = tmp_path / "kept.csv"
+        kept.write_text("old")
+        kept.chmod(0o604)
+        atomic_write_records(kept, FRAME)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o604
+    assert sorted(os.listdir(tmp_path)) == ["kept.csv", "new.csv"]
 
 
 def test_parquet_has_no_index_and_is_snappy_compressed(tmp_path):
