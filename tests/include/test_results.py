@@ -266,3 +266,75 @@ def test_window_end_of_a_day_is_the_next_midnight() -> None:
 
     assert window_end_of("2019-12-31") == dt.date(2020, 1, 1)
     assert window_end_of(dt.date(2019, 2, 28)) == dt.date(2019, 3, 1)
+
+
+def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -> None:
+    """ranking_windows gets each window's rating and movie counts from the aggregate (whatever the case of
+    its column names), once per method; a window without aggregate rows counts 0."""
+    from include.movielens.results import replace_windows
+
+    end = "2019-01-09"
+    stats = pd.DataFrame(
+        {"Window_Days": [1, 1, 7, 7, 7], "movieId": [1, 2, 1, 2, 3], "N_Ratings": [3, 2, 5, 1, 4]}
+    )
+    ranking = pd.concat(
+        [ranking_frame(end, 1, "bayes", 2), ranking_frame(end, 7, "count", 3)], ignore_index=True
+    )
+    replace_windows(make_ranking(ranking), make_ranking(stats), plan(end, [1, 7, 30]), CONN_ID)
+    windows = stored(results_db, "ranking_windows")
+    windows = windows[windows["window_end"] == end]
+    counts = {(r.window_days, r.method): (r.n_ratings, r.n_movies) for r in windows.itertuples()}
+    expected = {1: (5, 2), 7: (10, 3), 30: (0, 0)}
+    assert counts == {
+        (days, method): expected[days] for days in expected for method in ("bayes", "count", "trending")
+    }
+
+
+def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypatch) -> None:
+    """MOVIELENS_RESULTS_SCHEMA on PostgreSQL: rankings, windows and loaded days live there, public stays
+    empty, and a first-schema table there is migrated there."""
+    from airflow.hooks.base import BaseHook
+    from astro.databases import _get_conn
+    from astro.table import Metadata, Table
+
+    from airflow_movielens.ratings_table import replace_interval
+    from include.movielens.results import loaded_days, replace_windows
+
+    with postgres_server.database() as name:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", postgres_server.connection_json(name))
+        monkeypatch.setenv("MOVIELENS_RESULTS_SCHEMA", "recs")
+        _get_conn.cache_clear()
+        postgres_server.query(
+            name,
+            "CREATE SCHEMA recs; CREATE TABLE recs.movie_rankings (window_start DATE, "
+            'window_end DATE, "rank" INTEGER, "movieId" BIGINT, title TEXT, genres TEXT, '
+            "n_ratings INTEGER, mean_rating FLOAT, score FLOAT); SELECT 1",
+        )
+        hook = BaseHook.get_connection(CONN_ID).get_hook()
+        replace_interval(hook, "2019-01-08", "2019-01-09", [], schema="recs")
+        ranking = ranking_frame("2019-01-09", 1, "bayes", 2)
+        ranking.to_sql("ranking_in_recs", hook.get_sqlalchemy_engine(), schema="recs", index=False)
+        table = Table(name="ranking_in_recs", conn_id=CONN_ID, metadata=Metadata(schema="recs"))
+        assert replace_windows(table, None, plan("2019-01-09", [1]), CONN_ID)["inserted"] == 2
+        assert loaded_days(CONN_ID, as_midnight("2019-01-01"), as_midnight("2019-01-31")) == [
+            as_midnight("2019-01-08")
+        ]
+        tables = postgres_server.query(
+            name,
+            "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
+            "WHERE table_schema IN ('recs', 'public') ORDER BY 1",
+        )["t"].tolist()
+        columns = postgres_server.query(
+            name,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'recs' "
+            "AND table_name = 'movie_rankings' AND column_name = 'method'",
+        )
+        _get_conn.cache_clear()
+    assert tables == [
+        "recs.loaded_days",
+        "recs.movie_rankings",
+        "recs.ranking_in_recs",
+        "recs.ranking_windows",
+        "recs.ratings",
+    ]
+    assert len(columns) == 1  # migrated to the (window_end, method, window_days, rank) key

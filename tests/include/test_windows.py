@@ -157,10 +157,15 @@ def test_migrates_a_first_schema_table_in_the_write(results_db) -> None:
     plan = {"window_end_ts": END, "complete": [1], "missing": {}}
     assert replace_windows(None, None, plan, "movielens_results")["deleted"] == 0
     migrated = read_ranking("2019-01-02", method="bayes", window_days=1)
-    assert migrated["movieId"].tolist() == [5, 6]
+    kept = ["movieId", "title", "genres", "n_ratings", "mean_rating", "score"]
+    assert migrated[kept].values.tolist() == [
+        [5, "Five", "Drama", 7, 4.0, 3.9],
+        [6, "Six", "Comedy", 4, 3.0, 3.1],
+    ]
     assert str(migrated["window_start"].iloc[0]) == "2019-01-01"
     windows = results_db.query(f"SELECT * FROM {results_db.schema_prefix}ranking_windows ORDER BY window_end")
     assert [str(v) for v in windows["window_end"]] == ["2019-01-02", "2019-01-15", "2019-01-15", "2019-01-15"]
+    assert [windows["method"].iloc[0], int(windows["window_days"].iloc[0])] == ["bayes", 1]
     assert windows["n_ratings"].iloc[0] is None or pd.isna(windows["n_ratings"].iloc[0])
     assert sorted(windows["n_ratings"].iloc[1:]) == [0, 0, 0]  # computed: no ratings in that window
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
