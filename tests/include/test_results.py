@@ -280,7 +280,13 @@ def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -
     ranking = pd.concat(
         [ranking_frame(end, 1, "bayes", 2), ranking_frame(end, 7, "count", 3)], ignore_index=True
     )
-    replace_windows(make_ranking(ranking), make_ranking(stats), plan(end, [1, 7, 30]), CONN_ID)
+    the_plan = {**plan(end, [1, 7, 30]), "missing": {"365": ["2018-01-10"]}}
+    result = replace_windows(make_ranking(ranking), make_ranking(stats), the_plan, CONN_ID)
+    assert (result["window_end"], result["windows"], result["missing"]) == (
+        end,
+        [1, 7, 30],
+        the_plan["missing"],
+    )
     windows = stored(results_db, "ranking_windows")
     windows = windows[windows["window_end"] == end]
     counts = {(r.window_days, r.method): (r.n_ratings, r.n_movies) for r in windows.itertuples()}
@@ -338,3 +344,24 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         "recs.ratings",
     ]
     assert len(columns) == 1  # migrated to the (window_end, method, window_days, rank) key
+
+
+def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db) -> None:
+    import os
+    import time
+
+    from include.movielens.results import replace_windows
+
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"  # 2019-01-09T00:00Z is still 01-08 there
+    time.tzset()
+    try:
+        result = replace_windows(None, None, plan("2019-01-09", [1]), CONN_ID)
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+    assert result["window_end"] == "2019-01-09"
+    assert stored(results_db, "ranking_windows")["window_end"].unique().tolist() == ["2019-01-09"]
