@@ -63,19 +63,13 @@ def score_movies(
     :return: columns ``rank, movieId, n_ratings, mean_rating, score`` ordered by score desc,
         n_ratings desc, movieId asc; ``rank`` is 1..N.
     """
-    _check_knobs(min_ratings, prior_weight, top_n)
     missing = {"movieId", "rating"} - set(ratings.columns)
     if missing:
         raise ValueError(f"ratings lack column(s) {sorted(missing)}")
 
     rated = ratings[["movieId", "rating"]].dropna()
-    stats = (
-        rated["rating"]
-        .astype("float64")
-        .groupby(rated["movieId"].astype("int64"))
-        .agg(n_ratings="count", rating_sum="sum")
-        .reset_index()
-    )
+    # score_aggregates checks the knobs and casts the aggregates' types
+    stats = rated.groupby("movieId")["rating"].agg(n_ratings="count", rating_sum="sum").reset_index()
     return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
 
 
@@ -105,14 +99,13 @@ def score_aggregates(
         return pd.DataFrame({col: pd.Series(dtype=_DTYPES[col]) for col in SCORE_COLUMNS})
     overall_mean = float(stats["rating_sum"].sum()) / total
     stats = stats[stats["n_ratings"] >= min_ratings].copy()
-    v = stats["n_ratings"].astype("float64")
+    v = stats["n_ratings"]
     m = float(prior_weight)
     stats["mean_rating"] = stats["rating_sum"] / v
     stats["score"] = v / (v + m) * stats["mean_rating"] + m / (v + m) * overall_mean
 
-    ranked = stats.sort_values(
-        ["score", "n_ratings", "movieId"], ascending=[False, False, True], kind="mergesort"
-    )
+    # movieId is unique: the order is total, no stable sort needed
+    ranked = stats.sort_values(["score", "n_ratings", "movieId"], ascending=[False, False, True])
     if top_n is not None:
         ranked = ranked.head(top_n)
     ranked = ranked.reset_index(drop=True)
@@ -147,13 +140,12 @@ def attach_movies(
         lookup = lookup.astype({"movieId": "int64"})
         out = out.merge(lookup, on="movieId", how="left")
     else:
-        out["title"] = None
-        out["genres"] = None
+        out["title"] = out["genres"] = ""
     out["title"] = out["title"].fillna("").astype(object)
     out["genres"] = out["genres"].fillna("").astype(object)
     out["window_start"] = pd.Series([_as_date(window_start)] * len(out), index=out.index, dtype=object)
     out["window_end"] = pd.Series([_as_date(window_end)] * len(out), index=out.index, dtype=object)
-    return out[RANKING_COLUMNS].sort_values("rank", kind="mergesort").reset_index(drop=True)
+    return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
 
 def rank_window(

@@ -12,6 +12,7 @@ from include.movielens.ranking import (
     SCORE_COLUMNS,
     attach_movies,
     rank_window,
+    score_aggregates,
     score_movies,
 )
 
@@ -164,8 +165,17 @@ def test_rejects_bad_parameters(kwargs: dict, message: str) -> None:
 
 
 def test_rejects_missing_columns() -> None:
-    with pytest.raises(ValueError, match="rating"):
+    with pytest.raises(ValueError, match=r"ratings lack column\(s\) \['rating'\]"):
         score_movies(pd.DataFrame({"movieId": [1]}))
+    with pytest.raises(ValueError, match=r"aggregates lack column\(s\) \['n_ratings', 'rating_sum'\]"):
+        score_aggregates(pd.DataFrame({"movieId": [1]}))
+
+
+@pytest.mark.parametrize("kwargs", [{"min_ratings": 0}, {"prior_weight": -0.5}, {"top_n": 0}])
+def test_aggregates_reject_bad_parameters_too(kwargs: dict) -> None:
+    stats = pd.DataFrame({"movieId": [1], "n_ratings": [3], "rating_sum": [12.0]})
+    with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
+        score_aggregates(stats, **kwargs)
 
 
 def test_top_n_of_one_keeps_the_winner() -> None:
