@@ -137,10 +137,16 @@ def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[lis
 
 
 def _copy_page(cur: Any, table: str, page: Sequence[tuple]) -> None:
+    """One page as one ``COPY ... FROM STDIN``: psycopg2's ``copy_expert`` or psycopg 3's ``copy``."""
+    sql = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(page)
-    buffer.seek(0)
-    cur.copy_expert(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer)
+    if hasattr(cur, "copy_expert"):
+        buffer.seek(0)
+        cur.copy_expert(sql, buffer)
+    else:
+        with cur.copy(sql) as copy:
+            copy.write(buffer.getvalue())
 
 
 def _insert_page(cur: Any, table: str, page: Sequence[tuple], placeholder: str) -> None:
@@ -210,7 +216,7 @@ def _write(
             stray = sum(not start_ts <= row[3] < end_ts for row in page)
             if stray:
                 raise ValueError(f"{stray} ratings of a page lie outside {interval}: nothing was replaced")
-        if copy and hasattr(cur, "copy_expert"):
+        if copy:
             _copy_page(cur, table, page)
         else:
             _insert_page(cur, table, page, mark)

@@ -199,3 +199,42 @@ def test_a_long_interval_is_written_directly_and_still_atomic(
         load(*LONG, before_commit=reject)
     pd.testing.assert_frame_equal(results_db.ratings(), before)
     assert len(loaded_days(results_db)) == 40
+
+
+def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
+    movielens_api, expected_ratings, results_db, monkeypatch
+) -> None:
+    """The fast path is taken where it exists: every page is one COPY on PostgreSQL (none on SQLite)."""
+    hook = db_hook()
+    copies: list[str] = []
+    real_get_conn = hook.get_conn
+
+    def recording_conn():
+        conn = real_get_conn()
+        if results_db.kind != "postgres":
+            return conn
+        if type(conn).__module__.startswith("psycopg2"):  # Airflow 2.10's PostgresHook
+            import psycopg2.extensions
+
+            class Recording(psycopg2.extensions.cursor):
+                def copy_expert(self, sql, file, *args, **kwargs):
+                    copies.append(sql)
+                    return super().copy_expert(sql, file, *args, **kwargs)
+
+        else:  # psycopg 3 (the postgres provider on Airflow 3)
+            import psycopg
+
+            class Recording(psycopg.Cursor):
+                def copy(self, statement, *args, **kwargs):
+                    copies.append(statement)
+                    return super().copy(statement, *args, **kwargs)
+
+        conn.cursor_factory = Recording
+        return conn
+
+    monkeypatch.setattr(hook, "get_conn", recording_conn)
+    result = replace_interval(hook, DAY, NEXT_DAY, api_ratings(DAY, NEXT_DAY), schema="public", page_size=500)
+    pages = -(-len(expected_ratings(DAY, NEXT_DAY)) // 500)
+    assert result["count"] == len(expected_ratings(DAY, NEXT_DAY))
+    assert len(copies) == (pages if results_db.kind == "postgres" else 0)
+    assert_rows(results_db.ratings(), expected_ratings(DAY, NEXT_DAY))
