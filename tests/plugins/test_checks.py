@@ -12,13 +12,19 @@ from airflow_movielens.exceptions import MovielensDataChangedError
 from airflow_movielens.windows import CLOSED, WAITING
 
 BASE = "http://api.test:5000"
+INTERVALS = {("2019-01-01", "2019-01-02"), ("2019-02-01", "2019-02-02")}
 
 
 def hook(total: int, state: str = CLOSED) -> SimpleNamespace:
+    """Answers only for the interval it is asked about."""
+
+    def for_the_interval(answer):
+        return lambda start, end: (
+            answer if (start, end) in INTERVALS else pytest.fail(f"asked {start}..{end}")
+        )
+
     return SimpleNamespace(
-        base_url=BASE,
-        count_ratings=lambda start, end: total,
-        window_state=lambda start, end: (state, None),
+        base_url=BASE, count_ratings=for_the_interval(total), window_state=for_the_interval((state, None))
     )
 
 
