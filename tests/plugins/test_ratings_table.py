@@ -12,6 +12,7 @@ import pytest
 from airflow.hooks.base import BaseHook
 
 from airflow_movielens import ratings_table
+from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import epoch_seconds, replace_interval
 
@@ -148,8 +149,9 @@ def test_rejects_records_outside_the_interval(movielens_api, results_db) -> None
     load(DAY, NEXT_DAY)
     before = results_db.ratings()
     stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(NEXT_DAY)}
-    with pytest.raises(ValueError, match=r"1 of \d+ ratings lie outside \[2019-01-05, 2019-01-06\)"):
-        load(DAY, NEXT_DAY, itertools.chain(api_ratings(DAY, NEXT_DAY), [stray]))
+    early = {**stray, "timestamp": epoch_seconds(DAY) - 1}
+    with pytest.raises(ValueError, match=r"2 of \d+ ratings lie outside \[2019-01-05, 2019-01-06\)"):
+        load(DAY, NEXT_DAY, itertools.chain(api_ratings(DAY, NEXT_DAY), [stray, early]))
     pd.testing.assert_frame_equal(results_db.ratings(), before)
 
 
@@ -195,10 +197,15 @@ def test_a_long_interval_is_written_directly_and_still_atomic(
     def reject(count: int) -> None:
         raise RuntimeError(f"injected: {count} is not the API's total")
 
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(RuntimeError, match=f"injected: {first['count']} is not"):
         load(*LONG, before_commit=reject)
     pd.testing.assert_frame_equal(results_db.ratings(), before)
     assert len(loaded_days(results_db)) == 40
+    # the direct path's page check: the start second is inside, the second before it is not
+    at_start = {"userId": 2, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(LONG[0])}
+    with pytest.raises(ValueError, match=r"1 ratings of a page lie outside"):
+        load(*LONG, [{**at_start, "timestamp": at_start["timestamp"] - 1}])
+    assert load(*LONG, itertools.chain(api_ratings(*LONG), [at_start]))["count"] == first["count"] + 1
 
 
 def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
@@ -238,3 +245,69 @@ def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
     assert result["count"] == len(expected_ratings(DAY, NEXT_DAY))
     assert len(copies) == (pages if results_db.kind == "postgres" else 0)
     assert_rows(results_db.ratings(), expected_ratings(DAY, NEXT_DAY))
+
+
+def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
+    """The producer finds the queue full for longer than its 0.1 s put timeout and keeps offering."""
+    import threading
+    import time
+
+    got: list = []
+
+    def consume() -> None:
+        for page in ratings_table._prefetched(iter([[(i,)] for i in range(4)]), 1):
+            time.sleep(0.3)
+            got.append(page)
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the consumer is still waiting for a page"
+    assert got == [[(0,)], [(1,)], [(2,)], [(3,)]]
+
+
+def test_prefetch_stops_pulling_pages_when_the_consumer_stops() -> None:
+    import time
+
+    pulled = []
+
+    def pages():
+        for i in range(100):
+            pulled.append(i)
+            yield [(i,)]
+
+    reader = ratings_table._prefetched(pages(), 2)
+    assert next(reader) == [(0,)]
+    reader.close()  # the consumer gives up after one page
+    time.sleep(0.5)
+    assert len(pulled) <= 5  # the first page, up to two queued, one being offered
+
+
+@pytest.mark.parametrize("page_size", [0, -3])
+def test_a_page_size_below_one_is_rejected(page_size) -> None:
+    with pytest.raises(MovielensArgumentError, match=f"page_size must be >= 1, got {page_size}"):
+        replace_interval(None, DAY, NEXT_DAY, [], page_size=page_size)
+
+
+def test_bad_bounds_name_the_argument() -> None:
+    with pytest.raises(MovielensArgumentError, match="start_date"):
+        replace_interval(None, "yesterday", NEXT_DAY, [])
+    with pytest.raises(MovielensArgumentError, match="end_date"):
+        replace_interval(None, DAY, "tomorrow", [])
+
+
+def test_epoch_seconds_is_utc_midnight_whatever_the_local_time_zone() -> None:
+    import os
+    import time
+
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    try:
+        assert epoch_seconds("2019-01-01") == 1_546_300_800
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
