@@ -225,3 +225,82 @@ def test_missing_columns_are_named() -> None:
         rank_ratings(BOUNDARIES.drop(columns="timestamp"), end=END, method="trending")
     with pytest.raises(ValueError, match="decayed"):
         rank_aggregates(pd.DataFrame({"movieId": [1], "n_ratings": [1], "rating_sum": [4.0]}), method="count")
+
+
+def _many_ties(n: int = 40) -> pd.DataFrame:
+    """``n`` movies, each rated 3 times (4.0) on 2019-01-14: every method ties them all."""
+    return pd.DataFrame(
+        {
+            "userId": np.arange(3 * n),
+            "movieId": np.repeat(np.arange(n, 0, -1), 3),  # listed in descending id order
+            "rating": 4.0,
+            "timestamp": as_midnight("2019-01-14") + 60,
+        }
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_many_ties_rank_by_movie_id(method) -> None:
+    """More ties than numpy's small-array sort keeps stable by accident: ties still go by movieId."""
+    ranked = rank_ratings(_many_ties(), end="2019-01-15", method=method, top_n=None)
+    assert ranked["movieId"].tolist() == list(range(1, 41))
+
+
+@pytest.mark.parametrize("method", ["count", "trending"])
+def test_movies_without_ratings_in_the_window_are_not_ranked(method) -> None:
+    stats = pd.DataFrame(
+        {"movieId": [1, 2], "n_ratings": [0, 2], "rating_sum": [0.0, 7.0], "decayed": [0.0, 1.5]}
+    )
+    assert rank_aggregates(stats, method=method, top_n=None)["movieId"].tolist() == [2]
+
+
+def test_bayes_passes_its_knobs_through() -> None:
+    ratings = _many_ties(3)
+    ratings.loc[ratings["movieId"] == 2, "rating"] = 5.0
+    for kwargs in ({"min_ratings": 4}, {"prior_weight": 0.0}, {"top_n": 1}):
+        expected = score_movies(ratings, **kwargs)
+        pd.testing.assert_frame_equal(
+            rank_ratings(ratings, end="2019-01-15", method="bayes", **kwargs), expected
+        )
+        stats = aggregate(ratings, end="2019-01-15")
+        pd.testing.assert_frame_equal(rank_aggregates(stats, method="bayes", **kwargs), expected)
+
+
+def test_top_n_of_one_and_a_short_half_life_are_valid() -> None:
+    ratings = _many_ties(3)
+    assert len(rank_aggregates(aggregate(ratings, end="2019-01-15"), method="count", top_n=1)) == 1
+    assert (
+        len(rank_ratings(ratings, end="2019-01-15", method="trending", half_life_days=0.5, top_n=None)) == 3
+    )
+
+
+def test_bad_window_and_method_list_the_choices() -> None:
+    from include.movielens.popularity import window_start
+
+    with pytest.raises(ValueError, match=r"expected one of 1d, 7d, 30d, 365d, all$"):
+        window_start(as_midnight("2019-01-15"), "2w")
+    with pytest.raises(ValueError, match=r"expected one of count, bayes, trending$"):
+        rank_ratings(_many_ties(2), end="2019-01-15", method="hot")
+
+
+def test_as_midnight_is_utc_whatever_the_local_time_zone() -> None:
+    import os
+    import time
+
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "America/Los_Angeles"
+    time.tzset()
+    try:
+        values = [
+            as_midnight("2019-01-15"),
+            as_midnight(dt.date(2019, 1, 15)),
+            as_midnight(dt.datetime(2019, 1, 15)),
+            as_midnight(dt.datetime(2019, 1, 15, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))),
+        ]
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+    assert values == [1_547_510_400] * 4
