@@ -304,3 +304,13 @@ def test_as_midnight_is_utc_whatever_the_local_time_zone() -> None:
             os.environ["TZ"] = old_tz
         time.tzset()
     assert values == [1_547_510_400] * 4
+
+
+def test_rank_window_passes_its_knobs_through() -> None:
+    ratings = _many_ties(3)
+    ratings.loc[ratings["movieId"] == 2, "rating"] = 5.0
+    for kwargs in ({"min_ratings": 4}, {"prior_weight": 0.0}, {"top_n": 1}, {"half_life_days": 0.5}):
+        method = "trending" if "half_life_days" in kwargs else "bayes"
+        expected = rank_ratings(ratings, end="2019-01-15", method=method, **kwargs)
+        got = rank_window(ratings, end="2019-01-15", method=method, window="7d", **kwargs)
+        pd.testing.assert_frame_equal(got, expected)
