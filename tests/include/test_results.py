@@ -310,12 +310,13 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", postgres_server.connection_json(name))
         monkeypatch.setenv("MOVIELENS_RESULTS_SCHEMA", "recs")
         _get_conn.cache_clear()
-        postgres_server.query(
-            name,
-            "CREATE SCHEMA recs; CREATE TABLE recs.movie_rankings (window_start DATE, "
-            'window_end DATE, "rank" INTEGER, "movieId" BIGINT, title TEXT, genres TEXT, '
-            "n_ratings INTEGER, mean_rating FLOAT, score FLOAT); SELECT 1",
-        )
+        with contextlib.closing(postgres_server.connect(name)) as conn, conn, conn.cursor() as cur:
+            cur.execute(  # a first-schema table, with one row, in the schema (committed on exit)
+                "CREATE SCHEMA recs; CREATE TABLE recs.movie_rankings (window_start DATE, "
+                'window_end DATE, "rank" INTEGER, "movieId" BIGINT, title TEXT, genres TEXT, '
+                "n_ratings INTEGER, mean_rating FLOAT, score FLOAT); INSERT INTO recs.movie_rankings "
+                "VALUES ('2019-01-01', '2019-01-02', 1, 5, 'Five', 'Drama', 7, 4.0, 3.9)"
+            )
         hook = BaseHook.get_connection(CONN_ID).get_hook()
         replace_interval(hook, "2019-01-08", "2019-01-09", [], schema="recs")
         ranking = ranking_frame("2019-01-09", 1, "bayes", 2)
@@ -330,11 +331,9 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
             "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
             "WHERE table_schema IN ('recs', 'public') ORDER BY 1",
         )["t"].tolist()
-        columns = postgres_server.query(
-            name,
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'recs' "
-            "AND table_name = 'movie_rankings' AND column_name = 'method'",
-        )
+        migrated = postgres_server.query(
+            name, 'SELECT window_end::text, method, "movieId" FROM recs.movie_rankings ORDER BY 1'
+        ).values.tolist()
         _get_conn.cache_clear()
     assert tables == [
         "recs.loaded_days",
@@ -343,7 +342,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         "recs.ranking_windows",
         "recs.ratings",
     ]
-    assert len(columns) == 1  # migrated to the (window_end, method, window_days, rank) key
+    assert migrated == [["2019-01-02", "bayes", 5], ["2019-01-09", "bayes", 0], ["2019-01-09", "bayes", 1]]
 
 
 def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db) -> None:
