@@ -79,3 +79,46 @@ def test_connection_test_makes_one_attempt_per_request(requests_mock, hook, fail
     assert "503" in message
     assert (root.call_count, ratings.call_count) == ((1, 0) if failing == "/" else (1, 1))
     assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"result": [], "total": 2}, True),  # a server that pages past the first item still counts
+        ({"result": [{"userId": 1}]}, True),  # no total: the item is enough
+        ({"result": [], "total": 0}, False),
+        ({"result": []}, False),
+    ],
+)
+def test_has_ratings_reads_the_item_or_the_total(requests_mock, hook, body, expected):
+    requests_mock.get(f"{BASE}/ratings", json=body)
+    assert hook.has_ratings("2019-01-01", "2019-01-02") is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1_547_510_400, 1_547_510_400), (None, None)])
+def test_newest_rating_timestamp_is_an_integer_or_none(requests_mock, hook, value, expected):
+    requests_mock.get(f"{BASE}/health", json={"status": "ok", "last_rating_timestamp": value})
+    assert hook.newest_rating_timestamp() == expected
+
+
+@pytest.mark.parametrize("value", ["soon", True, 1.5])
+def test_a_newest_rating_timestamp_that_is_not_an_integer_is_a_response_error(requests_mock, hook, value):
+    requests_mock.get(f"{BASE}/health", json={"status": "ok", "last_rating_timestamp": value})
+    with pytest.raises(MovielensResponseError) as caught:
+        hook.newest_rating_timestamp()
+    assert str(caught.value) == f"{BASE}/health answered a 'last_rating_timestamp' of {value!r}"
+    assert caught.value.url == f"{BASE}/health"
+
+
+def test_a_window_with_ratings_does_not_ask_for_the_newest_rating(requests_mock, hook):
+    requests_mock.get(f"{BASE}/ratings", json={"result": [{"userId": 1}], "total": 1})
+    health = requests_mock.get(f"{BASE}/health", json={"last_rating_timestamp": 0})
+    assert hook.window_state("2019-01-01", "2019-01-02") == ("ready", None)
+    assert health.call_count == 0
+
+
+def test_close_ends_the_session_and_the_next_request_opens_a_new_one(requests_mock, hook):
+    MovielensHook("never_used").close()  # nothing opened yet: nothing to close, no error
+    first = hook.transport
+    hook.close()
+    assert hook.transport is not first
