@@ -311,3 +311,9 @@ def test_epoch_seconds_is_utc_midnight_whatever_the_local_time_zone() -> None:
         else:
             os.environ["TZ"] = old_tz
         time.tzset()
+
+
+def test_a_page_size_of_one_is_valid(results_db) -> None:
+    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
+    assert replace_interval(db_hook(), DAY, NEXT_DAY, rows, schema="public", page_size=1)["count"] == 3
+    assert results_db.ratings()["userId"].tolist() == [0, 1, 2]
