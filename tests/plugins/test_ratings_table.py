@@ -208,10 +208,12 @@ def test_a_long_interval_is_written_directly_and_still_atomic(
     assert load(*LONG, itertools.chain(api_ratings(*LONG), [at_start]))["count"] == first["count"] + 1
 
 
+@pytest.mark.parametrize("interval", [(DAY, NEXT_DAY), LONG], ids=["staged", "direct"])
 def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
-    movielens_api, expected_ratings, results_db, monkeypatch
+    movielens_api, expected_ratings, results_db, monkeypatch, interval
 ) -> None:
-    """The fast path is taken where it exists: every page is one COPY on PostgreSQL (none on SQLite)."""
+    """The fast path is taken where it exists: every page is one COPY on PostgreSQL (none on SQLite), on
+    the staged path (short intervals) and the direct one (long intervals)."""
     hook = db_hook()
     copies: list[str] = []
     real_get_conn = hook.get_conn
@@ -240,11 +242,11 @@ def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
         return conn
 
     monkeypatch.setattr(hook, "get_conn", recording_conn)
-    result = replace_interval(hook, DAY, NEXT_DAY, api_ratings(DAY, NEXT_DAY), schema="public", page_size=500)
-    pages = -(-len(expected_ratings(DAY, NEXT_DAY)) // 500)
-    assert result["count"] == len(expected_ratings(DAY, NEXT_DAY))
-    assert len(copies) == (pages if results_db.kind == "postgres" else 0)
-    assert_rows(results_db.ratings(), expected_ratings(DAY, NEXT_DAY))
+    result = replace_interval(hook, *interval, api_ratings(*interval), schema="public", page_size=500)
+    expected = expected_ratings(*interval)
+    assert result["count"] == len(expected)
+    assert len(copies) == (-(-len(expected) // 500) if results_db.kind == "postgres" else 0)
+    assert_rows(results_db.ratings(), expected)
 
 
 def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
