@@ -20,6 +20,7 @@ from include.movielens.popularity import (
     select_window,
 )
 from include.movielens.ranking import SCORE_COLUMNS, score_movies
+from tests.support.timezone import local_time_zone
 
 END = "2019-01-10"
 D = 1_547_078_400  # 2019-01-10T00:00:00Z
@@ -284,25 +285,13 @@ def test_bad_window_and_method_list_the_choices() -> None:
 
 
 def test_as_midnight_is_utc_whatever_the_local_time_zone() -> None:
-    import os
-    import time
-
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = "America/Los_Angeles"
-    time.tzset()
-    try:
+    with local_time_zone("America/Los_Angeles"):
         values = [
             as_midnight("2019-01-15"),
             as_midnight(dt.date(2019, 1, 15)),
             as_midnight(dt.datetime(2019, 1, 15)),
             as_midnight(dt.datetime(2019, 1, 15, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))),
         ]
-    finally:
-        if old_tz is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
     assert values == [1_547_510_400] * 4
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from include.movielens.popularity import as_midnight
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from tests.support.timezone import local_time_zone
 
 CONN_ID = "movielens_results_test"
 OLD, OTHER = "2019-01-06", "2019-01-07"  # window ends
@@ -346,21 +347,9 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
 
 
 def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db) -> None:
-    import os
-    import time
-
     from include.movielens.results import replace_windows
 
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"  # 2019-01-09T00:00Z is still 01-08 there
-    time.tzset()
-    try:
+    with local_time_zone("America/New_York"):  # 2019-01-09T00:00Z is still 01-08 there
         result = replace_windows(None, None, plan("2019-01-09", [1]), CONN_ID)
-    finally:
-        if old_tz is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
     assert result["window_end"] == "2019-01-09"
     assert stored(results_db, "ranking_windows")["window_end"].unique().tolist() == ["2019-01-09"]

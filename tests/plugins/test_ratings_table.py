@@ -6,6 +6,7 @@ Ratings come from the live API through the hook; the expected rows straight from
 from __future__ import annotations
 
 import itertools
+import time
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from airflow_movielens import ratings_table
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import epoch_seconds, replace_interval
+from tests.support.timezone import local_time_zone
 
 DAY, NEXT_DAY, DAY_AFTER = "2019-01-05", "2019-01-06", "2019-01-07"
 CONN_ID = "movielens_results"
@@ -252,7 +254,6 @@ def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
 def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
     """The producer finds the queue full for longer than its 0.1 s put timeout and keeps offering."""
     import threading
-    import time
 
     got: list = []
 
@@ -269,7 +270,6 @@ def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
 
 
 def test_prefetch_stops_pulling_pages_when_the_consumer_stops() -> None:
-    import time
 
     pulled = []
 
@@ -299,20 +299,8 @@ def test_bad_bounds_name_the_argument() -> None:
 
 
 def test_epoch_seconds_is_utc_midnight_whatever_the_local_time_zone() -> None:
-    import os
-    import time
-
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Tokyo"
-    time.tzset()
-    try:
+    with local_time_zone("Asia/Tokyo"):
         assert epoch_seconds("2019-01-01") == 1_546_300_800
-    finally:
-        if old_tz is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
 
 
 def test_a_page_size_of_one_is_valid(results_db) -> None:
