@@ -9,7 +9,7 @@ Airflow 3's ``ProvidersManager`` imports hooks while ``airflow.sdk`` may still b
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 #: name -> (Airflow 3 module, Airflow 2 module)
 LOCATIONS: dict[str, tuple[str, str]] = {
@@ -23,9 +23,6 @@ LOCATIONS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = sorted(LOCATIONS)
-
-if TYPE_CHECKING:  # what type checkers see: the Airflow 3 names
-    pass
 
 
 def _module_of(name: str) -> str:
