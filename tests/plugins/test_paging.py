@@ -65,27 +65,18 @@ def test_without_total_paging_ends_on_the_first_empty_page(requests_mock, hook):
     assert requests_mock.call_count == 3
 
 
-def test_total_moving_between_pages_is_a_data_change(requests_mock, hook):
-    serve(requests_mock, 9, total=lambda offset, rows: rows + (offset > 0))
-    with pytest.raises(MovielensDataChangedError, match="total changed from 9 to 10 at offset 3") as caught:
-        hook.get_ratings(batch_size=3)
-    assert caught.value.url == f"{BASE}/ratings"
-
-
-def test_an_empty_page_before_total_is_a_data_change(requests_mock, hook):
-    serve(requests_mock, 9, short_at=6)
-    with pytest.raises(
-        MovielensDataChangedError, match="empty page at offset 6 although total is 9"
-    ) as caught:
-        hook.get_ratings(batch_size=3)
-    assert caught.value.url == f"{BASE}/ratings"
-
-
-def test_more_items_than_total_is_a_data_change(requests_mock, hook):
-    serve(requests_mock, 9, total=lambda offset, rows: 7)
-    with pytest.raises(
-        MovielensDataChangedError, match="returned 9 items, more than its total of 7"
-    ) as caught:
+@pytest.mark.parametrize(
+    ("served", "message"),
+    [
+        ({"total": lambda offset, rows: rows + (offset > 0)}, "total changed from 9 to 10 at offset 3"),
+        ({"short_at": 6}, "empty page at offset 6 although total is 9"),
+        ({"total": lambda offset, rows: 7}, "returned 9 items, more than its total of 7"),
+    ],
+    ids=["total-moves", "empty-page-before-total", "more-items-than-total"],
+)
+def test_a_result_set_that_changes_while_paging_is_a_data_change(requests_mock, hook, served, message):
+    serve(requests_mock, 9, **served)
+    with pytest.raises(MovielensDataChangedError, match=message) as caught:
         hook.get_ratings(batch_size=3)
     assert caught.value.url == f"{BASE}/ratings"
 
