@@ -144,7 +144,7 @@ class MovielensHook(BaseHook):
     # -- requests and paging --------------------------------------------------------------------------
 
     def _url(self, endpoint: str) -> str:
-        return f"{self.base_url}/{endpoint.lstrip('/')}"
+        return f"{self.base_url}/{endpoint}"
 
     def _get_page(
         self, endpoint: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None

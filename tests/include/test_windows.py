@@ -18,6 +18,7 @@ from include.movielens.results import read_ranking, replace_windows
 from include.movielens.windows import (
     AGGREGATE_SQL,
     WINDOW_DAYS,
+    WINDOW_RANKING_COLUMNS,
     plan_windows,
     rank_windows,
     ranked_movie_ids,
@@ -124,6 +125,71 @@ def test_sql_aggregate_and_ranking_equal_the_reference(results_db, data) -> None
         count_7d = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "count")]
         assert count_7d["movieId"].tolist() == [60, 10, 20, 30]
         assert 50 in ranked[ranked["window_days"] == 365]["movieId"].tolist()
+
+
+def test_weight_table_has_ages_zero_to_window_days_with_halving_weights() -> None:
+    expected = pd.DataFrame(
+        {
+            "window_days": [1, 1, 2, 2, 2],
+            "age_days": [0, 1, 0, 1, 2],
+            "weight": [1.0, 0.5, 1.0, 0.5, 0.25],
+        }
+    )
+    pd.testing.assert_frame_equal(weight_table([1, 2], half_life_days=1.0), expected)
+    with pytest.raises(ValueError, match="^no window to weigh$"):
+        weight_table([])
+
+
+def window_stats() -> pd.DataFrame:
+    """Rows as :data:`AGGREGATE_SQL` returns them: movie 1 is rated often but low, movie 2 rarely but high."""
+    rows = [  # window_days, movieId, n_ratings, rating_sum, decayed
+        (1, 1, 4, 8.0, 4.0),
+        (1, 2, 2, 10.0, 1.5),
+        (7, 1, 9, 18.0, 5.0),
+        (7, 2, 2, 10.0, 1.5),
+        (7, 3, 1, 3.0, 0.25),
+    ]
+    return pd.DataFrame(rows, columns=["window_days", *popularity.AGGREGATE_COLUMNS])
+
+
+def test_rank_windows_ranks_each_window_and_method_with_the_given_knobs() -> None:
+    stats = window_stats()
+    movies = pd.DataFrame({"movieId": [1, 2, 3], "title": ["One", "Two", "Three"], "genres": ["A", "B", "C"]})
+    knobs = {"min_ratings": 2, "prior_weight": 1.0, "top_n": None}
+    ranked = rank_windows(stats, movies, end_ts=END, window_days=[1, 7], **knobs)
+    assert list(ranked.columns) == WINDOW_RANKING_COLUMNS
+    pd.testing.assert_index_equal(ranked.index, pd.RangeIndex(len(ranked)))
+    assert set(ranked["window_end"]) == {dt.date(2019, 1, 15)}
+    for days in (1, 7):
+        for method in popularity.METHODS:
+            mine = ranked[(ranked["window_days"] == days) & (ranked["method"] == method)]
+            window = stats[stats["window_days"] == days].drop(columns="window_days")
+            expected = popularity.rank_aggregates(window, method=method, **knobs)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (days, method)
+            assert mine["score"].tolist() == pytest.approx(expected["score"].tolist()), (days, method)
+            assert set(mine["window_start"]) == {dt.date(2019, 1, 15) - dt.timedelta(days=days)}
+            assert mine["title"].tolist() == [["One", "Two", "Three"][m - 1] for m in mine["movieId"]]
+    # the knobs matter here: with the defaults bayes keeps only movie 1 (min_ratings 3) and a prior weight
+    # of 10 pulls movie 2's mean down to the global mean
+    default = rank_windows(stats, movies, end_ts=END, window_days=[7], methods=["bayes"], top_n=None)
+    bayes_7 = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "bayes")]
+    assert default["movieId"].tolist() != bayes_7["movieId"].tolist()
+    assert bayes_7["movieId"].tolist() == [2, 1]
+
+
+def test_rank_windows_reads_aggregate_columns_in_any_case() -> None:
+    """A database may return unquoted names folded to upper or lower case."""
+    stats = window_stats()
+    expected = rank_windows(stats, None, end_ts=END, window_days=[1, 7])
+    for fold in (str.upper, str.lower):
+        folded = stats.rename(columns=fold)
+        pd.testing.assert_frame_equal(rank_windows(folded, None, end_ts=END, window_days=[1, 7]), expected)
+
+
+def test_rank_windows_without_windows_is_an_empty_table_of_the_ranking_columns() -> None:
+    empty = rank_windows(window_stats(), None, end_ts=END, window_days=[])
+    assert empty.empty
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS
 
 
 def test_plan_windows_needs_every_day_loaded() -> None:

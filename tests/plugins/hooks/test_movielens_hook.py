@@ -112,9 +112,12 @@ def test_bad_dates_fail_before_any_request(start, end, message):
         hook.iter_ratings(start, end)
 
 
-def test_bad_batch_size_fails_before_any_request():
-    with pytest.raises(MovielensArgumentError, match="batch_size must be a positive integer, got 0"):
-        MovielensHook("no_such_connection").iter_ratings(batch_size=0)
+@pytest.mark.parametrize("batch_size", [0, -1, True, 2.5, "10"])
+def test_bad_batch_size_fails_before_any_request(batch_size):
+    message = f"batch_size must be a positive integer, got {batch_size!r}"
+    with pytest.raises(MovielensArgumentError) as caught:
+        MovielensHook("no_such_connection").iter_ratings(batch_size=batch_size)
+    assert str(caught.value) == message
 
 
 def test_server_side_rejection_is_a_request_error(movielens_api):
