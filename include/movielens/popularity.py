@@ -51,6 +51,8 @@ DEFAULT_HALF_LIFE_DAYS = 7.0
 DAY_SECONDS = 86_400
 TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
+# whatever types the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
+_AGGREGATE_DTYPES = {"movieId": "int64", "n_ratings": "int64", "rating_sum": "float64", "decayed": "float64"}
 
 __all__ = [
     "AGGREGATE_COLUMNS",
@@ -118,13 +120,17 @@ def _check_method(method: str) -> None:
 
 def _check(method: str, half_life_days: float) -> None:
     _check_method(method)
-    decay_weights(np.zeros(0), half_life_days)
+    _check_half_life(half_life_days)
+
+
+def _check_half_life(half_life_days: float) -> None:
+    if not half_life_days > 0:
+        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
 
 
 def decay_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
     """``0.5 ** (age_days / half_life_days)`` for whole-day ages (the ``trending`` weight of a rating)."""
-    if not half_life_days > 0:
-        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+    _check_half_life(half_life_days)
     return np.power(0.5, age_days / float(half_life_days))
 
 
@@ -149,12 +155,12 @@ def aggregate(
     age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
     frame = pd.DataFrame(
         {
-            "movieId": rated["movieId"].to_numpy("int64"),
+            "movieId": rated["movieId"].to_numpy(),
             "rating": rated["rating"].to_numpy("float64"),
             "weight": decay_weights(age_days, half_life_days),
         }
     )
-    stats = frame.groupby("movieId", sort=True).agg(
+    stats = frame.groupby("movieId").agg(  # sorted by movieId
         n_ratings=("rating", "size"), rating_sum=("rating", "sum"), decayed=("weight", "sum")
     )
     return stats.reset_index()[AGGREGATE_COLUMNS].astype({"movieId": "int64", "n_ratings": "int64"})
@@ -184,20 +190,19 @@ def rank_aggregates(
     missing = set(AGGREGATE_COLUMNS) - set(stats.columns)
     if missing:
         raise ValueError(f"per-movie aggregates lack column(s) {sorted(missing)}")
-    out = stats[AGGREGATE_COLUMNS].astype({"movieId": "int64", "n_ratings": "int64"})
-    out = out[out["n_ratings"] > 0].sort_values("movieId", kind="mergesort")
+    out = stats[AGGREGATE_COLUMNS].astype(_AGGREGATE_DTYPES)
+    out = out[out["n_ratings"] > 0].copy()
     out["mean_rating"] = out["rating_sum"] / out["n_ratings"]
     if method == "count":
         out["score"] = out["n_ratings"].astype("float64")
     else:
-        out["score"] = out["decayed"].astype("float64").round(TREND_DECIMALS)
-    # movieId ascending already; a stable sort on the score keeps it within ties.
-    ranked = out.sort_values("score", ascending=False, kind="mergesort")
+        out["score"] = out["decayed"].round(TREND_DECIMALS)
+    # movieId is unique: the order is total, ties on the score go to the smaller movieId
+    ranked = out.sort_values(["score", "movieId"], ascending=[False, True])
     if top_n is not None:
         ranked = ranked.head(top_n)
-    ranked = ranked.reset_index(drop=True)
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1, dtype="int64"))
-    return ranked[SCORE_COLUMNS]
+    ranked["rank"] = range(1, len(ranked) + 1)
+    return ranked[SCORE_COLUMNS].reset_index(drop=True)
 
 
 def rank_ratings(

@@ -108,9 +108,8 @@ def score_aggregates(
     ranked = stats.sort_values(["score", "n_ratings", "movieId"], ascending=[False, False, True])
     if top_n is not None:
         ranked = ranked.head(top_n)
-    ranked = ranked.reset_index(drop=True)
-    ranked.insert(0, "rank", range(1, len(ranked) + 1))
-    return ranked[SCORE_COLUMNS].astype(_DTYPES)
+    ranked["rank"] = range(1, len(ranked) + 1)
+    return ranked[SCORE_COLUMNS].reset_index(drop=True).astype(_DTYPES)
 
 
 def _check_knobs(min_ratings: int, prior_weight: float, top_n: int | None) -> None:
@@ -143,8 +142,8 @@ def attach_movies(
         out["title"] = out["genres"] = ""
     out["title"] = out["title"].fillna("").astype(object)
     out["genres"] = out["genres"].fillna("").astype(object)
-    out["window_start"] = pd.Series([_as_date(window_start)] * len(out), index=out.index, dtype=object)
-    out["window_end"] = pd.Series([_as_date(window_end)] * len(out), index=out.index, dtype=object)
+    out["window_start"] = _as_date(window_start)
+    out["window_end"] = _as_date(window_end)
     return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
 

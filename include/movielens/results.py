@@ -14,7 +14,8 @@
 write that finds ``movie_rankings`` without a ``method`` column copies its rows into a table of the new
 schema as ``method = 'bayes'``, ``window_days = 1`` (what they were), records those windows in
 ``ranking_windows`` with unknown (NULL) counts, drops the old table and renames the new one -- all in the
-write's transaction (PostgreSQL: under an exclusive lock), so readers see the old table or the new one.
+write's transaction (PostgreSQL's DROP TABLE locks the old table until the commit), so readers see the old
+table or the new one.
 
 The SDK gives the engine (SQLite: the connection's ``host`` is the file path; PostgreSQL: ``schema`` is the
 database) and the qualified names; the writes are plain SQLAlchemy so that they share ONE transaction.
@@ -47,13 +48,18 @@ LOADED_DAYS_TABLE = "loaded_days"
 RANKINGS_DATASET = Table(name=settings.RESULTS_TABLE, conn_id=settings.RESULTS_CONN_ID)
 
 
+def _utc_now() -> dt.datetime:
+    """Now as a naive UTC datetime: ``computed_at`` has no time zone, so the server's must not apply."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def _results_columns() -> list[sa.Column]:
     # Fresh Column objects on every call: a Column belongs to exactly one sqlalchemy Table.
     return [
         sa.Column("window_end", sa.Date, primary_key=True),
         sa.Column("method", sa.String(16), primary_key=True),
-        sa.Column("window_days", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("rank", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("window_days", sa.Integer, primary_key=True),
+        sa.Column("rank", sa.Integer, primary_key=True),
         sa.Column("window_start", sa.Date, nullable=False),
         sa.Column("movieId", sa.BigInteger, nullable=False),
         sa.Column("title", sa.Text),
@@ -68,27 +74,21 @@ def _windows_columns() -> list[sa.Column]:
     return [
         sa.Column("window_end", sa.Date, primary_key=True),
         sa.Column("method", sa.String(16), primary_key=True),
-        sa.Column("window_days", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("window_days", sa.Integer, primary_key=True),
         sa.Column("n_ratings", sa.BigInteger),
         sa.Column("n_movies", sa.Integer),
         sa.Column("computed_at", sa.DateTime, nullable=False),
     ]
 
 
-def results_table(conn_id: str = settings.RESULTS_CONN_ID) -> Table:
-    """``movie_rankings`` as an Astro SDK :class:`Table` of ``conn_id`` (with a schema where one exists)."""
-    db = create_database(conn_id)
-    metadata = Metadata() if db.sql_type == "sqlite" else Metadata(schema=settings.results_schema())
-    return Table(name=settings.RESULTS_TABLE, conn_id=conn_id, metadata=metadata, columns=_results_columns())
-
-
 class _Results:
-    """The SDK database of ``conn_id`` and its result tables as SQLAlchemy tables."""
+    """The SDK database of ``conn_id`` and its result tables (with a schema where one exists) as SQLAlchemy
+    tables."""
 
     def __init__(self, conn_id: str) -> None:
-        target = results_table(conn_id)
-        self.db: BaseDatabase = create_database(conn_id, table=target)
-        target = self.db.populate_table_metadata(target)
+        self.db: BaseDatabase = create_database(conn_id)
+        metadata = Metadata() if self.db.sql_type == "sqlite" else Metadata(schema=settings.results_schema())
+        target = self.db.populate_table_metadata(Table(name=settings.RESULTS_TABLE, metadata=metadata))
         self.schema = target.metadata.schema or None
         self.meta = target.sqlalchemy_metadata
         self.rankings = sa.Table(target.name, self.meta, *_results_columns())
@@ -104,11 +104,9 @@ class _Results:
     def prepare(self, conn: sa.engine.Connection) -> None:
         """Create the tables, or migrate a first-schema ``movie_rankings`` (see the module docstring)."""
         if conn.dialect.name == "postgresql":
-            # Concurrent first runs race on CREATE TABLE (a duplicate key in the type catalogue):
-            # the loader's transaction-scoped DDL lock serialises them.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DDL_LOCK_KEY})
-        if conn.dialect.name == "postgresql" and self.has(conn, self.rankings.name):
-            conn.execute(sa.text(f"LOCK TABLE {self.name} IN SHARE ROW EXCLUSIVE MODE"))
+            # The loader's transaction-scoped lock serialises every writer of the results (concurrent first
+            # runs race on CREATE TABLE: a duplicate key in the type catalogue); readers are not blocked.
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
         self.windows.create(conn, checkfirst=True)
         if not self.has(conn, self.rankings.name):
             self.rankings.create(conn)
@@ -118,8 +116,6 @@ class _Results:
             self._migrate(conn)
 
     def _migrate(self, conn: sa.engine.Connection) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text(f"LOCK TABLE {self.name} IN ACCESS EXCLUSIVE MODE"))
         old = sa.Table(self.rankings.name, sa.MetaData(), autoload_with=conn, schema=self.schema)
         new = sa.Table(f"{self.rankings.name}__v2", sa.MetaData(), *_results_columns(), schema=self.schema)
         new.drop(conn, checkfirst=True)
@@ -132,7 +128,7 @@ class _Results:
         )  # fmt: skip
         count = conn.execute(new.insert().from_select(names, moved)).rowcount
         ends = sa.select(
-            old.c.window_end, sa.literal("bayes"), sa.literal(1), sa.literal(dt.datetime.now(dt.UTC))
+            old.c.window_end, sa.literal("bayes"), sa.literal(1), sa.literal(_utc_now())
         ).distinct()
         windows = ["window_end", "method", "window_days", "computed_at"]
         conn.execute(self.windows.insert().from_select(windows, ends))
@@ -156,16 +152,21 @@ def loaded_days(conn_id: str, start_ts: int, end_ts: int) -> list[int]:
         return [int(day) for day in conn.execute(query).scalars()]
 
 
-def _window_totals(conn: sa.engine.Connection, stats: BaseTable | None) -> dict[int, tuple[int, int]]:
-    """``{window_days: (n_ratings, n_movies)}`` from the per-(window, movie) aggregate table."""
+def _window_totals(
+    conn: sa.engine.Connection, stats: BaseTable | None, window_days: Sequence[int]
+) -> dict[int, tuple[int, int]]:
+    """``{window_days: (n_ratings, n_movies)}`` from the per-(window, movie) aggregate table; ``(0, 0)`` for
+    a window without rows."""
+    totals = dict.fromkeys(window_days, (0, 0))
     if stats is None:
-        return {}
+        return totals
     source = sa.Table(stats.name, stats.sqlalchemy_metadata, autoload_with=conn)
     column = {c.name.lower(): c for c in source.columns}
     query = sa.select(column["window_days"], sa.func.sum(column["n_ratings"]), sa.func.count()).group_by(
         column["window_days"]
     )
-    return {int(days): (int(n), int(movies)) for days, n, movies in conn.execute(query)}
+    totals.update({int(days): (int(n), int(movies)) for days, n, movies in conn.execute(query)})
+    return totals
 
 
 def replace_windows(
@@ -180,7 +181,7 @@ def replace_windows(
     ``ranking`` is the (temporary) SDK table written by ``rank_movies``, or ``None`` when that task was
     skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
     aggregate of ``aggregate_windows`` (window totals for ``ranking_windows``). Creates or migrates the
-    tables on first use. On PostgreSQL concurrent writers are serialised by a table lock that still lets
+    tables on first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets
     readers in. Windows not in ``plan["complete"]`` are left untouched.
 
     :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
@@ -208,15 +209,15 @@ def replace_windows(
             columns = [source.c[column] for column in WINDOW_RANKING_COLUMNS]
             query = table.insert().from_select(WINDOW_RANKING_COLUMNS, sa.select(*columns))
             inserted = conn.execute(query).rowcount
-        totals = _window_totals(conn, stats)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        totals = _window_totals(conn, stats, complete)
+        now = _utc_now()
         rows = [
             {
                 "window_end": end,
                 "method": method,
                 "window_days": days,
-                "n_ratings": totals.get(days, (0, 0))[0],
-                "n_movies": totals.get(days, (0, 0))[1],
+                "n_ratings": totals[days][0],
+                "n_movies": totals[days][1],
                 "computed_at": now,
             }
             for days in complete
@@ -226,7 +227,7 @@ def replace_windows(
             conn.execute(windows.insert(), rows)
     log.info(
         "%s: windows %s ending %s replaced (%d rows deleted, %d inserted); not computed: %s",
-        results.name, complete, end, deleted, inserted, plan.get("missing") or "none",
+        results.name, complete, end, deleted, inserted, plan["missing"] or "none",
     )  # fmt: skip
     return {
         "table": results.name,
@@ -234,7 +235,7 @@ def replace_windows(
         "windows": complete,
         "deleted": deleted,
         "inserted": inserted,
-        "missing": plan.get("missing", {}),
+        "missing": plan["missing"],
     }
 
 

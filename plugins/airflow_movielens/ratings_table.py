@@ -140,7 +140,7 @@ def _copy_page(cur: Any, table: str, page: Sequence[tuple]) -> None:
     """One page as one ``COPY ... FROM STDIN``: psycopg2's ``copy_expert`` or psycopg 3's ``copy``."""
     sql = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(page)
+    csv.writer(buffer).writerows(page)  # COPY's CSV format takes its \r\n line ends
     if hasattr(cur, "copy_expert"):
         buffer.seek(0)
         cur.copy_expert(sql, buffer)
@@ -284,7 +284,7 @@ def replace_interval(
         )
     if page_size < 1:
         raise MovielensArgumentError(f"page_size must be >= 1, got {page_size!r}")
-    start_ts, end_ts = epoch_seconds(start, "start_date"), epoch_seconds(end, "end_date")
+    start_ts, end_ts = epoch_seconds(start), epoch_seconds(end)  # both valid dates by now
     postgres = _is_postgres(hook)
     placeholder = hook.placeholder
     started = time.monotonic()

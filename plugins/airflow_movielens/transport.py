@@ -8,6 +8,7 @@ says how many were made. Waits go through an injectable ``sleep`` so tests can r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -183,12 +184,10 @@ class Transport:
 
 def error_message(response: requests.Response) -> str:
     """The server's reason for an error response: its JSON ``error``, else the start of the body."""
-    try:
+    with contextlib.suppress(ValueError):  # not JSON
         body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])
+        if isinstance(body, dict) and body.get("error"):
+            return str(body["error"])
     text = response.text.strip()
     return text[:300] if text else response.reason or "no message"
 

@@ -303,3 +303,29 @@ def test_rank_window_passes_its_knobs_through() -> None:
         expected = rank_ratings(ratings, end="2019-01-15", method=method, **kwargs)
         got = rank_window(ratings, end="2019-01-15", method=method, window="7d", **kwargs)
         pd.testing.assert_frame_equal(got, expected)
+
+
+def test_numbers_a_database_driver_returns_as_objects_give_the_same_numeric_columns() -> None:
+    """PostgreSQL's NUMERIC arrives as ``Decimal`` and some drivers hand back Python ints in object columns:
+    the aggregate and the ranking still have int64 ids and counts and float64 sums and scores."""
+    from decimal import Decimal
+
+    ratings = _frame([(1, 4.5, D - 10), (2, 3.0, D - DAY - 10), (1, 2.0, D - 3 * DAY)])
+    as_objects = ratings.astype(object)
+    as_objects["rating"] = [Decimal(str(r)) for r in ratings["rating"]]
+    expected = aggregate(ratings, end=END)
+    pd.testing.assert_frame_equal(aggregate(as_objects, end=END), expected)
+    stats = expected.astype(object)
+    stats["rating_sum"] = [Decimal(str(r)) for r in expected["rating_sum"]]
+    for method in METHODS:
+        pd.testing.assert_frame_equal(
+            rank_aggregates(stats, method=method, min_ratings=1, top_n=None),
+            rank_aggregates(expected, method=method, min_ratings=1, top_n=None),
+        )
+
+
+def test_a_rating_with_a_missing_user_still_counts() -> None:
+    """Only a missing movie or rating drops a row; other columns may be empty (SQL's ``COUNT(*)`` agrees)."""
+    ratings = _frame([(1, 4.0, D - 10), (1, 3.0, D - 20)]).astype({"userId": "float64"})
+    ratings.loc[0, "userId"] = np.nan
+    assert aggregate(ratings, end=END)["n_ratings"].tolist() == [2]

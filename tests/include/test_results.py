@@ -9,6 +9,7 @@ so deleting too little or too much shows; the rankings are plain tables written 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 
@@ -240,6 +241,10 @@ def test_table_schema_keys_the_window_method_length_and_rank(results_db) -> None
     assert {name for name, c in columns.items() if c["nullable"]} == {"title", "genres"}
     key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
     assert key == ["window_end", "method", "window_days", "rank"]
+    windows = inspector.get_columns("ranking_windows", schema=results_db["schema"])
+    assert [c["name"] for c in windows if c["nullable"]] == ["n_ratings", "n_movies"]  # NULL: not counted
+    key = inspector.get_pk_constraint("ranking_windows", schema=results_db["schema"])["constrained_columns"]
+    assert key == ["window_end", "method", "window_days"]
 
 
 def test_loaded_days_are_the_marked_days_inside_the_interval(results_db) -> None:
@@ -349,7 +354,11 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
 def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db) -> None:
     from include.movielens.results import replace_windows
 
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with local_time_zone("America/New_York"):  # 2019-01-09T00:00Z is still 01-08 there
         result = replace_windows(None, None, plan("2019-01-09", [1]), CONN_ID)
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert result["window_end"] == "2019-01-09"
-    assert stored(results_db, "ranking_windows")["window_end"].unique().tolist() == ["2019-01-09"]
+    windows = stored(results_db, "ranking_windows")
+    assert windows["window_end"].unique().tolist() == ["2019-01-09"]
+    assert pd.to_datetime(windows["computed_at"]).between(before, after).all()  # UTC, not New York time

@@ -24,6 +24,7 @@ from include.movielens.windows import (
     ranked_movie_ids,
     weight_table,
 )
+from tests.support.timezone import local_time_zone
 
 DAY = 86_400
 END = popularity.as_midnight("2019-01-15")
@@ -221,7 +222,10 @@ def test_migrates_a_first_schema_table_in_the_write(results_db) -> None:
     results_db.execute(old)
     results_db.execute(insert)
     plan = {"window_end_ts": END, "complete": [1], "missing": {}}
-    assert replace_windows(None, None, plan, "movielens_results")["deleted"] == 0
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with local_time_zone("Asia/Tokyo"):
+        assert replace_windows(None, None, plan, "movielens_results")["deleted"] == 0
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     migrated = read_ranking("2019-01-02", method="bayes", window_days=1)
     kept = ["movieId", "title", "genres", "n_ratings", "mean_rating", "score"]
     assert migrated[kept].values.tolist() == [
@@ -233,6 +237,7 @@ def test_migrates_a_first_schema_table_in_the_write(results_db) -> None:
     assert [str(v) for v in windows["window_end"]] == ["2019-01-02", "2019-01-15", "2019-01-15", "2019-01-15"]
     assert [windows["method"].iloc[0], int(windows["window_days"].iloc[0])] == ["bayes", 1]
     assert windows["n_ratings"].iloc[0] is None or pd.isna(windows["n_ratings"].iloc[0])
+    assert pd.to_datetime(windows["computed_at"]).between(before, after).all()  # UTC, not Tokyo time
     assert sorted(windows["n_ratings"].iloc[1:]) == [0, 0, 0]  # computed: no ratings in that window
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
         results_db.execute(

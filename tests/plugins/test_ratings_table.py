@@ -5,7 +5,9 @@ Ratings come from the live API through the hook; the expected rows straight from
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import time
 
 import pandas as pd
@@ -45,10 +47,12 @@ def assert_rows(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def test_epoch_seconds() -> None:
     assert epoch_seconds("2019-01-01") == 1_546_300_800
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+    with pytest.raises(MovielensArgumentError) as caught:
         epoch_seconds("01/01/2019")
-    with pytest.raises(ValueError, match="required"):
-        epoch_seconds(None)
+    assert str(caught.value) == "date must be a date in YYYY-MM-DD form, got '01/01/2019'"
+    with pytest.raises(MovielensArgumentError) as caught:
+        epoch_seconds(None, "day")
+    assert str(caught.value) == "day is required, got None"
 
 
 def test_loads_reruns_and_keeps_other_intervals(movielens_api, expected_ratings, results_db) -> None:
@@ -82,8 +86,11 @@ def loaded_days(results_db) -> list[str]:
 
 
 def test_a_long_interval_marks_every_day_even_without_ratings(movielens_api, results_db) -> None:
+    before = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     load("2018-12-30", "2019-01-02")  # 2018-12-30 and -31 have no ratings, 2019-01-01 has
     assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
+    marked = results_db.query(f'SELECT "day_start", "loaded_at" FROM {results_db.schema_prefix}loaded_days')
+    assert (pd.to_datetime(marked["loaded_at"]) >= before).all()  # CURRENT_TIMESTAMP: the load's UTC time
     load("2018-12-31", "2019-01-01", [])  # a rerun of a sub-interval keeps one row per day
     assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
 
@@ -253,7 +260,6 @@ def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
 
 def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
     """The producer finds the queue full for longer than its 0.1 s put timeout and keeps offering."""
-    import threading
 
     got: list = []
 
@@ -280,8 +286,11 @@ def test_prefetch_stops_pulling_pages_when_the_consumer_stops() -> None:
 
     reader = ratings_table._prefetched(pages(), 2)
     assert next(reader) == [(0,)]
+    time.sleep(0.3)  # the producer fills the queue and waits to offer the next page
+    started = time.monotonic()
     reader.close()  # the consumer gives up after one page
-    time.sleep(0.5)
+    assert time.monotonic() - started < 1  # the producer saw the stop within its 0.1 s put timeout
+    assert not any(t.name == "movielens-prefetch" and t.is_alive() for t in threading.enumerate())
     assert len(pulled) <= 5  # the first page, up to two queued, one being offered
 
 
@@ -307,3 +316,71 @@ def test_a_page_size_of_one_is_valid(results_db) -> None:
     rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
     assert replace_interval(db_hook(), DAY, NEXT_DAY, rows, schema="public", page_size=1)["count"] == 3
     assert results_db.ratings()["userId"].tolist() == [0, 1, 2]
+
+
+def test_no_days_table_marks_nothing(results_db) -> None:
+    rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY)}]
+    assert replace_interval(db_hook(), DAY, NEXT_DAY, rows, schema="public", days_table=None)["count"] == 1
+    assert [name.split(".")[-1] for name in results_db.tables()] == ["ratings"]
+
+
+@pytest.mark.parametrize(
+    ("end", "message"),
+    [
+        ("2019-02-01", r"1 of 1 ratings lie outside \[2019-01-01, 2019-02-01\)"),  # 31 days: staged
+        ("2019-02-02", r"1 ratings of a page lie outside \[2019-01-01, 2019-02-02\)"),  # 32 days: direct
+    ],
+)
+def test_intervals_up_to_direct_load_days_are_staged_longer_ones_direct(results_db, end, message) -> None:
+    assert ratings_table.DIRECT_LOAD_DAYS == 31
+    stray = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(end)}]
+    with pytest.raises(ValueError, match=message):
+        replace_interval(db_hook(), "2019-01-01", end, stray, schema="public")
+
+
+def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(tmp_path) -> None:
+    """Any DB-API hook works: one that declares no ``conn_type`` is treated like SQLite (no COPY)."""
+    import sqlite3
+
+    class PlainHook:
+        placeholder = "?"
+
+        def get_conn(self):
+            return sqlite3.connect(tmp_path / "plain.db")
+
+    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
+    assert replace_interval(PlainHook(), DAY, NEXT_DAY, rows)["count"] == 3
+    with contextlib.closing(sqlite3.connect(tmp_path / "plain.db")) as conn:
+        assert conn.execute('SELECT COUNT(*), MIN("userId") FROM ratings').fetchone() == (3, 0)
+
+
+def test_concurrent_first_loads_create_the_tables_once(postgres_server, monkeypatch) -> None:
+    """Without the advisory lock, concurrent ``CREATE TABLE IF NOT EXISTS`` fail with a duplicate key in
+    PostgreSQL's type catalogue (several workers loading their first days at once)."""
+
+    from tests.results_db import forget_connection_types
+
+    with postgres_server.database() as name:
+        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
+        forget_connection_types()
+        days = [f"2019-01-{day:02d}" for day in range(1, 6)]
+        barrier = threading.Barrier(len(days) - 1)
+        errors: list[BaseException] = []
+
+        def first_load(start: str, end: str) -> None:
+            rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(start)}]
+            try:
+                barrier.wait(timeout=30)
+                replace_interval(db_hook(), start, end, rows, schema="public")
+            except BaseException as err:  # collected and asserted below
+                errors.append(err)
+
+        threads = [threading.Thread(target=first_load, args=pair) for pair in itertools.pairwise(days)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        forget_connection_types()
+        assert errors == []
+        count = postgres_server.query(name, 'SELECT COUNT(*) AS n FROM public."ratings"')["n"].iloc[0]
+        assert count == len(threads)
