@@ -51,6 +51,9 @@ def test_epoch_seconds() -> None:
         epoch_seconds("01/01/2019")
     assert str(caught.value) == "date must be a date in YYYY-MM-DD form, got '01/01/2019'"
     with pytest.raises(MovielensArgumentError) as caught:
+        epoch_seconds("2019-02-30", "day")
+    assert str(caught.value) == "day is not a valid calendar date: '2019-02-30'"
+    with pytest.raises(MovielensArgumentError) as caught:
         epoch_seconds(None, "day")
     assert str(caught.value) == "day is required, got None"
 
@@ -349,7 +352,7 @@ def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(tmp_path) -> None:
             return sqlite3.connect(tmp_path / "plain.db")
 
     rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
-    assert replace_interval(PlainHook(), DAY, NEXT_DAY, rows)["count"] == 3
+    assert replace_interval(PlainHook(), DAY, NEXT_DAY, rows, schema="main")["count"] == 3
     with contextlib.closing(sqlite3.connect(tmp_path / "plain.db")) as conn:
         assert conn.execute('SELECT COUNT(*), MIN("userId") FROM ratings').fetchone() == (3, 0)
 
