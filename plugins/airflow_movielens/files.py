@@ -87,8 +87,8 @@ def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
     fmt = record_format(path)
     frame = records if isinstance(records, pd.DataFrame) else _frame_from_records(records)
     if fmt == ".parquet":
-        with atomic_open(path, "wb") as handle:
-            frame.to_parquet(handle, index=False, engine="pyarrow", compression="snappy")
+        with atomic_open(path) as handle:
+            frame.to_parquet(handle, index=False)  # pyarrow, snappy
     elif fmt == ".csv":
         with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
             frame.to_csv(handle, index=False, lineterminator="\n")

@@ -314,14 +314,19 @@ def test_numbers_a_database_driver_returns_as_objects_give_the_same_numeric_colu
     as_objects = ratings.astype(object)
     as_objects["rating"] = [Decimal(str(r)) for r in ratings["rating"]]
     expected = aggregate(ratings, end=END)
+    assert expected.dtypes.astype(str).to_dict() == {
+        "movieId": "int64", "n_ratings": "int64", "rating_sum": "float64", "decayed": "float64"
+    }  # fmt: skip
     pd.testing.assert_frame_equal(aggregate(as_objects, end=END), expected)
     stats = expected.astype(object)
     stats["rating_sum"] = [Decimal(str(r)) for r in expected["rating_sum"]]
     for method in METHODS:
-        pd.testing.assert_frame_equal(
-            rank_aggregates(stats, method=method, min_ratings=1, top_n=None),
-            rank_aggregates(expected, method=method, min_ratings=1, top_n=None),
-        )
+        ranked = rank_aggregates(expected, method=method, min_ratings=1, top_n=None)
+        assert ranked.dtypes.astype(str).to_dict() == dict.fromkeys(SCORE_COLUMNS[:3], "int64") | {
+            "mean_rating": "float64", "score": "float64"
+        }  # fmt: skip
+        from_objects = rank_aggregates(stats, method=method, min_ratings=1, top_n=None)
+        pd.testing.assert_frame_equal(from_objects, ranked)
 
 
 def test_a_rating_with_a_missing_user_still_counts() -> None:

@@ -222,3 +222,10 @@ def test_attach_movies_keeps_rows_whatever_the_index_and_takes_timestamps() -> N
     assert out["window_start"].tolist() == [dt.date(2019, 1, 1)] * 2
     assert out["window_end"].tolist() == [dt.date(2019, 1, 2)] * 2
     assert out["movieId"].tolist() == [1, 2]
+
+
+def test_big_movie_ids_keep_every_digit() -> None:
+    """BIGINT ids beyond float64's 53-bit mantissa come back exactly (no float round trip)."""
+    big = 2**62 + 1
+    stats = pd.DataFrame({"movieId": [big, 7], "n_ratings": [5, 5], "rating_sum": [20.0, 10.0]})
+    assert score_aggregates(stats, min_ratings=1)["movieId"].tolist() == [big, 7]
