@@ -194,7 +194,7 @@ def rank_aggregates(
     out = out[out["n_ratings"] > 0].copy()
     out["mean_rating"] = out["rating_sum"] / out["n_ratings"]
     if method == "count":
-        out["score"] = out["n_ratings"].astype("float64")
+        out["score"] = out["n_ratings"].astype(float)
     else:
         out["score"] = out["decayed"].round(TREND_DECIMALS)
     # movieId is unique: the order is total, ties on the score go to the smaller movieId

@@ -5,7 +5,6 @@ Ratings come from the live API through the hook; the expected rows straight from
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 import time
@@ -341,20 +340,20 @@ def test_intervals_up_to_direct_load_days_are_staged_longer_ones_direct(results_
         replace_interval(db_hook(), "2019-01-01", end, stray, schema="public")
 
 
-def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(tmp_path) -> None:
-    """Any DB-API hook works: one that declares no ``conn_type`` is treated like SQLite (no COPY)."""
-    import sqlite3
-
-    class PlainHook:
-        placeholder = "?"
-
-        def get_conn(self):
-            return sqlite3.connect(tmp_path / "plain.db")
-
+def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(postgres_server) -> None:
+    """Any DB-API hook works: one that declares no ``conn_type`` gets inserts (no COPY), schema-qualified."""
     rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
-    assert replace_interval(PlainHook(), DAY, NEXT_DAY, rows, schema="main")["count"] == 3
-    with contextlib.closing(sqlite3.connect(tmp_path / "plain.db")) as conn:
-        assert conn.execute('SELECT COUNT(*), MIN("userId") FROM ratings').fetchone() == (3, 0)
+    with postgres_server.database() as name:
+
+        class PlainHook:
+            placeholder = "%s"
+
+            def get_conn(self):
+                return postgres_server.connect(name)
+
+        assert replace_interval(PlainHook(), DAY, NEXT_DAY, rows, schema="public")["count"] == 3
+        stored = postgres_server.query(name, 'SELECT COUNT(*), MIN("userId") FROM public.ratings')
+        assert stored.values.tolist() == [[3, 0]]
 
 
 def test_concurrent_first_loads_create_the_tables_once(postgres_server, monkeypatch) -> None:
