@@ -124,21 +124,17 @@ def test_close_ends_the_session_and_the_next_request_opens_a_new_one(requests_mo
     assert hook.transport is not first
 
 
-@pytest.mark.parametrize(("interval", "progress_lines"), [(0.0, 2), (3600.0, 0)])
-def test_paging_logs_progress_every_progress_interval(requests_mock, hook, caplog, interval, progress_lines):
-    """Three pages: with a zero interval a progress line follows each page but the last; then one summary."""
-    ratings = [{"userId": 1, "movieId": i, "rating": 4.0, "timestamp": 1_546_300_800 + i} for i in range(3)]
+def test_paging_gets_the_hooks_progress_interval_and_logger(monkeypatch, requests_mock, hook):
+    """What the interval does is paging's (tests/plugins/test_paging.py); the hook must hand its own on."""
+    from airflow_movielens import hooks
 
-    def page(request, context):
-        limit, offset = int(request.qs["limit"][0]), int(request.qs["offset"][0])
-        return {"result": ratings[offset : offset + limit], "limit": limit, "offset": offset, "total": 3}
+    handed = {}
 
-    requests_mock.get(f"{BASE}/ratings", json=page)
-    hook.progress_interval = interval
-    with caplog.at_level("INFO"):
-        assert len(hook.get_ratings("2019-01-01", "2019-01-02", batch_size=1)) == 3
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{BASE}/ratings")]
-    assert [line.split(" (")[0] for line in lines[:-1]] == [
-        f"{BASE}/ratings: {n} of 3 items in {n} pages" for n in range(1, progress_lines + 1)
-    ]
-    assert "3 items in 3 pages" in lines[-1]
+    def recording_pages(get_page, url, params, batch_size, **kwargs):
+        handed.update(kwargs, url=url, batch_size=batch_size)
+        return iter([])
+
+    monkeypatch.setattr(hooks, "pages", recording_pages)
+    hook.progress_interval = 2.5
+    assert list(hook.iter_ratings("2019-01-01", "2019-01-02", batch_size=7)) == []
+    assert handed == {"log": hook.log, "progress_interval": 2.5, "url": f"{BASE}/ratings", "batch_size": 7}
