@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from tests.support.threads import run_at_once
 
 
 def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monkeypatch) -> None:
@@ -14,24 +14,13 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
     with postgres_server.database() as name:
         monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
         forget_connection_types()
-        workers = 4
-        barrier = threading.Barrier(workers)
-        errors: list[BaseException] = []
 
         def prepare() -> None:
             tables = results._Results("movielens_results")
-            try:
-                with tables.db.sqlalchemy_engine.begin() as conn:
-                    barrier.wait(timeout=30)
-                    tables.prepare(conn)
-            except BaseException as err:  # collected and asserted below
-                errors.append(err)
+            with tables.db.sqlalchemy_engine.begin() as conn:
+                tables.prepare(conn)
 
-        threads = [threading.Thread(target=prepare) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        errors = run_at_once([prepare] * 4)
         forget_connection_types()
         assert errors == []
         listed = postgres_server.query(

@@ -5,6 +5,7 @@ Ratings come from the live API through the hook; the expected rows straight from
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -17,6 +18,7 @@ from airflow_movielens import ratings_table
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import epoch_seconds, replace_interval
+from tests.support.threads import run_at_once
 from tests.support.timezone import local_time_zone
 
 DAY, NEXT_DAY, DAY_AFTER = "2019-01-05", "2019-01-06", "2019-01-07"
@@ -356,33 +358,27 @@ def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(postgres_server) -
         assert stored.values.tolist() == [[3, 0]]
 
 
-def test_concurrent_first_loads_create_the_tables_once(postgres_server, monkeypatch) -> None:
+def test_concurrent_first_loads_create_the_tables_once(postgres_server) -> None:
     """Without the advisory lock, concurrent ``CREATE TABLE IF NOT EXISTS`` fail with a duplicate key in
     PostgreSQL's type catalogue (several workers loading their first days at once)."""
-
-    from tests.results_db import forget_connection_types
-
+    days = [f"2019-01-{day:02d}" for day in range(1, 10)]
+    connected = threading.Barrier(len(days) - 1)
     with postgres_server.database() as name:
-        monkeypatch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", postgres_server.connection_json(name))
-        forget_connection_types()
-        days = [f"2019-01-{day:02d}" for day in range(1, 6)]
-        barrier = threading.Barrier(len(days) - 1)
-        errors: list[BaseException] = []
+
+        class ConnectedTogether:
+            """A PostgreSQL hook whose loads all get their connection before any of them goes on."""
+
+            conn_type, placeholder = "postgres", "%s"
+
+            def get_conn(self):
+                conn = postgres_server.connect(name)
+                connected.wait(timeout=30)
+                return conn
 
         def first_load(start: str, end: str) -> None:
             rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(start)}]
-            try:
-                barrier.wait(timeout=30)
-                replace_interval(db_hook(), start, end, rows, schema="public")
-            except BaseException as err:  # collected and asserted below
-                errors.append(err)
+            replace_interval(ConnectedTogether(), start, end, rows, schema="public")
 
-        threads = [threading.Thread(target=first_load, args=pair) for pair in itertools.pairwise(days)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        forget_connection_types()
-        assert errors == []
+        assert run_at_once([functools.partial(first_load, *pair) for pair in itertools.pairwise(days)]) == []
         count = postgres_server.query(name, 'SELECT COUNT(*) AS n FROM public."ratings"')["n"].iloc[0]
-        assert count == len(threads)
+        assert count == len(days) - 1
