@@ -148,3 +148,18 @@ def test_infinity_is_refused_for_json_and_nothing_is_written(tmp_path):
     with pytest.raises(ValueError, match="not JSON compliant"):
         atomic_write_records(path, pd.DataFrame({"score": [1.0, np.inf]}))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_fsynced_does_not_fail_the_write(tmp_path, monkeypatch):
+    """Some file systems refuse to open a directory for fsync: the file is in place all the same."""
+    real_open = os.open
+
+    def no_directories(path, flags, *args):
+        if os.path.isdir(path):
+            raise PermissionError(13, "injected: directories cannot be opened here", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_directories)
+    target = tmp_path / "out.jsonl"
+    assert atomic_write_records(target, [{"a": 1}]) == 1
+    assert target.read_text() == '{"a": 1}\n'
