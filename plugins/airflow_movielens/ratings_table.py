@@ -30,10 +30,9 @@ import datetime as dt
 import io
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DateLike, to_api_date, validate_interval
@@ -58,8 +57,6 @@ RATINGS_TABLE = "ratings"
 #: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
 LOADED_DAYS_TABLE = "loaded_days"
 DAY_SECONDS = 86_400
-#: Pages read ahead from the API while earlier ones are written (bounded memory).
-_PREFETCH_PAGES = 2
 #: Intervals longer than this many days (history loads) are written straight into the table inside the
 #: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
 #: the table's write lock (readers still get in) while the API is paged.
@@ -154,48 +151,18 @@ def _insert_page(cur: Any, table: str, page: Sequence[tuple], placeholder: str) 
     cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
 
 
-_DONE = object()
+def _prefetched(pages: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+    """``pages``, each next one read in a background thread while the consumer writes the current one.
 
-
-def _prefetched(pages: Iterator[list[tuple]], depth: int) -> Iterator[list[tuple]]:
-    """``pages``, produced by a background thread up to ``depth`` pages ahead of the consumer.
-
-    The API is paged while the previous pages are written (both wait on sockets, which frees the GIL);
-    memory stays bounded by ``depth + 2`` pages. A producer error is re-raised in the consumer; if the
-    consumer stops early, the producer stops at its next page.
+    The API is paged while the previous page is written (both wait on sockets, which frees the GIL); at
+    most two pages are held. A reader error is raised in the consumer; if the consumer stops early, the page
+    being read is awaited and no further one is read.
     """
-    ahead: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        """Queue ``item`` unless the consumer stopped; whether it was queued."""
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not offer(page):
-                    return
-            offer(_DONE)
-        except BaseException as err:  # handed to the consumer, which raises it
-            offer(err)
-
-    worker = threading.Thread(target=produce, name="movielens-prefetch", daemon=True)
-    worker.start()
-    try:
-        while (item := ahead.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="movielens-prefetch") as reader:
+        ahead = reader.submit(next, pages, None)
+        while (page := ahead.result()) is not None:
+            ahead = reader.submit(next, pages, None)
+            yield page
 
 
 def _write(
@@ -210,7 +177,7 @@ def _write(
     """Stream ``records`` into ``table``; return how many. With ``bounds`` (start, end, interval text) each
     page is checked first (the direct path, which has no staging table to check afterwards)."""
     count = 0
-    for page in _prefetched(_pages(records, page_size), _PREFETCH_PAGES):
+    for page in _prefetched(_pages(records, page_size)):
         if bounds is not None:
             start_ts, end_ts, interval = bounds
             stray = sum(not start_ts <= row[3] < end_ts for row in page)

@@ -262,25 +262,40 @@ def test_postgres_pages_go_through_copy_and_sqlite_pages_through_inserts(
     assert_rows(results_db.ratings(), expected)
 
 
-def test_prefetch_waits_for_a_slow_consumer_and_loses_no_page() -> None:
-    """The producer finds the queue full for longer than its 0.1 s put timeout and keeps offering."""
+def test_prefetch_reads_the_next_page_while_the_consumer_holds_this_one() -> None:
+    reading_second = threading.Event()
 
-    got: list = []
+    def pages():
+        yield [(1,)]
+        reading_second.set()
+        yield [(2,)]
 
-    def consume() -> None:
-        for page in ratings_table._prefetched(iter([[(i,)] for i in range(4)]), 1):
-            time.sleep(0.3)
-            got.append(page)
+    reader = ratings_table._prefetched(pages())
+    assert next(reader) == [(1,)]
+    assert reading_second.wait(timeout=10), "the second page was not read while the first was held"
+    assert list(reader) == [[(2,)]]
 
-    worker = threading.Thread(target=consume, daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), "the consumer is still waiting for a page"
+
+def test_prefetch_loses_no_page_for_a_slow_consumer() -> None:
+    got = []
+    for page in ratings_table._prefetched(iter([[(i,)] for i in range(4)])):
+        time.sleep(0.05)
+        got.append(page)
     assert got == [[(0,)], [(1,)], [(2,)], [(3,)]]
 
 
-def test_prefetch_stops_pulling_pages_when_the_consumer_stops() -> None:
+def test_prefetch_raises_the_readers_error_in_the_consumer() -> None:
+    def pages():
+        yield [(1,)]
+        raise ConnectionError("injected: the API went away")
 
+    reader = ratings_table._prefetched(pages())
+    assert next(reader) == [(1,)]
+    with pytest.raises(ConnectionError, match="injected"):
+        next(reader)
+
+
+def test_prefetch_stops_reading_when_the_consumer_stops() -> None:
     pulled = []
 
     def pages():
@@ -288,14 +303,11 @@ def test_prefetch_stops_pulling_pages_when_the_consumer_stops() -> None:
             pulled.append(i)
             yield [(i,)]
 
-    reader = ratings_table._prefetched(pages(), 2)
+    reader = ratings_table._prefetched(pages())
     assert next(reader) == [(0,)]
-    time.sleep(0.3)  # the producer fills the queue and waits to offer the next page
-    started = time.monotonic()
-    reader.close()  # the consumer gives up after one page
-    assert time.monotonic() - started < 1  # the producer saw the stop within its 0.1 s put timeout
-    assert not any(t.name == "movielens-prefetch" and t.is_alive() for t in threading.enumerate())
-    assert len(pulled) <= 5  # the first page, up to two queued, one being offered
+    reader.close()  # the consumer gives up after one page: the page being read is the last one read
+    assert pulled == [0, 1]
+    assert not any(t.name.startswith("movielens-prefetch") and t.is_alive() for t in threading.enumerate())
 
 
 @pytest.mark.parametrize("page_size", [0, -3])
