@@ -276,6 +276,10 @@ def test_prefetch_reads_the_next_page_while_the_consumer_holds_this_one() -> Non
     assert list(reader) == [[(2,)]]
 
 
+def test_prefetch_of_no_pages_is_empty() -> None:
+    assert list(ratings_table._prefetched(iter([]))) == []
+
+
 def test_prefetch_loses_no_page_for_a_slow_consumer() -> None:
     got = []
     for page in ratings_table._prefetched(iter([[(i,)] for i in range(4)])):
