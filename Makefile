@@ -117,8 +117,9 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
 	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
 	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src
-	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) || true; }; rm -f src
-	$(VENV)/bin/python tools/mutation-report
+	# the report reads the mutants' sources through src/ too: the link goes only after it
+	{ $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) || true; }
+	status=0; $(VENV)/bin/python tools/mutation-report || status=$$?; rm -f src; exit $$status
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench

@@ -62,7 +62,6 @@ class _Failure(Exception):
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(description)
-        self.description = description
         self.url = url
         self.status_code = status_code
         self.retry_after = retry_after
@@ -119,7 +118,7 @@ class Transport:
         except _Failure as failure:  # tenacity re-raises the last failure once every attempt is used
             attempts = retries + 1
             raise MovielensUnavailableError(
-                f"GET {failure.url} failed after {attempts} attempt(s); last error: {failure.description}",
+                f"GET {failure.url} failed after {attempts} attempt(s); last error: {failure}",
                 status_code=failure.status_code,
                 url=failure.url,
                 attempts=attempts,
@@ -133,17 +132,15 @@ class Transport:
         :raises MovielensResponseError: the body is not a JSON object (URL and status in the error).
         """
         response = self.get(url, params, max_retries=max_retries)
-        try:
+        with contextlib.suppress(ValueError):  # not JSON
             body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise MovielensResponseError(
-                f"{response.url} answered HTTP {response.status_code} with a body that is not a JSON object",
-                status_code=response.status_code,
-                url=response.url,
-            )
-        return body
+            if isinstance(body, dict):
+                return body
+        raise MovielensResponseError(
+            f"{response.url} answered HTTP {response.status_code} with a body that is not a JSON object",
+            status_code=response.status_code,
+            url=response.url,
+        )
 
     def _attempt(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
         try:
@@ -175,7 +172,7 @@ class Transport:
         log.warning(
             "GET %s failed (%s); retry %d of %d in %.2f s",
             failure.url,
-            failure.description,
+            failure,
             state.attempt_number,
             retries,
             state.upcoming_sleep,

@@ -138,3 +138,11 @@ def test_paging_gets_the_hooks_progress_interval_and_logger(monkeypatch, request
     hook.progress_interval = 2.5
     assert list(hook.iter_ratings("2019-01-01", "2019-01-02", batch_size=7)) == []
     assert handed == {"log": hook.log, "progress_interval": 2.5, "url": f"{BASE}/ratings", "batch_size": 7}
+
+
+def test_a_page_without_a_result_list_names_the_url(requests_mock, hook):
+    requests_mock.get(f"{BASE}/ratings", json={"total": 3})
+    with pytest.raises(MovielensResponseError) as caught:
+        hook.get_ratings("2019-01-01", "2019-01-02")
+    assert str(caught.value) == f"{BASE}/ratings answered without a 'result' list"
+    assert caught.value.url == f"{BASE}/ratings"
