@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import decimal
 import json
+import locale
 import os
 import stat
+import sys
 
 import numpy as np
 import pandas as pd
@@ -165,27 +168,23 @@ def test_a_folder_that_cannot_be_fsynced_does_not_fail_the_write(tmp_path, monke
     assert target.read_text() == '{"a": 1}\n'
 
 
+@pytest.fixture
+def ascii_locale():
+    """The C locale for this process: ``open()`` without an encoding now means ASCII (as on a worker with
+    ``LANG=C`` and no UTF-8 mode)."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert not sys.flags.utf8_mode
+        assert codecs.lookup(locale.getpreferredencoding(False)).name == "ascii"
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
 @pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv"])
-def test_text_files_are_utf8_under_an_ascii_locale(tmp_path, suffix):
-    """A worker with ``LANG=C`` (no UTF-8 mode, no locale coercion) writes and reads the same UTF-8 bytes."""
-    import subprocess
-    import sys
-
-    import airflow_movielens
-
+def test_text_files_are_utf8_under_an_ascii_locale(tmp_path, ascii_locale, suffix):
     path = tmp_path / f"out{suffix}"
-    script = (
-        "import sys; from airflow_movielens.files import atomic_write_records, read_records;"
-        "import locale; assert locale.getpreferredencoding(False) != 'UTF-8' and not sys.flags.utf8_mode;"
-        "atomic_write_records(sys.argv[1], [{'title': 'Am\\u00e9lie (2001)'}]);"
-        "print(read_records(sys.argv[1])['title'][0] == 'Am\\u00e9lie (2001)')"
-    )
-    package_root = os.path.dirname(os.path.dirname(airflow_movielens.__file__))
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    assert done.stdout.strip() == b"True"
+    atomic_write_records(path, FRAME[["title"]])
+    assert read_records(path)["title"].tolist() == FRAME["title"].tolist()
     assert "Amélie (2001)" in path.read_bytes().decode("utf-8")
