@@ -112,7 +112,7 @@ def read_records(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a file written by :func:`atomic_write_records` back into a DataFrame (format by extension)."""
     fmt = record_format(path)
     if fmt == ".parquet":
-        return pd.read_parquet(path, engine="pyarrow")
+        return pd.read_parquet(path)
     if fmt == ".csv":
         return pd.read_csv(path)
     with open(path, encoding="utf-8") as handle:
