@@ -51,7 +51,7 @@ DEFAULT_HALF_LIFE_DAYS = 7.0
 DAY_SECONDS = 86_400
 TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
-# whatever types the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
+# the aggregates' types, whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
 _AGGREGATE_DTYPES = {"movieId": "int64", "n_ratings": "int64", "rating_sum": "float64", "decayed": "float64"}
 
 __all__ = [
@@ -163,7 +163,7 @@ def aggregate(
     stats = frame.groupby("movieId").agg(  # sorted by movieId
         n_ratings=("rating", "size"), rating_sum=("rating", "sum"), decayed=("weight", "sum")
     )
-    return stats.reset_index()[AGGREGATE_COLUMNS].astype({"movieId": "int64", "n_ratings": "int64"})
+    return stats.reset_index()[AGGREGATE_COLUMNS].astype(_AGGREGATE_DTYPES)
 
 
 def rank_aggregates(
