@@ -32,6 +32,8 @@ export AIRFLOW_HOME
 export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
+# the project's connections only, not Airflow's 61 examples (airflow standalone would create them)
+export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
@@ -44,24 +46,28 @@ $(UV_BOOT):
 	$(PYTHON) -m venv $(ROOT)/.local/uv
 	$(ROOT)/.local/uv/bin/pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.synced: requirements/airflow.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
-	@echo ">> Airflow env $(VENV) from $<"
-	@test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet $<
-	@touch $@
+# A locked environment: $(1) the venv, $(2) the lock; $(3) non-empty: the airflow-movielens provider from
+# plugins/ installed editable on top (no build isolation, no index: hatchling is in the lock), so that
+# `import airflow_movielens` works from every entry point and Airflow's ProvidersManager sees the MovieLens
+# connection type, exactly as in the Astro image. `uv pip sync` removes it again: the stamp is per sync.
+define locked_env
+	@echo ">> $(1) from $(2)"
+	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
+	VIRTUAL_ENV=$(1) $(UV) pip sync --quiet $(2)
+	$(if $(3),VIRTUAL_ENV=$(1) $(UV) pip install --quiet --no-deps --no-build-isolation --editable $(ROOT))
+	@touch $(1)/.synced
+endef
+NEED_UV := $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
 
-# Airflow 3 for the provider alone (the DAGs' Astro SDK does not run on Airflow 3).
-$(VENV_AF3)/.synced: requirements/airflow3.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
-	@echo ">> Airflow 3 env $(VENV_AF3) from $<"
-	@test -x $(VENV_AF3)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV_AF3)
-	VIRTUAL_ENV=$(VENV_AF3) $(UV) pip sync --quiet $<
-	@touch $@
+$(VENV)/.synced: requirements/airflow.lock pyproject.toml | $(NEED_UV)
+	$(call locked_env,$(VENV),$<,provider)
 
-$(API_VENV)/.synced: api/requirements-dev.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
-	@echo ">> API env $(API_VENV) from $<"
-	@test -x $(API_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(API_VENV)
-	VIRTUAL_ENV=$(API_VENV) $(UV) pip sync --quiet $<
-	@touch $@
+# Airflow 3 (no Astro SDK there): the provider's suite and the DAGs' Airflow 3 path.
+$(VENV_AF3)/.synced: requirements/airflow3.lock pyproject.toml | $(NEED_UV)
+	$(call locked_env,$(VENV_AF3),$<,provider)
+
+$(API_VENV)/.synced: api/requirements-dev.lock | $(NEED_UV)
+	$(call locked_env,$(API_VENV),$<,)
 
 # Never installs system packages: the static container checks use Compose v2 and hadolint from .venv (wheels).
 setup: $(VENV)/.synced $(VENV_AF3)/.synced $(API_VENV)/.synced ## Create the locked environments (idempotent)

@@ -101,6 +101,18 @@ def test_ui_field_behaviour_follows_airflow_schema():
     assert behaviour["placeholders"]["schema"] == "http"
 
 
+def test_this_environment_has_the_provider_installed():
+    """`make setup` installs the distribution editable from plugins/ (the Astro image: from the project):
+    every entry point imports the same files; Airflow's UI offers the MovieLens connection type and form."""
+    from airflow.providers_manager import ProvidersManager
+
+    assert Path(airflow_movielens.__file__).resolve().parent == REPO_ROOT / "plugins" / "airflow_movielens"
+    pm = ProvidersManager()
+    assert pm.providers["airflow-movielens"].version == airflow_movielens.__version__
+    assert pm.hooks["movielens"].hook_class_name == "airflow_movielens.hooks.MovielensHook"
+    assert "movielens" in pm.field_behaviours
+
+
 @pytest.mark.skipif(
     AIRFLOW_3, reason="plugins/ is how the Astro project (Airflow 2.10) loads it; see the wheel test"
 )
