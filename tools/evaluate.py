@@ -132,8 +132,9 @@ def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_xlabel("window: ratings of the last N days before the cutoff (all = every earlier rating)")
     ax.set_ylabel(f"nDCG@{k} (mean over cutoffs; whiskers: min..max)")
     ax.set_ylim(0, max(float(results["ndcg"].max()) * 1.18, 1e-3))
-    ax.set_title(title, fontsize=11)
-    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title(title, fontsize=11, pad=24)
+    # Outside the axes, in one row above them: inside, it would cover the tallest bars' value labels.
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods) + 1, fontsize=9, frameon=False)
     fig.tight_layout()
     _atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
