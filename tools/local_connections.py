@@ -5,13 +5,19 @@ airflow_settings.yaml describes the connections for `astro dev start`, where the
 point at the API on 127.0.0.1 and at a SQLite results file; login, password, schema and extras stay as the
 file says.
 Usage: eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
+       python tools/local_connections.py ... --save   (make up: into the metadata database of $AIRFLOW_HOME,
+       migrated first, through `airflow connections import --overwrite`, so that the UI lists them)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -38,13 +44,31 @@ def local_connections(api_port: int, results_db: Path, settings: Path = SETTINGS
     }
 
 
+def save(conns: dict[str, dict]) -> None:
+    """Migrate the metadata database of ``$AIRFLOW_HOME`` and import ``conns`` into it, replacing connections
+    of the same ids, with the Airflow CLI of this interpreter's environment."""
+    airflow = Path(sys.executable).with_name("airflow")
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=home, encoding="utf-8") as file:
+        json.dump(conns, file)
+        file.flush()
+        subprocess.run([airflow, "connections", "import", "--overwrite", file.name], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=5000)
     parser.add_argument("--results-db", type=Path, required=True)
+    parser.add_argument("--save", action="store_true", help="store them in the metadata DB, print nothing")
     args = parser.parse_args(argv)
     args.results_db.parent.mkdir(parents=True, exist_ok=True)
-    for conn_id, conn in local_connections(args.api_port, args.results_db).items():
+    conns = local_connections(args.api_port, args.results_db)
+    if args.save:
+        save(conns)
+        return 0
+    for conn_id, conn in conns.items():
         print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")
     return 0
 
