@@ -42,11 +42,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+#: What the tests measured (durations, outcomes), printed after the run whatever the outcome.
+REPORT: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.section("container lab images")
     for ref in images.required():
         note = images.standin_note(ref) if images.exists(ref) else "missing"
         terminalreporter.write_line(f"{ref:55} {'STAND-IN: ' + note if note else 'real image'}")
+    if REPORT:
+        terminalreporter.section("container lab measurements")
+        for line in REPORT:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

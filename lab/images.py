@@ -187,6 +187,18 @@ def _pinned(line: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+FRESH_MACHINE_IMAGE = "movielens-lab/fresh-machine:bookworm"
+
+
+def ensure_fresh_machine() -> str:
+    """The lab's newcomer machine (lab/fresh-machine/Dockerfile) on the lab base; not a registry image."""
+    if not exists(FRESH_MACHINE_IMAGE):
+        context = Path(__file__).resolve().parent / "fresh-machine"
+        note = "the lab's fresh machine: bookworm + python3"
+        build(FRESH_MACHINE_IMAGE, context, note, BASE=ensure_base())
+    return FRESH_MACHINE_IMAGE
+
+
 def ensure_simple(ref: str, kind: str) -> None:
     if exists(ref):
         return
