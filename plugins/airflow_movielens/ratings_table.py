@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DateLike, to_api_date, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "LOADED_DAYS_TABLE",
     "RATING_COLUMNS",
     "RATINGS_TABLE",
+    "check_names",
     "epoch_seconds",
     "qualified_name",
     "replace_interval",
@@ -81,10 +83,23 @@ def _is_postgres(hook: DbApiHook) -> bool:
 
 
 def qualified_name(hook: DbApiHook, table: str = RATINGS_TABLE, schema: str | None = None) -> str:
-    """``"schema"."table"`` on databases with schemas, ``"table"`` on SQLite (which has none)."""
+    """``"schema"."table"`` on databases with schemas, ``"table"`` on SQLite (which has none).
+
+    :raises MovielensArgumentError: ``table`` or ``schema`` is not a plain SQL identifier.
+    """
+    sql_identifier(table, "table")
     if schema and getattr(hook, "conn_type", None) != "sqlite":
-        return f'"{schema}"."{table}"'
+        return f'"{sql_identifier(schema, "schema")}"."{table}"'
     return f'"{table}"'
+
+
+def check_names(table: str, schema: str | None, days_table: str | None = None) -> None:
+    """Refuse any name that is not a plain SQL identifier (:func:`sql_identifier`) before SQL is sent."""
+    sql_identifier(table, "table")
+    if schema:
+        sql_identifier(schema, "schema")
+    if days_table:
+        sql_identifier(days_table, "days_table")
 
 
 def _columns_ddl() -> str:
@@ -241,9 +256,11 @@ def replace_interval(
     :param days_table: table in which the interval's days are marked as loaded, in the same transaction
         (created if missing; ``None`` marks nothing).
     :return: ``{"table", "start_date", "end_date", "count", "deleted"}`` (small, for XCom).
-    :raises MovielensArgumentError: a bad interval or page size.
+    :raises MovielensArgumentError: a bad interval, page size, or table, schema or days_table name (checked
+        before any SQL).
     :raises ValueError: a record outside the interval.
     """
+    check_names(table, schema, days_table)
     start, end = validate_interval(start_date, end_date)
     if start is None or end is None:
         raise MovielensArgumentError(

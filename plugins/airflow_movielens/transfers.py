@@ -15,7 +15,7 @@ from airflow_movielens.dates import (
 )
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.ratings_table import RATINGS_TABLE, replace_interval
+from airflow_movielens.ratings_table import RATINGS_TABLE, check_names, replace_interval
 
 __all__ = ["MovielensRatingsToSqlOperator"]
 
@@ -66,6 +66,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
+        check_names(self.table, self.schema)  # rendered templates: checked before any connection or SQL
         start, end = task_window(self.interval_start, self.interval_end)
         if start is None or end is None:
             raise MovielensArgumentError(
