@@ -8,22 +8,27 @@ writes runs on both) and from the exported CSV files.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.results_db import ResultsDb, forget_connection_types, results_database, sqlite_results
+from tests.results_db import ResultsDb, results_database, sqlite_results
+from tests.support.dag_runs import (
+    DAG_IDS,
+    SENSOR_TIMEOUT,
+    assert_succeeded,
+    parse_dags,
+    parsed_dags,
+    pipeline_env,
+    run,
+    states,
+)
 
-DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 DAY = dt.date(2019, 1, 1)
 EMPTY_DAY = dt.date(2019, 2, 1)  # the test dataset has no ratings after 2019-01-14
-SENSOR_TIMEOUT = 4
-SENSOR_POKE_INTERVAL = 1
 COLUMNS = [
     "window_start",
     "window_end",
@@ -42,13 +47,6 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 # ------------------------------------------------------------------------------------------------------
 # The expected ranking: plain pandas straight from the dataset files (no project code)
 # ------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def dataset(movielens_api) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ratings = pd.read_csv(movielens_api.ratings_csv)
-    movies = pd.read_csv(movielens_api.movies_csv, dtype={"title": str, "genres": str}, keep_default_na=False)
-    return ratings, movies
-
-
 def expected_ranking(dataset, day: dt.date, min_ratings=3, prior_weight=10, top_n=100) -> pd.DataFrame:
     ratings, movies = dataset
     start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
@@ -94,91 +92,6 @@ def assert_same_ranking(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(actual[exact], expected[exact], check_dtype=False)
     for col in ("mean_rating", "score"):
         assert actual[col].to_numpy() == pytest.approx(expected[col].to_numpy(), rel=1e-12, abs=1e-12)
-
-
-# ------------------------------------------------------------------------------------------------------
-# Environment: results database (SQLite or PostgreSQL), data dir, DAGs parsed with a short sensor timeout
-# ------------------------------------------------------------------------------------------------------
-_PARSED: dict[str, dict] = {}
-
-
-def parse_dags() -> dict:
-    """The DAGs (the four daily ones, 05_history, 06_evaluation), freshly parsed with a wide window and a
-    short sensor timeout."""
-    # dag.test() deletes an existing run of the same date through the ORM, whose DagRunNote maps a foreign
-    # key to the FAB user table: its models must be imported for a rerun to work.
-    import airflow.providers.fab.auth_manager.models  # noqa: F401
-    from airflow.models import DagBag
-
-    with pytest.MonkeyPatch.context() as patch:
-        # the window override of include/movielens/settings.py: 2019-02-01 is inside the DAGs' range
-        patch.setenv("MOVIELENS_END_DATE", "2019-12-31")
-        patch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
-        patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
-        bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), include_examples=False)
-        assert not bag.import_errors, bag.import_errors
-        return {dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history", "06_evaluation"]}
-
-
-def parsed_dags(kind: str) -> dict:
-    """The four DAGs, parsed once per results database kind.
-
-    The Astro SDK fills the schema of a DAG's temporary output tables in place on first use (PostgreSQL:
-    ``tmp_astro``; SQLite: none), so DAG objects that ran on one kind must not run on the other in the
-    same process. A real worker parses its DAGs against one deployment's connection, never two.
-    """
-    if kind not in _PARSED:
-        _PARSED[kind] = parse_dags()
-    return _PARSED[kind]
-
-
-@pytest.fixture
-def dags(movielens_api, results_db) -> dict:
-    return parsed_dags(results_db.kind)
-
-
-@contextlib.contextmanager
-def pipeline_env(db: ResultsDb, data_dir: Path) -> Iterator[None]:
-    """``movielens_results`` pointing at ``db``, ``MOVIELENS_DATA_DIR`` at ``data_dir``."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOVIELENS_DATA_DIR", str(data_dir))
-        patch.setenv("AIRFLOW_CONN_MOVIELENS_RESULTS", db.connection_json)
-        forget_connection_types()
-        try:
-            yield
-        finally:
-            forget_connection_types()
-
-
-@pytest.fixture
-def workspace(results_db, tmp_path) -> Iterator[dict]:
-    """A fresh data dir and a fresh results database (SQLite, then PostgreSQL) for one test."""
-    data_dir = tmp_path / "data"
-    with pipeline_env(results_db, data_dir):
-        yield {"data_dir": data_dir, "db": results_db}
-
-
-def run(dag, day: dt.date, **conf):
-    """``dag.test()`` of the interval ``[day, day + 1)``.
-
-    A manual run's data interval is the schedule interval that *ends* at its logical date, so the logical
-    date is the day after the window (a scheduled run of ``day`` covers the same window).
-    """
-    logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
-    started = time.perf_counter()
-    dag_run = dag.test(execution_date=logical_date, run_conf=conf)
-    elapsed = time.perf_counter() - started
-    print(f"dag.test {dag.dag_id} {day}: {dag_run.state} in {elapsed:.1f}s")
-    return dag_run
-
-
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
-def assert_succeeded(dag_run) -> None:
-    assert dag_run.state == "success", states(dag_run)
-    assert set(states(dag_run).values()) == {"success"}, states(dag_run)
 
 
 def window_rows(db: ResultsDb, day: dt.date) -> pd.DataFrame:
