@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pendulum
+from airflow.decorators import task
 from airflow.models.dag import DAG
 from airflow.models.param import Param
 
+from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
 from include.movielens.dag_factory import default_args
@@ -14,10 +16,12 @@ DOC_MD = """
 ### 05_history — a long range of ratings in one run
 
 Triggered by hand (`airflow dags trigger 05_history -c '{"history_start": "1995-01-01", "history_end":
-"2019-01-01"}'`). The provider's transfer operator pages the API through `MovielensHook` and streams the
-ratings into the table `ratings` of `movielens_results` in bounded memory (`COPY` on PostgreSQL), then
-replaces `[history_start, history_end)` and marks each of its days in `loaded_days` in ONE transaction.
-Afterwards the daily DAGs find their 7-, 30- and 365-day windows complete and rank them.
+"2019-01-01"}'`). `check_range` fails the run before any write when the range is not days in order, holds no
+rating, or ends after the day after the API's newest rating. Then the provider's transfer operator pages the
+API through `MovielensHook` and streams the ratings into the table `ratings` of `movielens_results` in bounded
+memory (`COPY` on PostgreSQL), then replaces `[history_start, history_end)` and marks each of its days in
+`loaded_days` in ONE transaction. Afterwards the daily DAGs find their 7-, 30- and 365-day windows complete
+and rank them.
 
 What it demonstrates: a backfill without thousands of daily runs, through the same loader as 03/04.
 """
@@ -35,16 +39,28 @@ with DAG(
     max_active_runs=1,
     default_args=default_args(),
     params={
-        "history_start": Param("1995-01-01", type="string", description="First day to load (YYYY-MM-DD)."),
+        "history_start": Param(
+            "1995-01-01", type="string", format="date", description="First day to load (YYYY-MM-DD)."
+        ),
         "history_end": Param(
             settings.DEFAULT_START_DATE.isoformat(),
             type="string",
+            format="date",
             description="Day after the last one to load (YYYY-MM-DD), e.g. the daily DAGs' first day.",
         ),
     },
     tags=[*settings.TAGS, "history", "operator"],
 ) as dag:
-    MovielensRatingsToSqlOperator(
+
+    @task
+    def check_range(params: dict | None = None) -> dict:
+        """The range is days, in order, inside the dataset (include/movielens/history.py): else fail here."""
+        from include.movielens.history import check_history_range
+
+        with MovielensHook(settings.MOVIELENS_CONN_ID) as hook:
+            return check_history_range(hook, params["history_start"], params["history_end"])
+
+    check_range() >> MovielensRatingsToSqlOperator(
         task_id="load_history",
         conn_id=settings.MOVIELENS_CONN_ID,
         sql_conn_id=settings.RESULTS_CONN_ID,

@@ -37,7 +37,12 @@ with DAG(
     params={
         "horizon_days": Param(DEFAULT_HORIZON_DAYS, type="integer", minimum=1, description="Test horizon H."),
         "k": Param(DEFAULT_K, type="integer", minimum=1, description="List length K."),
-        "cutoffs": Param([], type="array", description="Cutoff days (YYYY-MM-DD); empty: the latest month."),
+        "cutoffs": Param(
+            [],
+            type="array",
+            items={"type": "string", "format": "date"},
+            description="Cutoff days (YYYY-MM-DD); empty: the latest month.",
+        ),
     },
     tags=[*settings.TAGS, "evaluation", "dataset"],
 ) as dag:
@@ -47,8 +52,9 @@ with DAG(
         """Backtest the pending cutoffs and store them in ``ranking_evaluation``."""
         from include.movielens.evaluation import run_evaluation
 
+        # checked by run_evaluation before anything is read or written (a bad value fails the task)
         summary = run_evaluation(
-            requested=params["cutoffs"], horizon_days=int(params["horizon_days"]), k=int(params["k"])
+            requested=params["cutoffs"], horizon_days=params["horizon_days"], k=params["k"]
         )
         if not summary["cutoffs"]:
             raise AirflowSkipException(f"nothing to evaluate: {summary['reason']}")

@@ -17,6 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 from astro.databases import create_database
 
+from airflow_movielens.dates import to_api_date
+from airflow_movielens.exceptions import MovielensArgumentError
 from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 
@@ -95,6 +97,34 @@ def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
+def check_params(requested: Sequence[object], horizon_days: object, k: object) -> list[dt.date]:
+    """The requested cutoffs as days, once ``cutoffs``, ``horizon_days`` and ``k`` are all valid.
+
+    :raises MovielensArgumentError: naming the first bad value (before anything is read or written).
+    """
+    for name, value in (("horizon_days", horizon_days), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MovielensArgumentError(f"{name} must be a whole number >= 1, got {value!r}")
+    if isinstance(requested, str | bytes) or not isinstance(requested, Sequence):
+        raise MovielensArgumentError(f"cutoffs must be a list of YYYY-MM-DD days, got {requested!r}")
+    return [dt.date.fromisoformat(to_api_date(day, "cutoffs")) for day in requested if day is not None]
+
+
+def check_horizons(log_: RatingLog, cutoffs: Sequence[dt.date], horizon_days: int) -> None:
+    """Every requested cutoff has loaded ratings before it and its whole horizon inside the loaded ones.
+
+    :raises MovielensArgumentError: a cutoff outside that range, with the range.
+    """
+    first, after_last = log_.day(0), log_.day(-1) + dt.timedelta(days=1)
+    for cutoff in cutoffs:
+        if not first < cutoff <= after_last - dt.timedelta(days=horizon_days):
+            raise MovielensArgumentError(
+                f"cutoffs: {cutoff} with a {horizon_days}-day horizon lies beyond the loaded ratings "
+                f"({first} .. {after_last - dt.timedelta(days=1)}): a cutoff needs ratings before it and "
+                "its whole horizon loaded"
+            )
+
+
 def pending_cutoffs(
     log_: RatingLog, requested: Sequence[str], horizon_days: int, done: set[dt.date]
 ) -> list[dt.date]:
@@ -141,10 +171,14 @@ def run_evaluation(
     :return: ``{"cutoffs": [...], "rows": n, "best": {"method", "window", "ndcg", "hr"} or None,
         "reason"}``; no cutoff (and the reason) when there is nothing to do.
     """
+    requested_days = check_params(requested, horizon_days, k)
     log_ = read_rating_log(conn_id)
+    check_horizons(log_, requested_days, horizon_days)
     try:
-        cutoffs = pending_cutoffs(log_, requested, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id))
-    except ValueError as err:
+        cutoffs = pending_cutoffs(
+            log_, requested_days, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id)
+        )
+    except ValueError as err:  # no month start leaves a whole horizon in the loaded data (yet)
         return {"cutoffs": [], "rows": 0, "best": None, "reason": str(err)}
     if not cutoffs:
         return {"cutoffs": [], "rows": 0, "best": None, "reason": "every cutoff is already evaluated"}
