@@ -8,10 +8,15 @@ different worker. :func:`rank_and_publish` returns the task group ``rank_and_pub
 interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D by ``count``, ``bayes`` and
 ``trending`` (see :mod:`include.movielens.windows`)::
 
-    load ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ──┬──> export_ranking_csv
-                        └───────────────────────────────────┴──────────────────────┴──> publish_ranking
-    (all ──> cleanup_temp_tables)
+    load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
+                                   │                                          │                   ├─> export
+                                   └──────────────────────────────────────────┴───────────────────┴─> publish
+    (export = export_ranking_csv, publish = publish_ranking; all ──> cleanup_temp_tables)
 
+* ``fill_history`` loads the days of the widest (365-day) window before the run's own day that are not in
+  ``loaded_days`` yet, through the same loader: a fresh deployment's first run ranks every window, and in a
+  catch-up whose runs finish out of order no run waits for the runs of the days before it (no window is left
+  "not computed" for a human to clear). With the days loaded, it is one query.
 * ``plan_windows`` reads ``loaded_days``: only windows whose days are all loaded are ranked; the others are
   logged and left "not computed" (no row in ``ranking_windows``) -- never ranked from partial data.
 * ``window_weights`` (``@aql.dataframe``) is the small (window, age in days, trending weight) table.
@@ -36,6 +41,7 @@ parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -57,6 +63,7 @@ from include.movielens.windows import (
     AGGREGATE_SQL,
     WINDOW_DAYS,
     WINDOW_RANKING_COLUMNS,
+    missing_ranges,
     plan_windows,
     rank_windows,
     ranked_movie_ids,
@@ -111,6 +118,37 @@ def ranking_csv_path(dag_id: str, ds: str) -> ObjectStoragePath:
 # ---------------------------------------------------------------------------------------------------------
 # Tasks
 # ---------------------------------------------------------------------------------------------------------
+@task(task_id="fill_history")
+def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> dict:
+    """Load the days of the run's widest window, before its own day, that are not loaded yet.
+
+    A fresh deployment's first run thereby loads the year before it and ranks every window at once, and a
+    run of a catch-up never waits for the runs of the days before it (they may finish later, or never rerun):
+    each run ranks all of its windows. Once the days are loaded this is one ``loaded_days`` query.
+    """
+    from airflow_movielens.checks import check_complete
+    from airflow_movielens.hooks import MovielensHook
+
+    end_ts = int(window_end_ts)
+    own_day, first = end_ts - DAY_SECONDS, end_ts - max(WINDOW_DAYS) * DAY_SECONDS
+    gaps = missing_ranges(loaded_days(conn_id, first, own_day), first, own_day)
+    loaded = []
+    with MovielensHook(movielens_conn_id, batch_size=settings.DEFAULT_BATCH_SIZE) as hook:
+        for start_ts, end_ts_ in gaps:
+            start, end = (
+                dt.datetime.fromtimestamp(ts, tz=dt.UTC).date().isoformat() for ts in (start_ts, end_ts_)
+            )
+            done = load_interval(
+                start,
+                end,
+                hook.iter_ratings(start, end),
+                before_commit=functools.partial(check_complete, hook, start, end),
+            )
+            loaded.append({key: done[key] for key in ("start_date", "end_date", "count")})
+    log.info("Days before %s not loaded yet, now loaded: %s", own_day, loaded or "none")
+    return {"loaded": loaded, "ratings": sum(item["count"] for item in loaded)}
+
+
 @task(task_id="plan_windows")
 def plan_ranking_windows(window_end_ts: str, conn_id: str) -> dict:
     """Which of the windows ending at the run's interval end have all their days loaded."""
@@ -198,6 +236,9 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
     :param loaded: the load task (or its output); it must finish before the window is aggregated.
     :return: the task group, so that more tasks can be wired after it.
     """
+    filled = fill_history(
+        settings.WINDOW_END_TS_TEMPLATE, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
+    )
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
         plan = plan_ranking_windows(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
         weights = window_weights(plan, output_table=Table(conn_id=settings.RESULTS_CONN_ID))
@@ -220,5 +261,5 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
             retries=settings.task_retries(),
         ).as_teardown()
         [exported, published] >> cleanup
-    loaded >> group
+    loaded >> filled >> group
     return group

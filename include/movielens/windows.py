@@ -8,6 +8,9 @@ import: the pieces are tested against :mod:`include.movielens.popularity` direct
   (the loader marks them in the transaction that loads the ratings). Only complete windows are ranked; the
   others are reported as missing and left "not computed" (no row in ``ranking_windows``), never ranked
   from a partial window. A later run or a rerun of the same date ranks them once their days are loaded.
+* :func:`missing_ranges` -- the days of the widest window that are not loaded yet, as ranges to load: a
+  run loads them (``fill_history``) before it plans, so that a fresh deployment's first run and every run of
+  a catch-up whose runs finish out of order rank all of their windows.
 * :func:`weight_table` -- one row per (window, whole-day age) with the ``trending`` weight
   ``0.5 ** (age / half_life)``: the SQL joins it instead of calling ``POWER``/``EXP`` (absent from some
   SQLite builds). The ages are those of :func:`popularity.aggregate`: ``floor((D - timestamp) / 86400)``.
@@ -82,6 +85,23 @@ def plan_windows(end_ts: int, loaded_days: Iterable[int], window_days: Sequence[
         else:
             complete.append(int(days))
     return {"window_end_ts": int(end_ts), "complete": complete, "missing": missing}
+
+
+def missing_ranges(loaded_days: Iterable[int], start_ts: int, end_ts: int) -> list[tuple[int, int]]:
+    """The days of ``[start_ts, end_ts)`` (UTC midnights) not in ``loaded_days``, as ``[start, end)`` runs of
+    consecutive days, oldest first: what a run must load so that its windows are complete."""
+    if start_ts % DAY_SECONDS or end_ts % DAY_SECONDS:
+        raise ValueError(f"[{start_ts}, {end_ts}) does not run from a UTC midnight to a UTC midnight")
+    loaded = set(loaded_days)
+    ranges: list[tuple[int, int]] = []
+    for day in range(start_ts, end_ts, DAY_SECONDS):
+        if day in loaded:
+            continue
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + DAY_SECONDS)
+        else:
+            ranges.append((day, day + DAY_SECONDS))
+    return ranges
 
 
 def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> pd.DataFrame:

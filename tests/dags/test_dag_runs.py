@@ -128,6 +128,7 @@ def dag_runs(request, movielens_api, tmp_path_factory) -> dict:
                 "dag_run": dag_run,
                 "states": states(dag_run),
                 "loaded": dag_run.get_task_instance("load_ratings").xcom_pull(task_ids="load_ratings"),
+                "filled": dag_run.get_task_instance("fill_history").xcom_pull(task_ids="fill_history"),
                 "rows": db.rankings(),
                 "ratings": db.ratings(),
                 "tables": db.tables(),
@@ -144,9 +145,18 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
     assert len(expected) == 100  # the day has thousands of ratings: a full top 100
     assert_same_ranking(daily_bayes(result["rows"]), expected)
     assert_same_ranking(daily_bayes(pd.read_csv(ranking_csv(dag_runs["data_dir"], dag_id, DAY))), expected)
-    # the longer windows need days before 2019-01-01, never loaded here: not computed, not ranked partial
-    assert sorted(set(result["rows"]["window_days"])) == [1]
+    # a first run loads the year before its day too (fill_history; the dataset has no rating before DAY), so
+    # every window is computed at once, each holding DAY's ratings only
+    assert sorted(set(result["rows"]["window_days"])) == [1, 7, 30, 365]
     assert sorted(set(result["rows"]["method"])) == ["bayes", "count", "trending"]
+    by_window = {
+        days: rows.drop(columns=["window_days", "window_start"]).reset_index(drop=True)
+        for days, rows in result["rows"].groupby("window_days")
+    }
+    for days in (7, 30, 365):
+        pd.testing.assert_frame_equal(by_window[days], by_window[1])
+    year_before = {"start_date": "2018-01-02", "end_date": "2019-01-01", "count": 0}
+    assert result["filled"] == {"loaded": [year_before], "ratings": 0}
     # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small
     assert_same_ratings(result["ratings"], expected_ratings(dataset, DAY))
     assert result["loaded"]["count"] == len(result["ratings"])
@@ -243,31 +253,42 @@ def test_interval_without_ratings_skips_ranking_and_clears_the_window(dags, data
     before = db.rankings()
     day_rows = before[before["window_end"].astype(str) == old_end].reset_index(drop=True)
     assert len(window_rows(db, EMPTY_DAY)) == 100
-    assert len(before[before["window_end"].astype(str) == new_end]) == len(day_rows) == 300
+    # 4 windows x 3 methods x top 100
+    assert len(before[before["window_end"].astype(str) == new_end]) == len(day_rows) == 1200
     assert (db.ranking_windows()["n_ratings"] > 0).all()
     assert len(db.ratings()) == 2 * len(expected_ratings(dataset, DAY))
 
     dag_run = run(dags["02_hook"], EMPTY_DAY)
     assert dag_run.state == "success", states(dag_run)
-    assert states(dag_run)["rank_movies"] == "skipped"
+    # the run loaded the days before it that were missing (January's ratings): its 30- and 365-day windows
+    # hold them and are ranked; its 1- and 7-day windows are empty
+    assert states(dag_run)["rank_movies"] == "success"
     assert states(dag_run)["publish_ranking"] == "success"
     csv = pd.read_csv(ranking_csv(workspace["data_dir"], "02_hook", EMPTY_DAY))
     assert set(csv.columns) == {*COLUMNS, "method", "window_days"}
-    assert csv.empty
+    assert set(csv["window_days"]) == {30, 365}
     after = db.rankings()
-    assert after[after["window_end"].astype(str) == new_end].empty  # the window's old rankings are gone
-    pd.testing.assert_frame_equal(after, day_rows)  # and only they
+    new_rows = after[after["window_end"].astype(str) == new_end]
+    assert set(new_rows["window_days"]) == {30, 365}  # the window's old (1-day) rankings are gone
+    old_rows = after[after["window_end"].astype(str) == old_end].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old_rows, day_rows)  # the other window's rows are untouched
     assert_same_ranking(window_rows(db, DAY), expected_ranking(dataset, DAY))
     windows = db.ranking_windows()
-    emptied = windows[windows["window_end"].astype(str) == new_end]
+    emptied = windows[
+        (windows["window_end"].astype(str) == new_end) & windows["window_days"].isin([1, 7])
+    ].sort_values(["window_days", "method"])
     # computed, and empty: not the same as "not computed"
     assert emptied[["method", "window_days", "n_ratings", "n_movies"]].values.tolist() == [
         ["bayes", 1, 0, 0],
         ["count", 1, 0, 0],
         ["trending", 1, 0, 0],
+        ["bayes", 7, 0, 0],
+        ["count", 7, 0, 0],
+        ["trending", 7, 0, 0],
     ]
     assert (windows[windows["window_end"].astype(str) == old_end]["n_ratings"] > 0).all()
-    assert_same_ratings(db.ratings(), expected_ratings(dataset, DAY))  # so are the window's old ratings
+    # the emptied day's copied ratings are gone; the dataset's days before it were loaded
+    assert_same_ratings(db.ratings(), expected_ratings(dataset, DAY, days=14))
 
 
 def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path) -> None:
@@ -302,7 +323,7 @@ def test_sensor_times_out_on_an_interval_without_ratings(movielens_api, tmp_path
 # ------------------------------------------------------------------------------------------------------
 # History load, window completeness with runs finishing out of order, every (method, window) ranking
 # ------------------------------------------------------------------------------------------------------
-def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset, workspace) -> None:
+def test_history_then_a_run_before_its_previous_day_ranks_every_window(dags, dataset, workspace) -> None:
     from include.movielens import popularity
 
     db = workspace["db"]
@@ -313,12 +334,10 @@ def test_history_then_out_of_order_runs_rank_only_complete_windows(dags, dataset
     assert_succeeded(history)
     assert_same_ratings(db.ratings(), expected_ratings(dataset, dt.date(2019, 1, 1), days=7))
 
-    last, missing = dt.date(2019, 1, 9), dt.date(2019, 1, 8)
-    assert_succeeded(run(dags["02_hook"], last))  # finishes before the day it needs: 1d only
-    assert sorted(set(db.ranking_windows()["window_days"])) == [1]
-    assert sorted(set(db.rankings()["window_days"])) == [1]
-    assert_succeeded(run(dags["02_hook"], missing))  # 2019-01-08: everything before it is loaded
-    assert_succeeded(run(dags["02_hook"], last))  # the rerun now ranks every window
+    last = dt.date(2019, 1, 9)
+    # runs before the day it needs (2019-01-08) was loaded by its own run: it loads that day itself
+    # (fill_history) and ranks every window, never from partial data
+    assert_succeeded(run(dags["02_hook"], last))
     windows = db.ranking_windows()
     end = windows[windows["window_end"].astype(str) == "2019-01-10"]
     assert sorted(set(end["window_days"])) == [1, 7, 30, 365]

@@ -11,7 +11,8 @@ import pytest
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 RANKING_EDGES = {
-    ("load_ratings", "plan_windows"),
+    ("load_ratings", "fill_history"),
+    ("fill_history", "plan_windows"),
     ("plan_windows", "window_weights"),
     ("plan_windows", "rank_movies"),
     ("plan_windows", "publish_ranking"),
