@@ -37,7 +37,7 @@ export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api soak api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -129,6 +129,12 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench
+
+SOAK_SECONDS ?= 300
+SOAK_CLIENTS ?= 8
+soak: setup ## API soak: $(SOAK_CLIENTS) clients x $(SOAK_SECONDS) s of random day pages, full twin; errors, p99, RSS
+	cd api && $(API_VENV)/bin/python -m bench.soak --clients $(SOAK_CLIENTS) --seconds $(SOAK_SECONDS) \
+	  $(if $(MOVIELENS_DATA),--data "$(MOVIELENS_DATA)")
 
 bench: bench-api ## All benchmarks
 

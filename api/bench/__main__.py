@@ -7,109 +7,24 @@ and the same queries against ``bench.baseline`` (pandas boolean mask per request
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 
+from bench.server import API_DIR, Query, gunicorn, memory, request
 from movielens_api import cache
 from movielens_api.dataset import source_for
 from movielens_api.dataset.convert import ensure_cache
-
-API_DIR = Path(__file__).resolve().parents[1]
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"airflow:airflow").decode()}
-Query = dict[str, str | int]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port: int, path: str, params: Query | None = None) -> tuple[int, bytes]:
-    """One request on a fresh connection (gunicorn's sync workers close after each response)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("GET", path + ("?" + urlencode(params) if params else ""), headers=AUTH)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-@contextmanager
-def gunicorn(
-    app: str, env: dict[str, str], workers: int, timeout: float = 900
-) -> Iterator[tuple[int, float, int]]:
-    """Start gunicorn; yield (port, seconds until /health == 200, master pid)."""
-    port = _free_port()
-    full_env = {**os.environ, **env, "API_PORT": str(port), "API_WORKERS": str(workers), "API_TIMEOUT": "600"}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py", app],
-        cwd=API_DIR,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        while True:
-            try:
-                if get(port, "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - t0 > timeout:
-                raise RuntimeError(f"{app} did not start")
-            time.sleep(0.02)
-        yield port, time.perf_counter() - t0, proc.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def memory(master: int) -> list[dict[str, int]]:
-    """RSS / PSS (MB) of each worker of a gunicorn master."""
-    out = []
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        status = dict(
-            line.split(":", 1)
-            for line in Path(f"/proc/{child}/status").read_text().splitlines()
-            if ":" in line
-        )
-        rollup = Path(f"/proc/{child}/smaps_rollup").read_text().splitlines()
-        pss = next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-
-        def mb(key: str, status: dict[str, str] = status) -> int:
-            return int(status[key].split()[0]) // 1024
-
-        out.append(
-            {
-                "pid": int(child),
-                "rss": mb("VmRSS"),
-                "anon": mb("RssAnon"),
-                "file": mb("RssFile"),
-                "pss": pss // 1024,
-            }
-        )
-    return out
 
 
 def page_through(port: int, start: str, end: str, limit: int) -> tuple[int, float, int]:
@@ -117,7 +32,7 @@ def page_through(port: int, start: str, end: str, limit: int) -> tuple[int, floa
     t, offset, n, total, reqs = time.perf_counter(), 0, 0, None, 0
     while total is None or offset < total:
         query = {"start_date": start, "end_date": end, "offset": offset, "limit": limit}
-        status, body = get(port, "/ratings", query)
+        status, body = request(port, "/ratings", query)
         if status != 200:
             raise RuntimeError(f"/ratings {query} -> {status}")
         page = json.loads(body)
@@ -173,7 +88,7 @@ def run_cases(ports: dict[str, int], cases: dict[str, list[Query]], warmup: int 
         for i, q in enumerate(queries[:warmup] + queries):
             for name, port in ports.items():
                 t = time.perf_counter()
-                status, _ = get(port, "/ratings", q)
+                status, _ = request(port, "/ratings", q)
                 if status != 200:
                     raise RuntimeError(f"{name}: /ratings {q} -> {status}")
                 if i >= warmup:
@@ -211,7 +126,7 @@ def run_paging(
 def same_answers(ports: dict[str, int], queries: list[Query]) -> int:
     """Check that every server returns the same pages; returns the number of queries compared."""
     for q in queries:
-        bodies = [json.loads(get(port, "/ratings", q)[1]) for port in ports.values()]
+        bodies = [json.loads(request(port, "/ratings", q)[1]) for port in ports.values()]
         if any(b != bodies[0] for b in bodies[1:]):
             raise RuntimeError(f"servers disagree on {q}")
     return len(queries)
