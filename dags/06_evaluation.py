@@ -21,6 +21,9 @@ Scheduled on the `movie_rankings` Dataset (every publish of a daily DAG). It run
 latest month start whose horizon lies inside the loaded data, and stores HR@K, nDCG@K and coverage per
 (method, window) in the table `ranking_evaluation`. A cutoff already stored is skipped, so new rows appear
 at most once a month. Params: `horizon_days`, `k`, and `cutoffs` (explicit days, for a re-evaluation).
+Then `choose_list` decides, from every stored evaluation, which list to serve from which day (best mean
+nDCG@10 over the three latest cutoffs known by that day, switching only for a 5 % better list; the rule is
+include/movielens/choice.py) into `ranking_choice`, and republishes `popular_movies` where a decision changed.
 
 What it demonstrates: a Dataset-triggered downstream DAG that tells the recommender team which list works.
 """
@@ -60,4 +63,14 @@ with DAG(
             raise AirflowSkipException(f"nothing to evaluate: {summary['reason']}")
         return summary
 
-    evaluate_rankings()
+    @task(trigger_rule="none_failed")
+    def choose_list() -> dict:
+        """Decide which list to serve from every stored evaluation (include/movielens/choice.py), store the
+        decisions in ``ranking_choice`` and republish ``popular_movies`` where a decision changed."""
+        from include.movielens.choice import decide
+        from include.movielens.evaluation import read_evaluation
+        from include.movielens.served import store_decisions
+
+        return store_decisions(decide(read_evaluation(settings.RESULTS_CONN_ID)), settings.RESULTS_CONN_ID)
+
+    evaluate_rankings() >> choose_list()

@@ -1,4 +1,4 @@
-"""Run one of the DAGs over a range of days with ``dag.test()`` and print the last day's top movies.
+"""Run one of the DAGs over a range of days with ``dag.test()`` and print the last day's served list.
 
 For ``make demo`` (tools/demo) and for trying the pipeline without a scheduler; a command-line tool, so it
 lives here and not on the workers' import path (include/)::
@@ -6,9 +6,10 @@ lives here and not on the workers' import path (include/)::
     python -m tools.demo_pipeline --dag 04_sensor --start 2019-01-01 --end 2019-01-03 --top 10 \
         --history-days 365 --evaluate
 
-``--history-days N`` first loads the N days before ``--start`` in one run of 05_history, so that the last
-day's 7-, 30- and 365-day windows are complete; the top 10 of :data:`PAIRS` are printed side by side.
-``--evaluate`` then runs 06_evaluation (the backtest over the loaded ratings) and prints its best pair.
+``--history-days N`` first loads the N days before ``--start`` in one run of 05_history. ``--evaluate`` then
+runs 06_evaluation (the backtest over the loaded ratings, and the choice of the served list). The headline is
+the served list of the day after ``--end`` (``popular_movies``) with the reason it was chosen and the
+runner-up; the top 10 of :data:`PAIRS` follow side by side, then the backtest's best lists.
 
 Needs the usual environment: ``AIRFLOW_HOME`` (a metadata database is created/migrated there),
 ``AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES='airflow.* astro.*'``, the connections ``movielens``
@@ -31,6 +32,7 @@ import pandas as pd
 
 from include.movielens import settings
 from include.movielens.results import read_ranking, window_end_of
+from include.movielens.served import read_decision, read_served
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
 #: The (method, window_days) rankings printed side by side.
@@ -161,6 +163,38 @@ def top_movies(
     return read_ranking(end, method=method, window_days=window_days, limit=n, conn_id=conn_id)
 
 
+def describe(served: pd.DataFrame) -> str:
+    """``count over 365 days`` for a served list (empty: ``nothing served``)."""
+    if served.empty:
+        return "nothing served"
+    return f"{served['method'].iloc[0]} over {int(served['window_days'].iloc[0])} days"
+
+
+def explain(decision, served: pd.DataFrame) -> str:
+    """Why this list is served: the decision in force and its evidence, or the default."""
+    from include.movielens.choice import CHOICE_HORIZON_DAYS
+
+    if decision.valid_from is None:
+        why = (
+            f"the default before any evaluation whose {CHOICE_HORIZON_DAYS}-day horizon has ended "
+            f"({decision.method} over {decision.window_days} days)"
+        )
+    else:
+        cutoffs = ", ".join(day.isoformat() for day in decision.cutoffs)
+        why = (
+            f"chosen from {decision.valid_from}: mean {decision.metric} {decision.value:.4f} over the "
+            f"cutoff(s) {cutoffs} (at least {decision.users} users each)"
+        )
+        if decision.runner_up:
+            method, days = decision.runner_up
+            why += f"; runner-up {method} over {days} days, {decision.runner_up_value:.4f}"
+        if decision.kept:
+            why += " (kept: the runner-up is not better by the switching margin)"
+    fallback = not served.empty and bool(served["fallback"].iloc[0])
+    note = "; FALLBACK: the chosen list is not computed for this day" if fallback else ""
+    return f"{describe(served)}: {why}{note}"
+
+
 def format_top(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "(no ranking stored for this window)"
@@ -185,7 +219,7 @@ def save_chart(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     if len(frame):
         low, high = frame["score"].min(), frame["score"].max()
         ax.set_xlim(low - (high - low) * 0.5 - 0.05, high + (high - low) * 0.1 + 0.05)
-    ax.set_xlabel("Bayesian score  v/(v+m)·R + m/(v+m)·C   (label: rank. title (ratings))")
+    ax.set_xlabel("score of the list's method   (label: rank. title (ratings))")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -228,29 +262,34 @@ def main(argv: list[str] | None = None) -> int:
         )
     runs = run_range(args.dag, args.start, end, init_db=not args.no_init_db, on_day=report)
     states += [state for _, state, _ in runs]
-    print(f"\nTop {args.top} of {end} (window [{end}, {end + dt.timedelta(days=1)})):")
-    print(format_top(top_movies(end, args.top)))
-    print(f"\nTop {args.top} of the windows ending {end + dt.timedelta(days=1)}, side by side (ratings):")
-    print(side_by_side(end, args.top))
+    summary = pd.DataFrame()
     if args.evaluate:
         state, seconds = run_once("06_evaluation")
         states.append("success" if state in ("success", "skipped") else state)
         summary = best_pair()
-        print(f"\n06_evaluation: {state} in {seconds:.1f}s; backtest over the loaded ratings, best first:")
-        print(summary.head(5).to_string(index=False) if not summary.empty else "(no evaluation stored)")
-        if not summary.empty:
-            print(f"Best pair: {summary['method'].iloc[0]}, {summary['window'].iloc[0]}")
-            if args.eval_chart:
-                from include.movielens.evaluation import read_evaluation
-                from tools.evaluate import save_chart as save_eval_chart
+        print(f"06_evaluation (backtest, then the choice of the served list): {state} in {seconds:.1f}s")
+    served_end = window_end_of(end)
+    served = read_served(served_end)
+    print(f"\nServed list of {served_end} (popular_movies: ratings before that day), top {args.top}:")
+    print(explain(read_decision(served_end), served))
+    print(format_top(served.head(args.top)))
+    print(f"\nThe other lists of {served_end}, side by side (top {args.top}, ratings):")
+    print(side_by_side(end, args.top))
+    if not summary.empty:
+        print("\nBacktest over the loaded ratings (ranking_evaluation), best first:")
+        print(summary.head(5).to_string(index=False))
+        if args.eval_chart:
+            from include.movielens.evaluation import read_evaluation
+            from tools.evaluate import save_chart as save_eval_chart
 
-                chart = save_eval_chart(
-                    read_evaluation(), args.eval_chart, "06_evaluation: nDCG by method and window"
-                )
-                print(f"Evaluation chart: {chart}")
+            chart = save_eval_chart(
+                read_evaluation(), args.eval_chart, "06_evaluation: nDCG by method and window"
+            )
+            print(f"Evaluation chart: {chart}")
     if args.chart:
-        top20 = top_movies(end, 20)
-        chart = save_chart(top20, args.chart, f"{args.dag}: top {len(top20)} movies of {end}")
+        top20 = served.head(20)
+        title = f"{args.dag}: served list of {served_end} ({describe(served)}), top {len(top20)}"
+        chart = save_chart(top20, args.chart, title)
         print(f"\nChart: {chart}")
     return 0 if all(state == "success" for state in states) else 1
 

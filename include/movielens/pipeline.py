@@ -226,8 +226,11 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
 
 @task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_DATASET])
 def publish_ranking(ranking: BaseTable | None, stats: BaseTable | None, plan: dict, conn_id: str) -> dict:
-    """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`)."""
-    return replace_windows(ranking, stats, plan, conn_id)
+    """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
+    same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
+    from include.movielens.served import publish_day
+
+    return replace_windows(ranking, stats, plan, conn_id, also=publish_day)
 
 
 def rank_and_publish(loaded: Any) -> TaskGroup:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -81,7 +81,7 @@ def _windows_columns() -> list[sa.Column]:
     ]
 
 
-class _Results:
+class ResultTables:
     """The SDK database of ``conn_id`` and its result tables (with a schema where one exists) as SQLAlchemy
     tables."""
 
@@ -141,7 +141,7 @@ class _Results:
 
 def loaded_days(conn_id: str, start_ts: int, end_ts: int) -> list[int]:
     """The ``day_start`` of every loaded day in ``[start_ts, end_ts)`` (none if nothing was ever loaded)."""
-    results = _Results(conn_id)
+    results = ResultTables(conn_id)
     days = sa.Table(
         LOADED_DAYS_TABLE, sa.MetaData(), sa.Column("day_start", sa.BigInteger), schema=results.schema
     )
@@ -175,6 +175,7 @@ def replace_windows(
     plan: dict,
     conn_id: str,
     methods: Sequence[str] = METHODS,
+    also: Callable[[sa.engine.Connection, ResultTables, dt.date], object] | None = None,
 ) -> dict:
     """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
 
@@ -182,11 +183,12 @@ def replace_windows(
     skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
     aggregate of ``aggregate_windows`` (window totals for ``ranking_windows``). Creates or migrates the
     tables on first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets
-    readers in. Windows not in ``plan["complete"]`` are left untouched.
+    readers in. Windows not in ``plan["complete"]`` are left untouched. ``also(conn, tables, window_end)``
+    runs last inside the same transaction (the served list is published there: :mod:`.served`).
 
     :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
-    results = _Results(conn_id)
+    results = ResultTables(conn_id)
     end = dt.datetime.fromtimestamp(int(plan["window_end_ts"]), tz=dt.UTC).date()
     complete = [int(days) for days in plan["complete"]]
     table, windows = results.rankings, results.windows
@@ -225,6 +227,7 @@ def replace_windows(
         ]
         if rows:
             conn.execute(windows.insert(), rows)
+        extra = also(conn, results, end) if also is not None else None
     log.info(
         "%s: windows %s ending %s replaced (%d rows deleted, %d inserted); not computed: %s",
         results.name, complete, end, deleted, inserted, plan["missing"] or "none",
@@ -236,6 +239,7 @@ def replace_windows(
         "deleted": deleted,
         "inserted": inserted,
         "missing": plan["missing"],
+        **({"also": extra} if extra is not None else {}),
     }
 
 
@@ -252,7 +256,7 @@ def read_ranking(
     What a downstream "popular movies" reader does; also used by ``tools/demo_pipeline.py``.
     Returns an empty frame with the ranking columns when there is nothing to read.
     """
-    results = _Results(conn_id)
+    results = ResultTables(conn_id)
     table = results.rankings
     empty = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
     with results.db.sqlalchemy_engine.connect() as conn:

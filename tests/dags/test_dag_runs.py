@@ -104,7 +104,7 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
 
 
 def result_tables(db: ResultsDb) -> list[str]:
-    names = ["loaded_days", "movie_rankings", "ranking_windows", "ratings"]
+    names = ["loaded_days", "movie_rankings", "popular_movies", "ranking_windows", "ratings"]
     return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
@@ -130,6 +130,7 @@ def dag_runs(request, movielens_api, tmp_path_factory) -> dict:
                 "loaded": dag_run.get_task_instance("load_ratings").xcom_pull(task_ids="load_ratings"),
                 "filled": dag_run.get_task_instance("fill_history").xcom_pull(task_ids="fill_history"),
                 "rows": db.rankings(),
+                "served": db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY rank"),
                 "ratings": db.ratings(),
                 "tables": db.tables(),
                 "expected_tables": result_tables(db),
@@ -155,6 +156,15 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
     }
     for days in (7, 30, 365):
         pd.testing.assert_frame_equal(by_window[days], by_window[1])
+    # the served list: before any evaluation, the default choice (count over 365 days), published with them
+    served = result["served"]
+    expected_served = result["rows"][
+        (result["rows"]["method"] == "count") & (result["rows"]["window_days"] == 365)
+    ]
+    assert served["movieId"].tolist() == expected_served["movieId"].tolist()
+    assert served["rank"].tolist() == list(range(1, 101))
+    assert served["choice_from"].isna().all()
+    assert not served["fallback"].astype(bool).any()
     year_before = {"start_date": "2018-01-02", "end_date": "2019-01-01", "count": 0}
     assert result["filled"] == {"loaded": [year_before], "ratings": 0}
     # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small
@@ -394,7 +404,10 @@ def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, works
     assert set(stored["cutoff"].astype(str)) == {"2019-01-08"}
     assert set(EVAL_COLUMNS) <= set(stored.columns)
     again = evaluation.test(execution_date=dt.datetime(2019, 2, 3, tzinfo=dt.UTC), run_conf=conf)
-    assert states(again) == {"evaluate_rankings": "skipped"}  # at most once per cutoff
+    # at most once per cutoff; the choice is made again (and changes nothing)
+    assert states(again) == {"evaluate_rankings": "skipped", "choose_list": "success"}
+    # a 5-day horizon is not the one the choice rests on (30 days): no decision yet
+    assert db.query(f"SELECT * FROM {db.schema_prefix}ranking_choice").empty
     assert len(db.query(f"SELECT * FROM {db.schema_prefix}ranking_evaluation")) == 16
 
 
@@ -422,6 +435,12 @@ def test_demo_runs_a_range_and_reads_the_top_10(
         out = capsys.readouterr().out
         assert "04_sensor 2019-01-13: success" in out
         assert "04_sensor 2019-01-14: success" in out
+        # the headline is the served list, with its reason (no evaluation here: the default)
+        assert "Served list of 2019-01-15 (popular_movies: ratings before that day), top 10:" in out
+        assert "count over 365 days: the default before any evaluation whose 30-day horizon has ended" in out
+        served = out.split("Served list of 2019-01-15", 1)[1].splitlines()[3:13]
+        expected = demo.read_ranking("2019-01-15", method="count", window_days=365, limit=10)
+        assert [int(line.split()[1]) for line in served] == expected["movieId"].tolist()
         # the sensor's nested execute() warning of Airflow 2.10 is noise on a terminal
         assert "cannot be called outside TaskInstance" not in out
         # the runs say when they really ran (dag.test() records the logical date as their start)

@@ -16,7 +16,7 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
         forget_connection_types()
 
         def prepare() -> None:
-            tables = results._Results("movielens_results")
+            tables = results.ResultTables("movielens_results")
             with tables.db.sqlalchemy_engine.begin() as conn:
                 tables.prepare(conn)
 

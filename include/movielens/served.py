@@ -1,0 +1,237 @@
+"""The served list: ``popular_movies`` (what a recommender shows) and ``ranking_choice`` (why that list).
+
+``ranking_choice``
+    The chain of decisions of :func:`include.movielens.choice.decide`, one row per day from which a decision
+    holds (``valid_from``): the chosen ``method`` and ``window_days``, its mean nDCG@K (``metric``,
+    ``value``), the runner-up and its value, the ``cutoffs`` and the fewest ``users`` per cutoff it rests on,
+    whether a better list was ``kept`` out by the switching margin, the fallback ``fallback_order``, and
+    ``decided_at``. ``06_evaluation`` rewrites it after each evaluation, in one transaction.
+``popular_movies``
+    For each ``window_end`` (the day the list is served; ratings before it), the ranking of the decision in
+    force that day: the columns of ``movie_rankings`` plus the chosen ``method``/``window_days``, the
+    decision's ``choice_from`` (NULL: the default, before any evaluation) and ``fallback`` (true when the
+    chosen list is not computed for that day and the best computed one of the decision's order is served
+    instead). Key ``(window_end, rank)``. Published by each daily run in the transaction that stores its
+    rankings, and again by ``06_evaluation`` for the days whose decision changed.
+
+A downstream reader::
+
+    SELECT rank, title, n_ratings, score FROM popular_movies
+    WHERE window_end = (SELECT MAX(window_end) FROM popular_movies) ORDER BY rank;
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+from include.movielens import settings
+from include.movielens.choice import DEFAULT, Decision, in_force
+from include.movielens.results import ResultTables
+from include.movielens.windows import WINDOW_RANKING_COLUMNS
+
+log = logging.getLogger(__name__)
+
+SERVED_TABLE = "popular_movies"
+CHOICE_TABLE = "ranking_choice"
+SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "choice_from", "fallback"]
+
+
+def _choice_table(tables: ResultTables) -> sa.Table:
+    return sa.Table(
+        CHOICE_TABLE,
+        sa.MetaData(),
+        sa.Column("valid_from", sa.Date, primary_key=True),
+        sa.Column("method", sa.String(16), nullable=False),
+        sa.Column("window_days", sa.Integer, nullable=False),
+        sa.Column("metric", sa.String(16), nullable=False),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("runner_up_method", sa.String(16)),
+        sa.Column("runner_up_window_days", sa.Integer),
+        sa.Column("runner_up_value", sa.Float),
+        sa.Column("cutoffs", sa.Text, nullable=False),
+        sa.Column("users", sa.Integer, nullable=False),
+        sa.Column("kept", sa.Boolean, nullable=False),
+        sa.Column("fallback_order", sa.Text, nullable=False),
+        sa.Column("decided_at", sa.DateTime, nullable=False),
+        schema=tables.schema,
+    )
+
+
+def _served_table(tables: ResultTables) -> sa.Table:
+    columns = [
+        sa.Column(c.name, c.type, primary_key=c.name in ("window_end", "rank")) for c in tables.rankings.c
+    ]
+    return sa.Table(
+        SERVED_TABLE,
+        sa.MetaData(),
+        *columns,
+        sa.Column("choice_from", sa.Date),
+        sa.Column("fallback", sa.Boolean, nullable=False),
+        schema=tables.schema,
+    )
+
+
+def _row(decision: Decision, now: dt.datetime) -> dict:
+    runner = decision.runner_up or (None, None)
+    return {
+        "valid_from": decision.valid_from,
+        "method": decision.method,
+        "window_days": decision.window_days,
+        "metric": decision.metric,
+        "value": decision.value,
+        "runner_up_method": runner[0],
+        "runner_up_window_days": runner[1],
+        "runner_up_value": decision.runner_up_value,
+        "cutoffs": ",".join(day.isoformat() for day in decision.cutoffs),
+        "users": decision.users,
+        "kept": decision.kept,
+        "fallback_order": json.dumps([list(pair) for pair in decision.order]),
+        "decided_at": now,
+    }
+
+
+def _decision(row: sa.Row) -> Decision:
+    runner = (row.runner_up_method, int(row.runner_up_window_days)) if row.runner_up_method else None
+    return Decision(
+        valid_from=_as_date(row.valid_from),
+        method=row.method,
+        window_days=int(row.window_days),
+        value=row.value,
+        runner_up=runner,
+        runner_up_value=row.runner_up_value,
+        cutoffs=tuple(dt.date.fromisoformat(day) for day in row.cutoffs.split(",") if day),
+        users=int(row.users),
+        kept=bool(row.kept),
+        order=tuple((method, int(days)) for method, days in json.loads(row.fallback_order)),
+    )
+
+
+def _as_date(value: str | dt.date) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def read_chain(conn: sa.engine.Connection, tables: ResultTables) -> list[Decision]:
+    """The stored decisions, oldest first (none before the first evaluation)."""
+    choices = _choice_table(tables)
+    if not tables.has(conn, CHOICE_TABLE):
+        return []
+    return [_decision(row) for row in conn.execute(choices.select().order_by(choices.c.valid_from))]
+
+
+def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Iterable[dt.date]) -> dict:
+    """Replace ``popular_movies`` of each day in ``ends`` by the list of the decision in force that day, in
+    the caller's transaction. A day whose lists all hold no movie gets no rows (there is nothing to show).
+
+    :return: ``{"<day>": "<method>/<window_days>[ (fallback)]"}`` per day served.
+    """
+    served = _served_table(tables)
+    served.create(conn, checkfirst=True)
+    chain = read_chain(conn, tables)
+    rankings = tables.rankings
+    out = {}
+    for end in ends:
+        decision = in_force(chain, end)
+        counts = sa.select(rankings.c.method, rankings.c.window_days, sa.func.count()).where(
+            rankings.c.window_end == end
+        )
+        available = {
+            (m, int(d))
+            for m, d, n in conn.execute(counts.group_by(rankings.c.method, rankings.c.window_days))
+            if n
+        }
+        conn.execute(served.delete().where(served.c.window_end == end))
+        pick = next((pair for pair in decision.order if pair in available), None)
+        if pick is None:
+            continue
+        fallback = pick != (decision.method, decision.window_days)
+        source = sa.select(
+            *(rankings.c[name] for name in WINDOW_RANKING_COLUMNS),
+            sa.literal(decision.valid_from, sa.Date).label("choice_from"),
+            sa.literal(fallback).label("fallback"),
+        ).where(
+            (rankings.c.window_end == end)
+            & (rankings.c.method == pick[0])
+            & (rankings.c.window_days == pick[1])
+        )
+        conn.execute(served.insert().from_select(SERVED_COLUMNS, source))
+        out[end.isoformat()] = f"{pick[0]}/{pick[1]}" + (" (fallback)" if fallback else "")
+    return out
+
+
+def publish_day(conn: sa.engine.Connection, tables: ResultTables, window_end: dt.date) -> dict:
+    """``publish_served`` for one day: the ``also`` step of a daily run's :func:`results.replace_windows`."""
+    return publish_served(conn, tables, [window_end])
+
+
+def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_ID) -> dict:
+    """Replace ``ranking_choice`` by ``chain`` and republish the served days that a changed decision covers,
+    in ONE transaction. Unchanged decisions change nothing (reruns are idempotent).
+
+    :return: ``{"decisions", "changed_from", "republished"}``.
+    """
+    tables = ResultTables(conn_id)
+    choices = _choice_table(tables)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with tables.db.sqlalchemy_engine.begin() as conn:
+        tables.prepare(conn)
+        choices.create(conn, checkfirst=True)
+        old = read_chain(conn, tables)
+        first, republished = None, {}
+        if chain != old:
+            same = (a == b for a, b in zip(chain, old, strict=False))
+            i = next((i for i, equal in enumerate(same) if not equal), min(len(chain), len(old)))
+            first = (chain if i < len(chain) else old)[i].valid_from
+            conn.execute(choices.delete())
+            if chain:
+                conn.execute(choices.insert(), [_row(decision, now) for decision in chain])
+            ends = sa.select(tables.windows.c.window_end).distinct()
+            if first is not None:
+                ends = ends.where(tables.windows.c.window_end >= first)
+            republished = publish_served(
+                conn, tables, [_as_date(day) for day in conn.execute(ends).scalars()]
+            )
+    log.info(
+        "%s: %d decisions; changed from %s; %d days republished",
+        CHOICE_TABLE,
+        len(chain),
+        first,
+        len(republished),
+    )
+    return {
+        "decisions": len(chain),
+        "changed_from": first and first.isoformat(),
+        "republished": len(republished),
+    }
+
+
+def read_served(
+    window_end: str | dt.date | None = None, conn_id: str = settings.RESULTS_CONN_ID
+) -> pd.DataFrame:
+    """The served list of ``window_end`` (default: the latest), ``SERVED_COLUMNS``; empty if none."""
+    tables = ResultTables(conn_id)
+    served = _served_table(tables)
+    with tables.db.sqlalchemy_engine.connect() as conn:
+        if not tables.has(conn, SERVED_TABLE):
+            return pd.DataFrame(columns=SERVED_COLUMNS)
+        if window_end is None:
+            window_end = conn.execute(sa.select(sa.func.max(served.c.window_end))).scalar()
+        rows = []
+        if window_end is not None:
+            query = served.select().where(served.c.window_end == _as_date(window_end))
+            rows = conn.execute(query.order_by(served.c["rank"])).fetchall()
+    return pd.DataFrame(rows, columns=[c.name for c in served.columns])[SERVED_COLUMNS]
+
+
+def read_decision(day: str | dt.date, conn_id: str = settings.RESULTS_CONN_ID) -> Decision:
+    """The decision in force on ``day`` (the default before any evaluation)."""
+    tables = ResultTables(conn_id)
+    with tables.db.sqlalchemy_engine.connect() as conn:
+        return (
+            in_force(read_chain(conn, tables), _as_date(day)) if tables.has(conn, CHOICE_TABLE) else DEFAULT
+        )
