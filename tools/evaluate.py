@@ -19,10 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,11 +39,16 @@ from include.movielens.backtest import (
 from include.movielens.popularity import METHODS, WINDOWS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
-TWIN_NAME = "ml-25m-synth"  # movielens_api.dataset.TWIN_NAME (the API has its own environment)
+# The API's dataset package is the one MovieLens reader (every release format, folders and zips); its modules
+# used here need only numpy and pandas, so they import from this environment too.
+sys.path.append(str(ROOT / "api"))
+from movielens_api.dataset import TWIN_NAME, SourceError, resolve  # noqa: E402
+from movielens_api.dataset.formats import FormatError  # noqa: E402
+
 RATINGS_DTYPES = {"userId": "int32", "movieId": "int32", "rating": "float64", "timestamp": "int64"}
 
 
@@ -53,7 +56,9 @@ def twin_folder() -> Path:
     """The synthetic ml-25m twin, made (once) by the API's dataset CLI exactly as ``make demo`` makes it."""
     cache_root = Path(os.environ.get("MOVIELENS_CACHE_DIR") or ROOT / "api" / ".data")
     folder = cache_root / TWIN_NAME
-    if not (folder / "ratings.csv").is_file():
+    try:
+        resolve(folder)
+    except SourceError:
         print(f"Making the synthetic ml-25m twin in {folder} (one-time) ...", flush=True)
         env = {key: value for key, value in os.environ.items() if key != "MOVIELENS_DATA"}
         command = [str(ROOT / "api" / ".venv" / "bin" / "python"), "-m", "movielens_api.dataset", "prepare"]
@@ -61,34 +66,16 @@ def twin_folder() -> Path:
     return folder
 
 
-@contextmanager
-def open_ratings(data: Path) -> Iterator[IO[bytes]]:
-    """ratings.csv of a MovieLens folder or of a zip holding it (maybe in a sub-folder), as the API reads."""
-    if data.is_dir():
-        if not (data / "ratings.csv").is_file():
-            raise ValueError(f"{data} has no ratings.csv")
-        with (data / "ratings.csv").open("rb") as fh:
-            yield fh
-        return
-    if not data.is_file():
-        raise ValueError(f"{data} does not exist")
-    if not zipfile.is_zipfile(data):
-        raise ValueError(f"{data} is neither a folder nor a zip file")
-    with zipfile.ZipFile(data) as zf:
-        members = sorted((n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "ratings.csv"), key=len)
-        if not members:
-            raise ValueError(f"{data} holds no ratings.csv")
-        with zf.open(members[0]) as fh:
-            yield fh
-
-
 def read_ratings(data: Path) -> pd.DataFrame:
-    """All ratings of a MovieLens folder or zip (columns userId, movieId, rating, timestamp)."""
-    with open_ratings(data) as fh:
+    """All ratings of a MovieLens release (any format, folder or zip) as the API reads them: columns userId,
+    movieId, rating, timestamp. Raises ValueError naming what is wrong."""
+    source = resolve(data)
+    with source.open("ratings") as fh:
         try:
-            return pd.read_csv(fh, usecols=list(RATINGS_DTYPES), dtype=RATINGS_DTYPES)
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise ValueError(f"{data}: ratings.csv is not in MovieLens format: {exc}") from exc
+            chunks = [chunk.astype(RATINGS_DTYPES) for chunk in source.layout.read_ratings(fh, 2_000_000)]
+        except FormatError as exc:
+            raise ValueError(f"{data}: {source.layout.ratings} is not in MovieLens format: {exc}") from exc
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(RATINGS_DTYPES))
 
 
 def _atomic(path: Path, write) -> Path:

@@ -73,6 +73,33 @@ def test_zip_with_a_sub_folder_gives_the_same_numbers(movielens: Path, tmp_path:
     pd.testing.assert_frame_equal(pd.read_csv(from_zip), pd.read_csv(from_folder))
 
 
+@pytest.mark.parametrize("release", ["ml-100k", "ml-1m"])
+def test_every_release_format_gives_the_same_numbers(movielens: Path, tmp_path: Path, release: str) -> None:
+    """The same ratings as ml-100k's u.data/u.item or ml-1m's ratings.dat/movies.dat (the API's reader)."""
+    ratings, movies = pd.read_csv(movielens / "ratings.csv"), pd.read_csv(movielens / "movies.csv")
+    folder = tmp_path / release
+    folder.mkdir()
+    if release == "ml-100k":
+        ratings.to_csv(folder / "u.data", sep="\t", header=False, index=False)
+        flags = "|".join(["0"] * 8 + ["1"] + ["0"] * 10)  # Drama
+        items = "".join(
+            f"{m}|{t}|01-Jan-2000||http://x|{flags}\n"
+            for m, t in zip(movies["movieId"], movies["title"], strict=True)
+        )
+        (folder / "u.item").write_bytes(items.encode("latin-1"))
+    else:
+        rows = ratings.itertuples(index=False)
+        (folder / "ratings.dat").write_text(
+            "".join(f"{r.userId}::{r.movieId}::{r.rating:g}::{r.timestamp}\n" for r in rows)
+        )
+        titles = zip(movies["movieId"], movies["title"], strict=True)
+        (folder / "movies.dat").write_text("".join(f"{m}::{t}::Drama\n" for m, t in titles))
+    common = ["--cutoffs", "2019-04-01", "--horizon", "45"]
+    assert cli.main(["--data", str(folder), "--out", str(tmp_path / "other.csv"), *common]) == 0
+    assert cli.main(["--data", str(movielens), "--out", str(tmp_path / "csv.csv"), *common]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "other.csv"), pd.read_csv(tmp_path / "csv.csv"))
+
+
 def test_default_cutoffs_are_the_last_twelve_month_starts(movielens: Path, tmp_path: Path) -> None:
     # Data end on 2019-06-30: the last month start with a whole 30-day horizon is 2019-06-01.
     out = tmp_path / "default.csv"
@@ -107,6 +134,7 @@ def _bad_zip(tmp_path: Path) -> Path:
 
 def _bad_csv(tmp_path: Path) -> Path:
     (tmp_path / "ratings.csv").write_text("user,item\n1,2\n")
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A (1999),Drama\n")
     return tmp_path
 
 
@@ -114,8 +142,12 @@ def _bad_csv(tmp_path: Path) -> Path:
     ("data", "extra", "message"),
     [
         (lambda tmp, ml: tmp / "missing", [], "does not exist"),
-        (lambda tmp, ml: tmp, [], "has no ratings.csv"),
-        (lambda tmp, ml: _bad_zip(tmp), [], "holds no ratings.csv"),
+        (lambda tmp, ml: tmp, [], "is not a MovieLens release folder: expected ratings.csv and movies.csv"),
+        (
+            lambda tmp, ml: _bad_zip(tmp),
+            [],
+            "holds no MovieLens release: expected ratings.csv and movies.csv",
+        ),
         (lambda tmp, ml: _bad_csv(tmp), [], "ratings.csv is not in MovieLens format"),
         (lambda tmp, ml: ml, ["--cutoffs", "2017-01-01"], "cutoff 2017-01-01 is not after the first rating"),
         (lambda tmp, ml: ml, ["--cutoffs", "2020-01-01"], "cutoff 2020-01-01: no evaluated users"),

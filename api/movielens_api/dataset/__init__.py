@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from movielens_api import cache
 from movielens_api.dataset.source import Source, SourceError, resolve
 
 log = logging.getLogger(__name__)
@@ -31,6 +30,7 @@ class DownloadError(RuntimeError):
 
 def default_twin(cache_root: Path) -> Source:
     """The full-size synthetic ml-25m twin under cache_root, generated once (under a lock) and reused."""
+    from movielens_api import cache  # here: the project's tools read releases through this package too
     from movielens_api.dataset.synth import SynthSpec, synthesize
 
     folder = cache_root / TWIN_NAME

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import time
@@ -11,15 +10,13 @@ from typing import IO, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
 from movielens_api import cache
+from movielens_api.dataset.formats import RATINGS_COLUMNS, FormatError
 from movielens_api.dataset.source import Source, SourceError
 
 log = logging.getLogger(__name__)
 
-RATINGS_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
-NO_GENRES = "(no genres listed)"
 INT32_MAX = 2**31 - 1
 
 
@@ -41,35 +38,30 @@ class _Counting(io.RawIOBase):
 
 
 def read_ratings(source: Source, chunk_rows: int = 2_000_000) -> dict[str, np.ndarray]:
-    """Parse ratings.csv into numpy columns, logging progress."""
-    total_bytes = max(source.size("ratings.csv"), 1)
+    """Parse the source's ratings (any release format) into numpy columns, logging progress."""
+    member = source.layout.ratings
+    total_bytes = max(source.size("ratings"), 1)
     parts: dict[str, list[np.ndarray]] = {c: [] for c in RATINGS_COLUMNS}
     t0 = time.perf_counter()
     rows = 0
-    with source.open("ratings.csv") as raw:
+    with source.open("ratings") as raw:
         counter = _Counting(raw)
         stream = io.BufferedReader(counter, buffer_size=1 << 22)
         try:
-            reader = pd.read_csv(
-                stream,
-                dtype={"userId": np.int64, "movieId": np.int64, "rating": np.float64, "timestamp": np.int64},
-                usecols=RATINGS_COLUMNS,
-                chunksize=chunk_rows,
-                engine="c",
-            )
-            for frame in reader:
+            for frame in source.layout.read_ratings(stream, chunk_rows):
                 for c in RATINGS_COLUMNS:
                     parts[c].append(frame[c].to_numpy())
                 rows += len(frame)
                 elapsed = time.perf_counter() - t0
                 log.info(
-                    "ratings.csv: %s rows (%.0f%%), %s rows/s",
+                    "%s: %s rows (%.0f%%), %s rows/s",
+                    member,
                     f"{rows:,}",
                     100.0 * counter.count / total_bytes,
                     f"{rows / max(elapsed, 1e-9):,.0f}",
                 )
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise SourceError(f"ratings.csv is not in MovieLens format: {exc}") from exc
+        except FormatError as exc:
+            raise SourceError(f"{member} is not in MovieLens format: {exc}") from exc
     return {c: np.concatenate(p) if p else np.empty(0, np.int64) for c, p in parts.items()}
 
 
@@ -78,9 +70,9 @@ def to_serving_columns(cols: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarra
     user, movie, rating, ts = (cols[c] for c in RATINGS_COLUMNS)
     for name, arr in (("userId", user), ("movieId", movie)):
         if len(arr) and (arr.min() < 0 or arr.max() > INT32_MAX):
-            raise SourceError(f"ratings.csv: {name} out of range")
+            raise SourceError(f"ratings: {name} out of range")
     if len(rating) and not np.isfinite(rating).all():
-        raise SourceError("ratings.csv: non-numeric rating")
+        raise SourceError("ratings: non-numeric rating")
     doubled = rating * 2
     if len(rating) == 0 or (
         np.array_equal(doubled, np.round(doubled)) and doubled.min() >= 0 and doubled.max() <= 255
@@ -100,29 +92,20 @@ def to_serving_columns(cols: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarra
 
 
 def read_movies(source: Source) -> tuple[np.ndarray, list[bytes]]:
-    """Parse movies.csv into sorted ids and one JSON object per movie (genres as a list)."""
-    rows: list[tuple[int, bytes]] = []
-    with source.open("movies.csv") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["movieId", "title", "genres"]:
-            raise SourceError(f"movies.csv header is {header}, expected movieId,title,genres")
-        for line_no, rec in enumerate(reader, start=2):
-            if not rec:
-                continue
-            try:
-                movie_id = int(rec[0])
-                title, genres = rec[1], rec[2]
-            except (ValueError, IndexError) as exc:
-                raise SourceError(f"movies.csv line {line_no} is malformed: {rec!r}") from exc
-            genre_list = [] if genres in ("", NO_GENRES) else genres.split("|")
-            obj = {"movieId": movie_id, "title": title, "genres": genre_list}
-            rows.append((movie_id, orjson.dumps(obj)))
+    """Parse the source's movies (any release format) into sorted ids and one JSON object per movie."""
+    member = source.layout.movies
+    with source.open("movies") as raw:
+        try:
+            rows = [
+                (movie_id, orjson.dumps({"movieId": movie_id, "title": title, "genres": genres}))
+                for movie_id, title, genres in source.layout.read_movies(raw)
+            ]
+        except FormatError as exc:
+            raise SourceError(f"{member}: {exc}") from exc
     rows.sort(key=lambda r: r[0])
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     if len(ids) and (np.any(np.diff(ids) == 0) or ids.min() < 0 or ids.max() > INT32_MAX):
-        raise SourceError("movies.csv has duplicate or out-of-range movieIds")
+        raise SourceError(f"{member} has duplicate or out-of-range movieIds")
     return ids.astype(np.int32), [r[1] for r in rows]
 
 

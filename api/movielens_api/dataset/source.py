@@ -1,4 +1,8 @@
-"""A MovieLens source: a folder or a .zip holding ratings.csv and movies.csv (possibly in a sub-folder)."""
+"""A MovieLens source: a folder or a .zip holding a release in any of its formats (possibly in a sub-folder).
+
+The formats, and how their files are read, are :mod:`movielens_api.dataset.formats`; a source knows which one
+it holds (:attr:`Source.layout`) and opens its ``"ratings"`` and ``"movies"`` files.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from movielens_api.dataset.formats import EXPECTED, LAYOUTS, Layout
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-MEMBERS = ("ratings.csv", "movies.csv")
+KINDS = ("ratings", "movies")
 
 
 class SourceError(ValueError):
@@ -23,7 +29,8 @@ class Source:
     """A resolved MovieLens dataset location."""
 
     path: Path
-    members: dict[str, str]  # "ratings.csv" -> path inside the zip (zip sources only)
+    layout: Layout
+    members: dict[str, str]  # "ratings" / "movies" -> file name in the folder, or path inside the zip
 
     @property
     def is_zip(self) -> bool:
@@ -39,7 +46,7 @@ class Source:
 
     def fingerprint(self) -> dict[str, int | str]:
         """Identity of the source files: cheap to compute, changes when the data changes."""
-        files = [self.path] if self.is_zip else [self.path / m for m in MEMBERS]
+        files = [self.path] if self.is_zip else [self.path / self.members[kind] for kind in KINDS]
         out: dict[str, int | str] = {"path": str(self.path)}
         for f in files:
             st = f.stat()
@@ -48,42 +55,54 @@ class Source:
         return out
 
     @contextmanager
-    def open(self, member: str) -> Iterator[IO[bytes]]:
-        """Open ratings.csv or movies.csv as a binary stream."""
+    def open(self, kind: str) -> Iterator[IO[bytes]]:
+        """Open the ``"ratings"`` or ``"movies"`` file as a binary stream."""
         if not self.is_zip:
-            with (self.path / member).open("rb") as fh:
+            with (self.path / self.members[kind]).open("rb") as fh:
                 yield fh
             return
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.members[member]) as fh:
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.members[kind]) as fh:
             yield fh
 
-    def size(self, member: str) -> int:
-        """Uncompressed size of a member, in bytes (for progress)."""
+    def size(self, kind: str) -> int:
+        """Uncompressed size of the ``"ratings"`` or ``"movies"`` file, in bytes (for progress)."""
         if not self.is_zip:
-            return (self.path / member).stat().st_size
+            return (self.path / self.members[kind]).stat().st_size
         with zipfile.ZipFile(self.path) as zf:
-            return zf.getinfo(self.members[member]).file_size
+            return zf.getinfo(self.members[kind]).file_size
+
+
+def _in_folder(folder: Path, layout: Layout) -> dict[str, str] | None:
+    files = {"ratings": layout.ratings, "movies": layout.movies}
+    return files if all((folder / name).is_file() for name in files.values()) else None
+
+
+def _in_zip(names: list[str], layout: Layout) -> dict[str, str] | None:
+    found = {}
+    for kind, member in (("ratings", layout.ratings), ("movies", layout.movies)):
+        hits = sorted((n for n in names if n == member or n.endswith("/" + member)), key=len)
+        if not hits:
+            return None
+        found[kind] = hits[0]
+    return found
 
 
 def resolve(path: str | Path) -> Source:
-    """Check that path is a MovieLens folder or zip and locate its two CSVs."""
+    """Check that path is a MovieLens folder or zip and locate its ratings and movies files."""
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        missing = [m for m in MEMBERS if not (p / m).is_file()]
-        if missing:
-            raise SourceError(f"{p} has no {', '.join(missing)}")
-        return Source(p, {m: m for m in MEMBERS})
+        for layout in LAYOUTS:
+            if (members := _in_folder(p, layout)) is not None:
+                return Source(p, layout, members)
+        raise SourceError(f"{p} is not a MovieLens release folder: expected {EXPECTED}")
     if p.is_file():
         try:
             with zipfile.ZipFile(p) as zf:
                 names = zf.namelist()
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{p} is not a zip file") from exc
-        members: dict[str, str] = {}
-        for m in MEMBERS:
-            hits = sorted((n for n in names if n == m or n.endswith("/" + m)), key=len)
-            if not hits:
-                raise SourceError(f"{p} holds no {m}")
-            members[m] = hits[0]
-        return Source(p, members)
+        for layout in LAYOUTS:
+            if (members := _in_zip(names, layout)) is not None:
+                return Source(p, layout, members)
+        raise SourceError(f"{p} holds no MovieLens release: expected {EXPECTED}")
     raise SourceError(f"{p} does not exist")
