@@ -65,6 +65,7 @@ from include.movielens.windows import (
     WINDOW_RANKING_COLUMNS,
     missing_ranges,
     plan_windows,
+    rank_genres,
     rank_windows,
     ranked_movie_ids,
     weight_table,
@@ -183,14 +184,7 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
     """Rank every complete window by every method from the per-movie aggregates; attach titles."""
     from airflow_movielens.hooks import MovielensHook
 
-    params = get_current_context()["params"]
-    knobs = {
-        "end_ts": int(plan["window_end_ts"]),
-        "window_days": plan["complete"],
-        "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
-        "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
-        "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
-    }
+    knobs = _knobs(plan)
     movie_ids = ranked_movie_ids(stats, **knobs)
     log.info(
         "Windows %s: %d (window, movie) aggregates, %d movies ranked",
@@ -203,6 +197,34 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
     with MovielensHook(movielens_conn_id) as hook:
         movies = hook.get_movies(movie_ids=movie_ids)
     return rank_windows(stats, movies, **knobs)
+
+
+def _knobs(plan: dict) -> dict:
+    """The ranking's arguments for the plan's windows, with the run's params."""
+    params = get_current_context()["params"]
+    return {
+        "end_ts": int(plan["window_end_ts"]),
+        "window_days": plan["complete"],
+        "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
+        "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
+        "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
+    }
+
+
+def genre_lists(stats: BaseTable | None, plan: dict, movielens_conn_id: str, conn_id: str) -> pd.DataFrame:
+    """The lists per MovieLens genre of the plan's windows (:func:`rank_genres`), from the aggregate table and
+    the API's catalogue; computed where they are stored (``publish_ranking``), since the SDK cannot store
+    thousands of rows of a DataFrame in SQLite in one statement."""
+    from astro.databases import create_database
+
+    from airflow_movielens.hooks import MovielensHook
+
+    if stats is None or not plan["complete"]:
+        return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
+    frame = create_database(conn_id).export_table_to_pandas_dataframe(stats)
+    with MovielensHook(movielens_conn_id) as hook:
+        movies = hook.get_movies()  # the catalogue: every movie's genres
+    return rank_genres(frame, movies, **_knobs(plan))
 
 
 @aql.dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
@@ -225,12 +247,15 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
 
 
 @task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_DATASET])
-def publish_ranking(ranking: BaseTable | None, stats: BaseTable | None, plan: dict, conn_id: str) -> dict:
+def publish_ranking(
+    ranking: BaseTable | None, stats: BaseTable | None, plan: dict, movielens_conn_id: str, conn_id: str
+) -> dict:
     """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
     same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
     from include.movielens.served import publish_day
 
-    return replace_windows(ranking, stats, plan, conn_id, also=publish_day)
+    genres = genre_lists(stats, plan, movielens_conn_id, conn_id)
+    return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day)
 
 
 def rank_and_publish(loaded: Any) -> TaskGroup:
@@ -255,7 +280,9 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
             stats, plan, settings.MOVIELENS_CONN_ID, output_table=Table(conn_id=settings.RESULTS_CONN_ID)
         )
         exported = export_ranking_csv(ranking, settings.DAG_ID_TEMPLATE, settings.RANKING_DAY_TEMPLATE)
-        published = publish_ranking(ranking, stats, plan, settings.RESULTS_CONN_ID)
+        published = publish_ranking(
+            ranking, stats, plan, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
+        )
         # A teardown: runs whatever happened upstream (all_done) but, unlike a plain all_done leaf, does not
         # decide the run's state, so a failed load still fails the DAG run.
         cleanup = aql.cleanup(

@@ -3,6 +3,9 @@
 ``movie_rankings``
     One row per ranked movie, key ``(window_end, method, window_days, rank)``, columns
     :data:`include.movielens.windows.WINDOW_RANKING_COLUMNS`.
+``genre_rankings``
+    The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
+    ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
 ``ranking_windows``
     One row per *computed* (window_end, method, window_days): ``n_ratings`` and ``n_movies`` of the window
     and ``computed_at``. A row with ``n_ratings = 0`` means "no ratings in this window"; no row means "not
@@ -13,6 +16,9 @@
 **Migration** from the first schema (daily Bayesian rankings, key ``(window_start, rank)``): the first
 write that finds ``movie_rankings`` without a ``method`` column copies its rows into a table of the new
 schema as ``method = 'bayes'``, ``window_days = 1`` (what they were), records those windows in
+``genre_rankings``
+    The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
+    ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
 ``ranking_windows`` with unknown (NULL) counts, drops the old table and renames the new one -- all in the
 write's transaction (PostgreSQL's DROP TABLE locks the old table until the commit), so readers see the old
 table or the new one.
@@ -41,6 +47,7 @@ from include.movielens.windows import WINDOW_RANKING_COLUMNS
 log = logging.getLogger(__name__)
 
 WINDOWS_TABLE = "ranking_windows"
+GENRE_TABLE = "genre_rankings"
 LOADED_DAYS_TABLE = "loaded_days"
 
 #: ``movie_rankings`` as an Airflow Dataset (the Astro SDK Table is one): ``publish_ranking`` lists it in its
@@ -70,6 +77,10 @@ def _results_columns() -> list[sa.Column]:
     ]
 
 
+def _genre_columns() -> list[sa.Column]:
+    return [*_results_columns(), sa.Column("genre", sa.String(64), primary_key=True)]
+
+
 def _windows_columns() -> list[sa.Column]:
     return [
         sa.Column("window_end", sa.Date, primary_key=True),
@@ -93,6 +104,7 @@ class ResultTables:
         self.meta = target.sqlalchemy_metadata
         self.rankings = sa.Table(target.name, self.meta, *_results_columns())
         self.windows = sa.Table(WINDOWS_TABLE, self.meta, *_windows_columns())
+        self.genres = sa.Table(GENRE_TABLE, self.meta, *_genre_columns())
         self.name = self.db.get_table_qualified_name(target)
 
     def has(self, conn: sa.engine.Connection, name: str) -> bool:
@@ -108,6 +120,7 @@ class ResultTables:
             # runs race on CREATE TABLE: a duplicate key in the type catalogue); readers are not blocked.
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
         self.windows.create(conn, checkfirst=True)
+        self.genres.create(conn, checkfirst=True)
         if not self.has(conn, self.rankings.name):
             self.rankings.create(conn)
             return
@@ -175,27 +188,34 @@ def replace_windows(
     plan: dict,
     conn_id: str,
     methods: Sequence[str] = METHODS,
+    genres: pd.DataFrame | None = None,
     also: Callable[[sa.engine.Connection, ResultTables, dt.date], object] | None = None,
 ) -> dict:
     """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
 
-    ``ranking`` is the (temporary) SDK table written by ``rank_movies``, or ``None`` when that task was
-    skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
-    aggregate of ``aggregate_windows`` (window totals for ``ranking_windows``). Creates or migrates the
-    tables on first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets
-    readers in. Windows not in ``plan["complete"]`` are left untouched. ``also(conn, tables, window_end)``
-    runs last inside the same transaction (the served list is published there: :mod:`.served`).
+        ``ranking`` is the (temporary) SDK table written by ``rank_movies``, or ``None`` when that task was
+        skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
+        aggregate of ``aggregate_windows`` (window totals for ``genre_rankings``
+        The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
+        ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
+    ``ranking_windows``). Creates or migrates the
+        tables on first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets
+        readers in. Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per
+    genre (:func:`windows.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)``
+        runs last inside the same transaction (the served list is published there: :mod:`.served`).
 
-    :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
+        :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
     results = ResultTables(conn_id)
     end = dt.datetime.fromtimestamp(int(plan["window_end_ts"]), tz=dt.UTC).date()
     complete = [int(days) for days in plan["complete"]]
-    table, windows = results.rankings, results.windows
+    table, windows, genre_table = results.rankings, results.windows, results.genres
     with results.db.sqlalchemy_engine.begin() as conn:
         results.prepare(conn)
         mine = (table.c.window_end == end) & table.c.window_days.in_(complete)
         deleted = conn.execute(table.delete().where(mine)).rowcount
+        mine_genres = (genre_table.c.window_end == end) & genre_table.c.window_days.in_(complete)
+        conn.execute(genre_table.delete().where(mine_genres))
         conn.execute(
             windows.delete().where((windows.c.window_end == end) & windows.c.window_days.in_(complete))
         )
@@ -211,6 +231,14 @@ def replace_windows(
             columns = [source.c[column] for column in WINDOW_RANKING_COLUMNS]
             query = table.insert().from_select(WINDOW_RANKING_COLUMNS, sa.select(*columns))
             inserted = conn.execute(query).rowcount
+        if genres is not None and not genres.empty and complete:
+            rows = genres[[*WINDOW_RANKING_COLUMNS, "genre"]]
+            stray = (rows["window_end"] != end) | ~rows["window_days"].isin(complete)
+            if stray.any():
+                raise ValueError(
+                    f"{int(stray.sum())} genre rows lie outside the windows {complete} ending {end}"
+                )
+            conn.execute(genre_table.insert(), rows.to_dict("records"))
         totals = _window_totals(conn, stats, complete)
         now = _utc_now()
         rows = [

@@ -7,17 +7,19 @@
     whether a better list was ``kept`` out by the switching margin, the fallback ``fallback_order``, and
     ``decided_at``. ``06_evaluation`` rewrites it after each evaluation, in one transaction.
 ``popular_movies``
-    For each ``window_end`` (the day the list is served; ratings before it), the ranking of the decision in
-    force that day: the columns of ``movie_rankings`` plus the chosen ``method``/``window_days``, the
+    For each ``window_end`` (the day the list is served; ratings before it) and ``genre`` (``(all
+    genres)``, or one MovieLens genre for users who picked it: the same list over that genre's movies), the
+    ranking of the decision in force that day: the columns of ``movie_rankings`` plus the chosen
+    ``method``/``window_days``, the
     decision's ``choice_from`` (NULL: the default, before any evaluation) and ``fallback`` (true when the
     chosen list is not computed for that day and the best computed one of the decision's order is served
-    instead). Key ``(window_end, rank)``. Published by each daily run in the transaction that stores its
-    rankings, and again by ``06_evaluation`` for the days whose decision changed.
+    instead). Key ``(window_end, genre, rank)``. Published by each daily run in the transaction that stores
+    its rankings, and again by ``06_evaluation`` for the days whose decision changed.
 
 A downstream reader::
 
     SELECT rank, title, n_ratings, score FROM popular_movies
-    WHERE window_end = (SELECT MAX(window_end) FROM popular_movies) ORDER BY rank;
+    WHERE window_end = (SELECT MAX(window_end) FROM popular_movies) AND genre = '(all genres)' ORDER BY rank;
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ import sqlalchemy as sa
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
 from include.movielens.results import ResultTables
-from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
 
 SERVED_TABLE = "popular_movies"
 CHOICE_TABLE = "ranking_choice"
-SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "choice_from", "fallback"]
+SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "genre", "choice_from", "fallback"]
 
 
 def _choice_table(tables: ResultTables) -> sa.Table:
@@ -64,9 +66,8 @@ def _choice_table(tables: ResultTables) -> sa.Table:
 
 
 def _served_table(tables: ResultTables) -> sa.Table:
-    columns = [
-        sa.Column(c.name, c.type, primary_key=c.name in ("window_end", "rank")) for c in tables.rankings.c
-    ]
+    key = ("window_end", "genre", "rank")
+    columns = [sa.Column(c.name, c.type, primary_key=c.name in key) for c in tables.genres.c]
     return sa.Table(
         SERVED_TABLE,
         sa.MetaData(),
@@ -150,16 +151,18 @@ def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Itera
         if pick is None:
             continue
         fallback = pick != (decision.method, decision.window_days)
-        source = sa.select(
-            *(rankings.c[name] for name in WINDOW_RANKING_COLUMNS),
+        about = [
             sa.literal(decision.valid_from, sa.Date).label("choice_from"),
             sa.literal(fallback).label("fallback"),
-        ).where(
-            (rankings.c.window_end == end)
-            & (rankings.c.method == pick[0])
-            & (rankings.c.window_days == pick[1])
-        )
-        conn.execute(served.insert().from_select(SERVED_COLUMNS, source))
+        ]
+        for table, genre in (
+            (rankings, sa.literal(ALL_GENRES).label("genre")),
+            (tables.genres, tables.genres.c.genre),
+        ):
+            source = sa.select(*(table.c[name] for name in WINDOW_RANKING_COLUMNS), genre, *about).where(
+                (table.c.window_end == end) & (table.c.method == pick[0]) & (table.c.window_days == pick[1])
+            )
+            conn.execute(served.insert().from_select(SERVED_COLUMNS, source))
         out[end.isoformat()] = f"{pick[0]}/{pick[1]}" + (" (fallback)" if fallback else "")
     return out
 
@@ -211,9 +214,13 @@ def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_
 
 
 def read_served(
-    window_end: str | dt.date | None = None, conn_id: str = settings.RESULTS_CONN_ID
+    window_end: str | dt.date | None = None,
+    conn_id: str = settings.RESULTS_CONN_ID,
+    *,
+    genre: str = ALL_GENRES,
 ) -> pd.DataFrame:
-    """The served list of ``window_end`` (default: the latest), ``SERVED_COLUMNS``; empty if none."""
+    """The served list of ``window_end`` (default: the latest) for ``genre`` (default: every movie),
+    ``SERVED_COLUMNS``; empty if none."""
     tables = ResultTables(conn_id)
     served = _served_table(tables)
     with tables.db.sqlalchemy_engine.connect() as conn:
@@ -223,7 +230,9 @@ def read_served(
             window_end = conn.execute(sa.select(sa.func.max(served.c.window_end))).scalar()
         rows = []
         if window_end is not None:
-            query = served.select().where(served.c.window_end == _as_date(window_end))
+            query = served.select().where(
+                (served.c.window_end == _as_date(window_end)) & (served.c.genre == genre)
+            )
             rows = conn.execute(query.order_by(served.c["rank"])).fetchall()
     return pd.DataFrame(rows, columns=[c.name for c in served.columns])[SERVED_COLUMNS]
 

@@ -45,6 +45,10 @@ from include.movielens.ranking import (
 )
 
 WINDOW_DAYS: tuple[int, ...] = (1, 7, 30, 365)
+#: The ``genre`` of the lists over every movie (the others name one MovieLens genre).
+ALL_GENRES = "(all genres)"
+#: What movies.csv (and the API's movies as ``|``-joined text) says of a movie without a genre.
+NO_GENRES = "(no genres listed)"
 #: Columns of ``movie_rankings`` (key: window_end, method, window_days, rank).
 _KEY = ["window_end", "method", "window_days", "rank", "window_start"]
 WINDOW_RANKING_COLUMNS = _KEY + [column for column in RANKING_COLUMNS if column not in _KEY]
@@ -162,6 +166,27 @@ def rank_windows(
         return pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
     out = pd.concat(parts, ignore_index=True)[WINDOW_RANKING_COLUMNS]
     return out.astype({"window_days": "int64", "rank": "int64", "movieId": "int64", "n_ratings": "int64"})
+
+
+def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """:func:`rank_windows` once per MovieLens genre, over the aggregates of that genre's movies only (the
+    genre's own window: ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
+
+    :param movies: ``movieId`` and ``genres`` (``|``-joined, as movies.csv) of at least the windows' movies.
+    :param kwargs: the keyword arguments of :func:`rank_windows`.
+    """
+    stats = _lower_columns(stats)
+    genres = movies[["movieId", "genres"]].astype({"movieId": "int64"}).drop_duplicates("movieId")
+    genres = genres.assign(genre=genres["genres"].fillna("").str.split("|")).explode("genre")
+    genres = genres[~genres["genre"].fillna("").isin(["", NO_GENRES])]
+    parts = []
+    for genre, ids in genres.groupby("genre", sort=True)["movieId"]:
+        mine = stats[stats["movieId"].isin(ids)]
+        if not mine.empty:
+            parts.append(rank_windows(mine, movies, **kwargs).assign(genre=genre))
+    if not parts:
+        return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
+    return pd.concat(parts, ignore_index=True)
 
 
 def ranked_movie_ids(stats: pd.DataFrame, **kwargs) -> list[int]:

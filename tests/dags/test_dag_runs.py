@@ -104,7 +104,14 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
 
 
 def result_tables(db: ResultsDb) -> list[str]:
-    names = ["loaded_days", "movie_rankings", "popular_movies", "ranking_windows", "ratings"]
+    names = [
+        "genre_rankings",
+        "loaded_days",
+        "movie_rankings",
+        "popular_movies",
+        "ranking_windows",
+        "ratings",
+    ]
     return [f"public.{name}" for name in names] if db.kind == "postgres" else names
 
 
@@ -130,7 +137,11 @@ def dag_runs(request, movielens_api, tmp_path_factory) -> dict:
                 "loaded": dag_run.get_task_instance("load_ratings").xcom_pull(task_ids="load_ratings"),
                 "filled": dag_run.get_task_instance("fill_history").xcom_pull(task_ids="fill_history"),
                 "rows": db.rankings(),
-                "served": db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY rank"),
+                "served": db.query(
+                    f"SELECT * FROM {db.schema_prefix}popular_movies WHERE genre = ? ORDER BY rank",
+                    ("(all genres)",),
+                ),
+                "genre_rows": db.query(f"SELECT * FROM {db.schema_prefix}genre_rankings"),
                 "ratings": db.ratings(),
                 "tables": db.tables(),
                 "expected_tables": result_tables(db),
@@ -165,6 +176,23 @@ def test_dag_ranks_one_interval(dag_runs, dataset, dag_id: str) -> None:
     assert served["rank"].tolist() == list(range(1, 101))
     assert served["choice_from"].isna().all()
     assert not served["fallback"].astype(bool).any()
+    # per genre: the day's ratings of the genre's movies only, counted in plain pandas (count, 1 day)
+    ratings, movies = dataset
+    start = int(dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC).timestamp())
+    day_ratings = ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)]
+    genre_rows = result["genre_rows"]
+    genres = movies.assign(genre=movies["genres"].str.split("|")).explode("genre")
+    assert set(genre_rows["genre"]) == set(genres["genre"]) - {"(no genres listed)"}
+    for genre in sorted(set(genre_rows["genre"]))[:3]:
+        ids = set(genres.loc[genres["genre"] == genre, "movieId"])
+        counts = day_ratings[day_ratings["movieId"].isin(ids)].groupby("movieId").size().reset_index(name="n")
+        counts = counts.sort_values(["n", "movieId"], ascending=[False, True]).head(100)
+        mine = genre_rows[
+            (genre_rows["genre"] == genre)
+            & (genre_rows["method"] == "count")
+            & (genre_rows["window_days"] == 1)
+        ].sort_values("rank")
+        assert mine["movieId"].tolist() == counts["movieId"].tolist(), genre
     year_before = {"start_date": "2018-01-02", "end_date": "2019-01-01", "count": 0}
     assert result["filled"] == {"loaded": [year_before], "ratings": 0}
     # the hand-off is the ratings table: every rating of the interval, and only those; XCom stays small

@@ -64,6 +64,17 @@ def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspa
     assert set(served(E1)["choice_from"].astype(str)) == {"2018-12-15"}
     assert served(E2)["movieId"].tolist() == ranking(db, E2, "bayes", 30)
     assert set(served(E2)["choice_from"].astype(str)) == {"2019-01-11"}
+    # the genre lists follow the same decision: each genre's list of the chosen method and window
+    by_genre = db.query(
+        f"SELECT window_end, genre, method, window_days, COUNT(*) AS n FROM {db.schema_prefix}popular_movies "
+        "WHERE genre <> ? GROUP BY window_end, genre, method, window_days",
+        ("(all genres)",),
+    )
+    assert len(set(by_genre["genre"])) > 5
+    chosen = {
+        str(end): pair for end, pair in (("2019-01-10", ("trending", 7)), ("2019-01-11", ("bayes", 30)))
+    }
+    assert all(chosen[str(r.window_end)] == (r.method, r.window_days) for r in by_genre.itertuples())
     decision = read_decision(E2)
     assert (decision.method, decision.window_days, decision.runner_up) == ("bayes", 30, ("trending", 7))
     choice = db.query(f"SELECT * FROM {db.schema_prefix}ranking_choice ORDER BY valid_from")
@@ -71,10 +82,13 @@ def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspa
     assert choice["value"].tolist() == pytest.approx([0.3, (0.9 + 0.01) / 2])
     assert choice["cutoffs"].tolist() == ["2018-11-15", "2018-11-15,2018-12-12"]
 
-    before = (db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, rank"), choice)
+    before = (
+        db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, genre, rank"),
+        choice,
+    )
     assert store_decisions(decide(read_evaluation()))["republished"] == 0  # idempotent
     assert_succeeded(run(dags["02_hook"], DAYS[1]))  # a rerun of the day serves the same list
-    after = db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, rank")
+    after = db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, genre, rank")
     pd.testing.assert_frame_equal(after, before[0])
 
     # the chosen list missing for a day (not computed): the next list of the decision's order, flagged
@@ -90,5 +104,6 @@ def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspa
     assert served(E2)["fallback"].astype(bool).all()
     assert_succeeded(run(dags["02_hook"], DAYS[1]))  # the day's run computes it again: served, no fallback
     pd.testing.assert_frame_equal(
-        db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, rank"), before[0]
+        db.query(f"SELECT * FROM {db.schema_prefix}popular_movies ORDER BY window_end, genre, rank"),
+        before[0],
     )
