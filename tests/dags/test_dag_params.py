@@ -123,7 +123,7 @@ def test_a_cutoff_beyond_the_loaded_ratings_fails_the_run_and_stores_nothing(dag
             execution_date=LOGICAL_DATE + dt.timedelta(days=i),
             run_conf={"cutoffs": cutoffs, "horizon_days": 5},
         )
-        assert states(dag_run) == {"evaluate_rankings": "failed"}, cutoffs
+        assert states(dag_run) == {"evaluate_rankings": "failed", "choose_list": "upstream_failed"}, cutoffs
         message = f"cutoffs: {cutoffs[0]} with a 5-day horizon lies beyond the loaded ratings"
         assert any(message in line for line in task_log), task_log[-5:]
     assert not any(table.endswith("ranking_evaluation") for table in workspace["db"].tables())
