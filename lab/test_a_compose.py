@@ -1,7 +1,7 @@
-"""a. README "Plain Docker Compose" in real containers, and e. the API killed during a fetch, on that stack.
+"""a. docs/operations.md "Plain Docker Compose" in real containers, and e. the API killed during a fetch, on that stack.
 
-The README's command is `docker compose up --build` in the project folder. The lab runs it detached and in two
-steps so that the API serves the lab's small dataset (the README's `MOVIELENS_DATA` knob, given in the shell
+The guide's command is `docker compose up --build` in the project folder. The lab runs it detached and in two
+steps so that the API serves the lab's small dataset (the documented `MOVIELENS_DATA` knob, given in the shell
 environment) instead of generating the 25M twin: `up --build --no-start` creates the project, the dataset is
 copied into the API's data volume, then `up -d` starts everything. `down -v` ends it, leaving nothing.
 """

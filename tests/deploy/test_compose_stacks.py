@@ -143,8 +143,9 @@ def test_an_empty_environment_renders_without_warnings(files: tuple[Path, ...]) 
 
 
 def test_override_variables_are_documented_as_shell_exports() -> None:
-    """The README must not send the override's variables to .env, which `astro dev start` ignores for them."""
-    readme = (REPO_ROOT / "README.md").read_text()
+    """The operations guide must not send the override's variables to .env, which `astro dev start` ignores
+    for them."""
+    readme = (REPO_ROOT / "docs" / "operations.md").read_text()
     for name in interpolated_variables(REPO_ROOT / "docker-compose.override.yml"):
         for line in readme.splitlines():
             if name in line and ".env" in line:

@@ -10,6 +10,7 @@ import sys
 import sysconfig
 import textwrap
 import tomllib
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -144,6 +145,11 @@ def test_wheel_installs_and_registers_the_provider(tmp_path):
                    capture_output=True)  # fmt: skip
     [wheel] = dist.glob("airflow_movielens-*.whl")
     assert wheel.name.startswith(f"airflow_movielens-{airflow_movielens.__version__}-")
+    with zipfile.ZipFile(wheel) as zf:  # its description is the provider's README, not the project's
+        [metadata] = [name for name in zf.namelist() if name.endswith(".dist-info/METADATA")]
+        description = zf.read(metadata).decode()
+    assert "# airflow-movielens: an Apache Airflow provider for the Movie Rating API" in description
+    assert "Most popular movies" not in description
 
     venv = tmp_path / "venv"
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=120)
