@@ -1,4 +1,5 @@
-"""a. docs/operations.md "Plain Docker Compose" in real containers, and e. the API killed during a fetch, on that stack.
+"""a. docs/operations.md "Plain Docker Compose" in real containers, and e. the API killed during a fetch, on
+that stack.
 
 The guide's command is `docker compose up --build` in the project folder. The lab runs it detached and in two
 steps so that the API serves the lab's small dataset (the documented `MOVIELENS_DATA` knob, given in the shell

@@ -1,10 +1,10 @@
 """b. `astro dev start` and c. `astro dev pytest`, done the way the Astro CLI v1.45.0 does them
 (lab/astro_cli.py names each source file), on the project image built from ./Dockerfile.
 
-docs/operations.md "Astro CLI" steps: `astro dev start` (build, start, load airflow_settings.yaml), then the API on
-http://localhost:5000; a DAG run through the scheduler. As in test a, the API serves the lab's small dataset
-(`MOVIELENS_DATA` in the shell environment, the folder copied into the API's data volume between create and
-start, which together are the CLI's compose ``Up``).
+docs/operations.md "Astro CLI" steps: `astro dev start` (build, start, load airflow_settings.yaml), then the
+API on http://localhost:5000; a DAG run through the scheduler. As in test a, the API serves the lab's small
+dataset (`MOVIELENS_DATA` in the shell environment, the folder copied into the API's data volume between
+create and start, which together are the CLI's compose ``Up``).
 """
 
 from __future__ import annotations
