@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 import yaml
 
 from lab import airflow_runs as runs
-from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, ApiVolume, require_free_ports
+from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume, require_free_ports
 from lab.stack import Stack, assert_down_leaves_nothing, purge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +114,55 @@ def test_e_fetch_through_a_killed_and_restarted_api_ends_exact(stack: Stack, dat
     )
     assert int(retried) > 0 or "retry" in hook_retries, "the fetch neither retried its requests nor its task"
     runs.assert_exact(stack, dataset, days)
+
+
+def test_g_postgres_restarted_while_a_history_load_streams(stack: Stack, dataset: Path) -> None:
+    """Drill: the stack's PostgreSQL (metadata and results) restarted while 05_history streams the whole lab
+    dataset into ``ratings``. The run ends in success through Airflow's recovery (the task retried, or the
+    scheduler and its containers restarted by their restart policy), every day's ratings exactly once."""
+    days = _days(dataset)
+    stack.sql("DELETE FROM loaded_days", database=runs.RESULTS_DB)
+    runs.airflow_cli(stack, "scheduler", "dags unpause 05_history")
+    conf = '{"history_start": "2019-01-01", "history_end": "2019-01-15"}'
+    runs.airflow_cli(stack, "scheduler", f"dags trigger 05_history --run-id drill-pg -c '{conf}'")
+    began = time.monotonic()
+    deadline = began + 300
+    while not stack.sql(
+        "SELECT 1 FROM task_instance WHERE dag_id = '05_history' AND task_id = 'load_history' "
+        "AND run_id = 'drill-pg' AND state = 'running'"
+    ):
+        assert time.monotonic() < deadline, "05_history's load never started"
+        time.sleep(0.2)
+    restarted_at = time.monotonic() - began
+    stack.compose("restart", "postgres")
+    stack.wait(["postgres"], timeout=120)
+    deadline = time.monotonic() + 900
+    while True:
+        try:
+            state = stack.sql("SELECT state FROM dag_run WHERE dag_id = '05_history' AND run_id = 'drill-pg'")
+        except RuntimeError:  # the database is still coming back
+            state = []
+        if state and state[0][0] in ("success", "failed"):
+            break
+        assert time.monotonic() < deadline, runs.task_report(stack, "05_history", "2019-01-15")
+        time.sleep(3)
+    tries = stack.sql(
+        "SELECT task_id, state, try_number FROM task_instance "
+        "WHERE dag_id = '05_history' AND run_id = 'drill-pg'"
+    )
+    REPORT.append(
+        f"drill postgres restart during 05_history: restarted {restarted_at:.1f} s after the trigger, run "
+        f"{state[0][0]} after {time.monotonic() - began:.0f} s; tasks {[' '.join(t) for t in tries]}"
+    )
+    assert state[0][0] == "success", tries
+    for day in days:
+        n = runs.ratings_in_window(dataset, day)
+        assert runs.ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
+
+
+def _days(dataset: Path) -> list[str]:
+    ratings = pd.read_csv(dataset / "ratings.csv", usecols=["timestamp"])
+    return sorted(pd.to_datetime(ratings["timestamp"], unit="s").dt.strftime("%Y-%m-%d").unique())
 
 
 def test_a_down_removes_every_container_network_and_volume(stack: Stack) -> None:

@@ -342,6 +342,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         ).values.tolist()
         _get_conn.cache_clear()
     assert tables == [
+        "recs.genre_rankings",
         "recs.loaded_days",
         "recs.movie_rankings",
         "recs.ranking_in_recs",

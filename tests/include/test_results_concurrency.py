@@ -26,4 +26,4 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
         listed = postgres_server.query(
             name, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
         )
-        assert listed["table_name"].tolist() == ["movie_rankings", "ranking_windows"]
+        assert listed["table_name"].tolist() == ["genre_rankings", "movie_rankings", "ranking_windows"]

@@ -244,4 +244,5 @@ def test_migrates_a_first_schema_table_in_the_write(results_db) -> None:
             f"INSERT INTO {results_db.schema_prefix}movie_rankings VALUES "
             "('2019-01-02', 'bayes', 1, 1, '2019-01-01', 9, 'x', 'y', 1, 1.0, 1.0)"
         )
-    assert [t.split(".")[-1] for t in results_db.tables()] == ["movie_rankings", "ranking_windows"]
+    tables = ["genre_rankings", "movie_rankings", "ranking_windows"]
+    assert [t.split(".")[-1] for t in results_db.tables()] == tables

@@ -9,12 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.environment import REPO_ROOT
+from tests.environment import REPO_ROOT, require
 from tools.local_connections import SETTINGS, local_connections
 
 SCRIPT = REPO_ROOT / "tools" / "local_connections.py"
+
+
+@pytest.fixture(autouse=True)
+def settings_file() -> None:
+    """airflow_settings.yaml is local-only: the image leaves it out (.dockerignore), as Astro does."""
+    require(SETTINGS.is_file(), "airflow_settings.yaml (local-only, left out of the image)")
 
 
 def test_local_hosts_replace_the_compose_ones_and_the_rest_stays(tmp_path) -> None:
