@@ -115,6 +115,9 @@ def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
     )
     with contextlib.closing(conn), conn.cursor() as cur:  # closing ends the read-only transaction
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # A sequential scan and a sort, never the timestamp index: on a table whose rows are not stored in
+        # time order (days loaded out of order) the index reads the heap at random, 7 times slower on 25 M.
+        cur.execute("SET LOCAL enable_indexscan = off")
         cur.execute(f"SELECT count(*) FROM {name}")
         (rows,) = cur.fetchone()
         return copy_columns(cur, f'SELECT {casts} FROM {name} ORDER BY "timestamp", ctid', rows, _DTYPES)
