@@ -124,18 +124,22 @@ def child(args: argparse.Namespace) -> int:
 
 def measure(conn: dict, args: argparse.Namespace) -> int:
     """Run :func:`child` in a child process and report the machine's load around it."""
+    from include.movielens.settings import results_schema
+
+    schema = results_schema()  # $MOVIELENS_RESULTS_SCHEMA, as the task reads it
     with contextlib.closing(_connect(conn)) as db, db, db.cursor() as cur:
-        cur.execute('SELECT count(*) FROM "ratings"')
+        cur.execute(f'SELECT count(*) FROM "{schema}"."ratings"')
         (rows,) = cur.fetchone()
-        cur.execute("SELECT to_regclass('ranking_evaluation')")
+        cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."ranking_evaluation"',))
         if cur.fetchone()[0] is not None:
+            where = "cutoff = %s AND horizon_days = %s AND k = %s"
             cur.execute(
-                "DELETE FROM ranking_evaluation WHERE cutoff = %s AND horizon_days = %s AND k = %s",
+                f'DELETE FROM "{schema}"."ranking_evaluation" WHERE {where}',
                 (args.cutoff, args.horizon, args.k),
             )
     what = "read_rating_log" if args.read_only else "run_evaluation (read + evaluate + store)"
     print(
-        f"{what}: cutoff {args.cutoff}, horizon {args.horizon}, K {args.k}, {rows:,} ratings; "
+        f"{what}: cutoff {args.cutoff}, horizon {args.horizon}, K {args.k}, {rows:,} ratings in {schema}; "
         f"load average before {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
