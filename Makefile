@@ -37,10 +37,10 @@ export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api soak api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api bench-evaluation soak api demo up evaluate clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(UV_BOOT):
 	$(PYTHON) -m venv $(ROOT)/.local/uv
@@ -129,6 +129,14 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 
 bench-api: setup ## API benchmark on the full synthetic twin vs the textbook baseline
 	cd api && $(API_VENV)/bin/python -m bench
+
+# PostgreSQL database of the twin's ratings (BENCH_LOAD=1 loads it first); the cutoff as 06_evaluation runs it
+BENCH_EVAL_URL ?= postgresql://postgres@127.0.0.1:5432/movielens_bench_eval
+BENCH_LOAD ?=
+CUTOFF ?= 2019-10-01
+bench-evaluation: setup ## One cutoff of 06_evaluation on PostgreSQL, full twin: seconds, peak RSS (BENCH_LOAD=1)
+	$(VENV)/bin/python $(ROOT)/tools/bench_evaluation.py --url "$(BENCH_EVAL_URL)" $(if $(BENCH_LOAD),--load) \
+	  --cutoff "$(CUTOFF)" --horizon "$(HORIZON)" --k "$(K)"
 
 SOAK_SECONDS ?= 300
 SOAK_CLIENTS ?= 8

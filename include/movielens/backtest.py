@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from include.movielens.holdout import RatingLog, Split, metrics, split
+from include.movielens.holdout import RatingLog, Split, chunks, metrics, split
 from include.movielens.popularity import (
     DAY_SECONDS,
     DEFAULT_HALF_LIFE_DAYS,
@@ -163,28 +163,19 @@ def _rankings(
 ) -> Iterator[tuple[str, str, np.ndarray]]:
     """(method, window, movie codes best first) of every ranking.
 
-    The per-movie aggregates (the numbers of :func:`popularity.aggregate`) are ``np.bincount`` sums over the
-    time-sorted log: windows are nested suffixes of the train rows, so each row is counted once, from the
-    narrowest window outwards. The ranking itself is :func:`popularity.rank_aggregates`.
+    The per-movie aggregates (the numbers of :func:`popularity.aggregate`) are sums over the time-sorted
+    log (:func:`_segment_sums`): windows are nested suffixes of the train rows, so each row is counted once,
+    from the narrowest window outwards. The ranking itself is :func:`popularity.rank_aggregates`.
     """
     n_movies = len(log.movie_ids)
     starts = {w: window_start(holdout.end, w) for w in windows}
     offsets = {w: 0 if s is None else int(np.searchsorted(log.timestamp, s)) for w, s in starts.items()}
-    totals = {
-        "n_ratings": np.zeros(n_movies, np.int64),
-        "rating_sum": np.zeros(n_movies),
-        "decayed": np.zeros(n_movies),
-    }
+    totals = _zero_sums(n_movies)
     stats_from: dict[int, pd.DataFrame] = {}
     edge = holdout.n_train
     for lo in sorted(set(offsets.values()), reverse=True):
-        movie = log.movie[lo:edge]
-        totals["n_ratings"] = totals["n_ratings"] + np.bincount(movie, minlength=n_movies)
-        totals["rating_sum"] = totals["rating_sum"] + np.bincount(
-            movie, log.rating[lo:edge], minlength=n_movies
-        )
-        weights = _day_weights(log.timestamp[lo:edge], holdout.end, half_life_days)
-        totals["decayed"] = totals["decayed"] + np.bincount(movie, weights, minlength=n_movies)
+        for name, sums in _segment_sums(log, lo, edge, holdout.end, half_life_days).items():
+            totals[name] = totals[name] + sums
         stats = pd.DataFrame({"movieId": np.arange(n_movies), **totals})
         stats_from[lo] = stats[stats["n_ratings"] > 0]
         edge = lo
@@ -192,6 +183,30 @@ def _rankings(
         for method in methods:
             ranking = rank_aggregates(stats_from[offsets[window]], method=method, top_n=None, **params)
             yield method, window, ranking["movieId"].to_numpy()
+
+
+def _zero_sums(n_movies: int) -> dict[str, np.ndarray]:
+    return {
+        "n_ratings": np.zeros(n_movies, np.int64),
+        "rating_sum": np.zeros(n_movies),
+        "decayed": np.zeros(n_movies),
+    }
+
+
+def _segment_sums(log: RatingLog, lo: int, hi: int, end: int, half_life_days: float) -> dict[str, np.ndarray]:
+    """``n_ratings``, ``rating_sum`` and ``decayed`` per movie over the log rows ``[lo, hi)``.
+
+    A chunk at a time, with no full-size temporary; ``np.add.at`` adds in row order like ``np.bincount``
+    over the whole range, so the sums are the same to the last bit.
+    """
+    n_movies = len(log.movie_ids)
+    sums = _zero_sums(n_movies)
+    for start, stop in chunks(lo, hi):
+        movie = log.movie[start:stop]
+        sums["n_ratings"] += np.bincount(movie, minlength=n_movies)
+        np.add.at(sums["rating_sum"], movie, log.rating[start:stop].astype(np.float64))
+        np.add.at(sums["decayed"], movie, _day_weights(log.timestamp[start:stop], end, half_life_days))
+    return sums
 
 
 def _day_weights(timestamp: np.ndarray, end: int, half_life_days: float) -> np.ndarray:

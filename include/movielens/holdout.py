@@ -10,6 +10,7 @@ reaches deeper.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -17,6 +18,12 @@ import numpy as np
 import pandas as pd
 
 from include.movielens.popularity import DAY_SECONDS, as_midnight
+
+RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
+#: Rows per step of the loops over the whole log (their temporaries are a few of these, not a whole column).
+CHUNK_ROWS = 1 << 20
+#: Ids below ``max(4 * ratings, DENSE_IDS)`` (and not negative) are coded through a table indexed by id.
+DENSE_IDS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -29,32 +36,52 @@ class RatingLog:
     timestamp: np.ndarray  # int64 Unix seconds, ascending
     user: np.ndarray  # int32 codes 0..n_users-1
     movie: np.ndarray  # int32 codes 0..n_movies-1
-    rating: np.ndarray  # float64
+    rating: np.ndarray  # float64, or float32 if the caller gives it (exact ratings)
     movie_ids: np.ndarray  # movieId of each movie code
 
     @classmethod
     def from_frame(cls, ratings: pd.DataFrame) -> RatingLog:
         """Build the log from a frame with columns ``userId, movieId, rating, timestamp``."""
-        missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
+        missing = set(RATING_COLUMNS) - set(ratings.columns)
         if missing:
             raise ValueError(f"ratings lack column(s) {sorted(missing)}")
-        if ratings.empty:
+        return cls.from_columns(*(ratings[name].to_numpy() for name in RATING_COLUMNS))
+
+    @classmethod
+    def from_columns(
+        cls,
+        user_id: np.ndarray,
+        movie_id: np.ndarray,
+        rating: np.ndarray,
+        timestamp: np.ndarray,
+        *,
+        reuse: bool = False,
+    ) -> RatingLog:
+        """Build the log from the four columns of the ratings, in any order (time-sorted costs no copy).
+
+        :param reuse: the caller gives the arrays up: an int32 id column becomes the codes in place.
+        :raises ValueError: columns of different lengths, or no ratings.
+        """
+        lengths = sorted({len(column) for column in (user_id, movie_id, rating, timestamp)})
+        if len(lengths) > 1:
+            raise ValueError(f"rating columns of different lengths {lengths}")
+        if not lengths[0]:
             raise ValueError("no ratings")
-        timestamp = ratings["timestamp"].to_numpy("int64")
+        timestamp = np.asarray(timestamp, dtype=np.int64)
         order = None if np.all(timestamp[1:] >= timestamp[:-1]) else np.argsort(timestamp, kind="stable")
 
-        def column(name: str, dtype: str) -> np.ndarray:
-            values = ratings[name].to_numpy(dtype)
+        def in_time_order(values: np.ndarray) -> np.ndarray:
             return values if order is None else values[order]
 
-        user, _ = pd.factorize(column("userId", "int64"))
-        movie, movie_ids = pd.factorize(column("movieId", "int64"), sort=True)
+        owned = reuse or order is not None  # a permuted column is a fresh copy
+        user, _ = _codes(in_time_order(np.asarray(user_id)), sort=False, in_place=owned)
+        movie, movie_ids = _codes(in_time_order(np.asarray(movie_id)), sort=True, in_place=owned)
         return cls(
-            timestamp=timestamp if order is None else timestamp[order],
-            user=user.astype(np.int32),
-            movie=movie.astype(np.int32),
-            rating=column("rating", "float64"),
-            movie_ids=np.asarray(movie_ids, dtype=np.int64),
+            timestamp=in_time_order(timestamp),
+            user=user,
+            movie=movie,
+            rating=in_time_order(_floats(np.asarray(rating))),
+            movie_ids=movie_ids,
         )
 
     @cached_property
@@ -65,12 +92,54 @@ class RatingLog:
     def first_rows(self) -> np.ndarray:
         """Row of each movie's first rating: movie m is in the train set of T iff it is below T's row."""
         first = np.full(len(self.movie_ids), len(self.movie), dtype=np.int64)
-        np.minimum.at(first, self.movie, np.arange(len(self.movie)))
+        for lo, hi in chunks(0, len(self.movie)):
+            np.minimum.at(first, self.movie[lo:hi], np.arange(lo, hi))
         return first
 
     def day(self, index: int) -> dt.date:
         """The UTC day of the rating at ``index`` (0 = first, -1 = last)."""
         return dt.datetime.fromtimestamp(int(self.timestamp[index]), tz=dt.UTC).date()
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    return values if values.dtype in (np.float32, np.float64) else values.astype(np.float64)
+
+
+def _codes(ids: np.ndarray, *, sort: bool, in_place: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Dense int32 codes of ``ids`` (``pandas.factorize``'s: by first appearance, or by id with ``sort``)
+    and the id of each code.
+
+    Ids that index a table of at most a few per rating go through that table a chunk at a time, the codes
+    written into ``ids`` itself when it is int32 and ``in_place``; other ids through ``pandas.factorize``.
+    """
+    if ids.dtype.kind not in "iu":
+        ids = ids.astype(np.int64)
+    top = int(ids.max())
+    if int(ids.min()) < 0 or top >= max(4 * len(ids), DENSE_IDS):
+        codes, uniques = pd.factorize(ids, sort=sort)
+        return codes.astype(np.int32), np.asarray(uniques, dtype=np.int64)
+    out = ids if in_place and ids.dtype == np.int32 else np.empty(len(ids), dtype=np.int32)
+    code_of = np.full(top + 1, -1, dtype=np.int32)
+    if sort:
+        present = np.zeros(top + 1, dtype=bool)
+        present[ids] = True
+        uniques = np.flatnonzero(present)
+        code_of[uniques] = np.arange(len(uniques), dtype=np.int32)
+    found: list[np.ndarray] = []
+    known = 0
+    for start, stop in chunks(0, len(ids)):
+        chunk = ids[start:stop]
+        codes = code_of[chunk]
+        new = codes < 0  # never with sort: every id has its code already
+        if new.any():
+            fresh, first = np.unique(chunk[new], return_index=True)
+            fresh = fresh[np.argsort(first)]
+            code_of[fresh] = np.arange(known, known + len(fresh), dtype=np.int32)
+            found.append(fresh)
+            known += len(fresh)
+            codes = code_of[chunk]
+        out[start:stop] = codes
+    return out, (uniques if sort else np.concatenate(found)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -111,12 +180,13 @@ def split(log: RatingLog, cutoff: dt.date, horizon_days: int) -> Split:
     test_key = np.unique(log.user[n_train:n_until].astype(np.int64) * n_movies + log.movie[n_train:n_until])
     in_test = np.zeros(log.n_users, dtype=bool)
     in_test[log.user[n_train:n_until]] = True
-    rows = np.flatnonzero(in_test[log.user[:n_train]])
-    seen_user, seen_movie = log.user[rows], log.movie[rows]
-    seen_key = seen_user.astype(np.int64) * n_movies + seen_movie
     # A hash look-up of ~10^7 train pairs in ~10^5 test pairs is cheaper than sorting the train pairs.
-    rel_key = np.setdiff1d(test_key, seen_key[pd.Series(seen_key, copy=False).isin(test_key).to_numpy()])
-    del seen_key
+    seen = []
+    for lo, hi in chunks(0, n_train):
+        mine = in_test[log.user[lo:hi]]
+        key = log.user[lo:hi][mine].astype(np.int64) * n_movies + log.movie[lo:hi][mine]
+        seen.append(key[pd.Series(key, copy=False).isin(test_key).to_numpy()])
+    rel_key = np.setdiff1d(test_key, np.concatenate(seen))
     evaluated = np.unique(rel_key // n_movies)
     if len(evaluated) == 0:
         raise ValueError(
@@ -125,21 +195,47 @@ def split(log: RatingLog, cutoff: dt.date, horizon_days: int) -> Split:
         )
     index = np.full(log.n_users, -1, dtype=np.int32)
     index[evaluated] = np.arange(len(evaluated), dtype=np.int32)
-    seen_user = index[seen_user]
-    keep = seen_user >= 0
-    seen_user, seen_movie = seen_user[keep], seen_movie[keep]
-    # Group the pairs by movie: a stable sort on 16-bit keys is a radix sort.
-    by_movie = np.argsort(seen_movie.astype(np.uint16) if n_movies <= 1 << 16 else seen_movie, kind="stable")
+    rated_offsets, rated_users = _rated_by_movie(log, n_train, index)
     return Split(
         end=end,
         n_train=n_train,
         users=len(evaluated),
-        rated_offsets=np.concatenate([[0], np.cumsum(np.bincount(seen_movie, minlength=n_movies))]),
-        rated_users=seen_user[by_movie],
+        rated_offsets=rated_offsets,
+        rated_users=rated_users,
         rel_user=index[rel_key // n_movies],
         rel_movie=(rel_key % n_movies).astype(np.int32),
         train_movies=np.flatnonzero(log.first_rows < n_train),
     )
+
+
+def chunks(lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """``[lo, hi)`` as consecutive ranges of at most :data:`CHUNK_ROWS` rows."""
+    for start in range(lo, hi, CHUNK_ROWS):
+        yield start, min(start + CHUNK_ROWS, hi)
+
+
+def _rated_by_movie(log: RatingLog, n_train: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The train ratings of the evaluated users (``index[user] >= 0``, renumbered by ``index``) grouped by
+    movie in row order, and the offsets of the groups: a counting sort, one chunk of the log at a time."""
+    n_movies = len(log.movie_ids)
+    counts = np.zeros(n_movies, dtype=np.int64)
+    for lo, hi in chunks(0, n_train):
+        counts += np.bincount(log.movie[lo:hi][index[log.user[lo:hi]] >= 0], minlength=n_movies)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    rated_users = np.empty(offsets[-1], dtype=np.int32)
+    cursor = offsets[:-1].copy()
+    for lo, hi in chunks(0, n_train):
+        user = index[log.user[lo:hi]]
+        keep = user >= 0
+        user, movie = user[keep], log.movie[lo:hi][keep]
+        # a stable sort on 16-bit keys is a radix sort
+        order = np.argsort(movie.astype(np.uint16) if n_movies <= 1 << 16 else movie, kind="stable")
+        movie = movie[order]
+        here = np.bincount(movie, minlength=n_movies)
+        first = np.cumsum(here) - here  # where each movie's run starts in the sorted chunk
+        rated_users[cursor[movie] + np.arange(len(movie)) - first[movie]] = user[order]
+        cursor += here
+    return offsets, rated_users
 
 
 def metrics(holdout: Split, ranking: np.ndarray, k: int) -> tuple[float, float, float]:

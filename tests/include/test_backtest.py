@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.movielens import holdout
 from include.movielens.backtest import EVAL_COLUMNS, RANDOM, RatingLog, default_cutoffs, evaluate, summarize
 from include.movielens.popularity import METHODS, WINDOWS, as_midnight, rank_window
 
@@ -237,3 +238,68 @@ def test_bad_ratings_are_refused() -> None:
         RatingLog.from_frame(pd.DataFrame({"userId": [1], "movieId": [1], "rating": [4.0]}))
     with pytest.raises(ValueError, match="no ratings"):
         RatingLog.from_frame(pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]))
+
+
+@pytest.mark.parametrize(
+    ("user_ids", "movie_ids"),
+    [
+        (np.arange(1, 200, dtype=np.int32), np.arange(1, 200, dtype=np.int32)),  # dense ids
+        (np.array([2**40, 3, -5]), np.array([2**33, 1, 2**33])),  # beyond int32, negative: hashed
+        (np.array([7.0, 7.0, 2.0]), np.array([9, 3, 9], dtype=np.uint16)),  # whole floats, unsigned
+    ],
+)
+def test_codes_are_pandas_factorize_s_in_every_chunk_size(monkeypatch, user_ids, movie_ids) -> None:
+    rng = np.random.default_rng(2)
+    n = 1_000
+    frame = pd.DataFrame(
+        {
+            "userId": rng.choice(user_ids, n),
+            "movieId": rng.choice(movie_ids, n),
+            "rating": rng.integers(1, 11, n) / 2,
+            "timestamp": rng.integers(0, 50, n),
+        }
+    )
+    ordered = frame.sort_values("timestamp", kind="stable")
+    users, _ = pd.factorize(ordered["userId"].to_numpy(np.int64))
+    movies, movie_uniques = pd.factorize(ordered["movieId"].to_numpy(np.int64), sort=True)
+    for chunk_rows in (7, 1 << 20):
+        monkeypatch.setattr(holdout, "CHUNK_ROWS", chunk_rows)
+        log = RatingLog.from_frame(frame)
+        assert (log.user.dtype, log.movie.dtype) == (np.int32, np.int32)
+        np.testing.assert_array_equal(log.user, users)
+        np.testing.assert_array_equal(log.movie, movies)
+        np.testing.assert_array_equal(log.movie_ids, movie_uniques)
+        np.testing.assert_array_equal(log.timestamp, ordered["timestamp"])
+
+
+def test_reused_int32_columns_become_the_codes_and_others_are_left_alone() -> None:
+    user, movie = np.array([5, 9, 5], dtype=np.int32), np.array([4, 2, 4], dtype=np.int32)
+    rating, timestamp = np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3])
+    RatingLog.from_columns(user, movie, rating, timestamp)
+    assert (user.tolist(), movie.tolist()) == ([5, 9, 5], [4, 2, 4])
+    log = RatingLog.from_columns(user, movie, rating, timestamp, reuse=True)
+    assert log.user is user
+    assert log.movie is movie
+    assert (user.tolist(), movie.tolist(), log.movie_ids.tolist()) == ([0, 1, 0], [1, 0, 1], [2, 4])
+    with pytest.raises(ValueError, match=r"different lengths \[2, 3\]"):
+        RatingLog.from_columns(user[:2], movie, rating, timestamp)
+
+
+def test_chunked_sums_and_split_give_the_same_bits_in_every_chunk_size(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    n = 5_000
+    ratings = pd.DataFrame(
+        {
+            "userId": rng.integers(1, 80, n),
+            "movieId": rng.zipf(1.4, n) % 60 + 1,
+            "rating": rng.integers(1, 11, n) / 2,
+            "timestamp": as_midnight("2018-06-01") + rng.integers(0, 300 * DAY, n),
+        }
+    )
+    as_float32 = ratings.astype({"rating": "float32"})
+    results = []
+    for chunk_rows, frame in [(1 << 20, ratings), (13, ratings), (13, as_float32), (1, as_float32)]:
+        monkeypatch.setattr(holdout, "CHUNK_ROWS", chunk_rows)
+        results.append(evaluate(RatingLog.from_frame(frame), ["2019-02-01", "2019-03-01"], k=4))
+    for other in results[1:]:
+        pd.testing.assert_frame_equal(other, results[0], check_exact=True)

@@ -1,0 +1,184 @@
+"""Benchmark of one cutoff of 06_evaluation on PostgreSQL: wall time and peak RSS of what the DAG task runs.
+
+    tools/bench_evaluation.py --load                # once (about a minute): the full twin into the database
+    tools/bench_evaluation.py --cutoff 2019-10-01   # measure (--read-only: read_rating_log alone)
+    tools/bench_evaluation.py --drop                # drop the database again
+
+``make bench-evaluation`` runs the second (``BENCH_LOAD=1``: the first two). The database is ``--url`` or
+``$MOVIELENS_BENCH_POSTGRES_URL``, by default ``movielens_bench_eval`` on 127.0.0.1:5432 (user postgres).
+
+The measured part runs in a child process, so its peak RSS is its own: ``run_evaluation`` exactly as the
+task ``evaluate_rankings`` calls it (read every rating of ``ratings``, evaluate the cutoff, store its rows in
+``ranking_evaluation``, whose rows for that cutoff are deleted first so that it is computed again). The
+child prints its seconds and peak RSS, then the stored rows, which ``--out`` also writes as CSV (to compare
+two code versions). The load average is printed before and after: the figures mean little on a busy machine.
+
+``--load`` creates the database if needed, the table ``ratings`` through the project's loader
+(:func:`airflow_movielens.ratings_table.replace_interval`, which marks ``--start`` .. ``--end`` loaded), and
+copies the twin's ``ratings.csv`` into it in timestamp order, as the daily and history loads leave it. The
+twin is the API's (``MOVIELENS_CACHE_DIR`` or api/.data, made once as ``make evaluate`` makes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+URL_SETTING = "MOVIELENS_BENCH_POSTGRES_URL"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/movielens_bench_eval"
+CONN_ID = "movielens_results"
+
+
+def _connection(url: str) -> dict:
+    """The Airflow connection (JSON form) of a ``postgresql://user[:password]@host:port/database`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"} or not parts.path.strip("/"):
+        raise SystemExit(f"--url must be postgresql://user@host:port/database, got {url!r}")
+    return {
+        "conn_type": "postgres",
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "login": parts.username or "postgres",
+        "password": parts.password,
+        "schema": parts.path.strip("/"),
+    }
+
+
+def _connect(conn: dict, dbname: str | None = None):
+    import psycopg2
+
+    return psycopg2.connect(
+        host=conn["host"],
+        port=conn["port"],
+        user=conn["login"],
+        password=conn["password"],
+        dbname=dbname or conn["schema"],
+    )
+
+
+def _admin(conn: dict, sql: str, params: tuple = ()) -> list[tuple]:
+    """Run ``sql`` on the server's ``postgres`` database, outside a transaction; its rows, if any."""
+    admin = _connect(conn, "postgres")
+    admin.autocommit = True
+    with contextlib.closing(admin), admin.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def load(conn: dict, start: str, end: str) -> None:
+    """The twin's ratings into ``ratings`` (created by the project's loader), in timestamp order."""
+    from airflow.hooks.base import BaseHook
+
+    from airflow_movielens.ratings_table import replace_interval
+    from include.movielens.settings import results_schema
+    from tools.evaluate import twin_folder
+
+    csv_path = twin_folder() / "ratings.csv"
+    if not _admin(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (conn["schema"],)):
+        _admin(conn, f'CREATE DATABASE "{conn["schema"]}"')
+    started = time.perf_counter()
+    replace_interval(BaseHook.get_connection(CONN_ID).get_hook(), start, end, [], schema=results_schema())
+    target = f'"{results_schema()}"."ratings"'
+    with contextlib.closing(_connect(conn)) as db, db, db.cursor() as cur, csv_path.open("rb") as fh:
+        cur.execute(f"CREATE TEMP TABLE twin (LIKE {target})")
+        cur.copy_expert("COPY twin FROM STDIN WITH (FORMAT csv, HEADER)", fh)
+        cur.execute(f'INSERT INTO {target} SELECT * FROM twin ORDER BY "timestamp"')
+        cur.execute(f"ANALYZE {target}")
+        cur.execute(f"SELECT count(*) FROM {target}")
+        (rows,) = cur.fetchone()
+    print(f"loaded {rows:,} ratings from {csv_path} in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def child(args: argparse.Namespace) -> int:
+    """The measured part (in its own process): the task's call, then its figures and stored rows."""
+    from include.movielens.evaluation import read_evaluation, read_rating_log, run_evaluation
+
+    started = time.perf_counter()
+    if args.read_only:
+        log = read_rating_log(CONN_ID)
+        summary = {"rows": len(log.timestamp)}
+    else:
+        summary = run_evaluation(requested=[args.cutoff], horizon_days=args.horizon, k=args.k)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"measured: {elapsed:.1f} s, peak RSS {peak:,.0f} MiB; {json.dumps(summary)}", flush=True)
+    if not args.read_only:
+        rows = read_evaluation(CONN_ID)
+        rows = rows[rows["cutoff"].astype(str) == args.cutoff].sort_values(["method", "window"])
+        print(rows.to_string(index=False), flush=True)
+        if args.out:
+            rows.to_csv(args.out, index=False, float_format="%.17g")
+    return 0
+
+
+def measure(conn: dict, args: argparse.Namespace) -> int:
+    """Run :func:`child` in a child process and report the machine's load around it."""
+    from include.movielens.settings import results_schema
+
+    schema = results_schema()  # $MOVIELENS_RESULTS_SCHEMA, as the task reads it
+    with contextlib.closing(_connect(conn)) as db, db, db.cursor() as cur:
+        cur.execute(f'SELECT count(*) FROM "{schema}"."ratings"')
+        (rows,) = cur.fetchone()
+        cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."ranking_evaluation"',))
+        if cur.fetchone()[0] is not None:
+            where = "cutoff = %s AND horizon_days = %s AND k = %s"
+            cur.execute(
+                f'DELETE FROM "{schema}"."ranking_evaluation" WHERE {where}',
+                (args.cutoff, args.horizon, args.k),
+            )
+    what = "read_rating_log" if args.read_only else "run_evaluation (read + evaluate + store)"
+    print(
+        f"{what}: cutoff {args.cutoff}, horizon {args.horizon}, K {args.k}, {rows:,} ratings in {schema}; "
+        f"load average before {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
+    command = [sys.executable, __file__, "--child", *sys.argv[1:]]
+    status = subprocess.run(command, check=False).returncode
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"child peak RSS {peak:,.0f} MiB; load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get(URL_SETTING) or DEFAULT_URL, help=f"${URL_SETTING}")
+    parser.add_argument("--load", action="store_true", help="load the full twin first")
+    parser.add_argument("--drop", action="store_true", help="drop the database (and measure nothing)")
+    parser.add_argument("--start", default="1995-01-01", help="first day --load marks loaded")
+    parser.add_argument("--end", default="2020-01-01", help="day after the last day --load marks loaded")
+    parser.add_argument("--cutoff", default="2019-10-01")
+    parser.add_argument("--horizon", type=int, default=30)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--read-only", action="store_true", help="measure read_rating_log alone")
+    parser.add_argument("--out", help="CSV of the stored rows of the cutoff")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    conn = _connection(args.url)
+    os.environ["AIRFLOW_CONN_MOVIELENS_RESULTS"] = json.dumps(conn)
+    if args.child:
+        return child(args)
+    if args.drop:
+        _admin(conn, f'DROP DATABASE IF EXISTS "{conn["schema"]}"')
+        print(f"dropped {conn['schema']}")
+        return 0
+    if args.load:
+        load(conn, args.start, args.end)
+    return measure(conn, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
