@@ -27,6 +27,7 @@ from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow
 from include.movielens.holdout import RATING_COLUMNS
+from include.movielens.ranking import as_date
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS
         if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
             return set()
         query = sa.select(table.c.cutoff).where(table.c.horizon_days == horizon_days, table.c.k == k)
-        return {_as_date(day) for day in conn.execute(query.distinct()).scalars()}
+        return {as_date(day) for day in conn.execute(query.distinct()).scalars()}
 
 
 def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
@@ -143,12 +144,6 @@ def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
             return pd.DataFrame(columns=EVAL_COLUMNS)
         rows = conn.execute(sa.select(*(table.c[name] for name in EVAL_COLUMNS))).fetchall()
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
-
-
-def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def check_params(requested: Sequence[object], horizon_days: object, k: object) -> list[dt.date]:
@@ -186,7 +181,7 @@ def pending_cutoffs(
 
     :raises ValueError: no month start leaves a whole horizon in the loaded data.
     """
-    days = [_as_date(day) for day in requested] or default_cutoffs(log_, 1, horizon_days)
+    days = [as_date(day) for day in requested] or default_cutoffs(log_, 1, horizon_days)
     return [day for day in days if day not in done]
 
 
@@ -197,7 +192,7 @@ def store_evaluation(results: pd.DataFrame, conn_id: str = settings.RESULTS_CONN
     rows = results[EVAL_COLUMNS].to_dict("records")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for row in rows:
-        row["cutoff"] = _as_date(row["cutoff"])
+        row["cutoff"] = as_date(row["cutoff"])
         row["computed_at"] = now
     with engine.begin() as conn:
         table.create(conn, checkfirst=True)

@@ -39,7 +39,8 @@ _DTYPES = {
 }
 
 
-def _as_date(value: str | dt.date | dt.datetime) -> dt.date:
+def as_date(value: str | dt.date | dt.datetime) -> dt.date:
+    """The day of a date, a datetime or a ``YYYY-MM-DD...`` string (as the result tables' drivers give it)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -142,8 +143,8 @@ def attach_movies(
         out["title"] = out["genres"] = ""
     out["title"] = out["title"].fillna("").astype(object)
     out["genres"] = out["genres"].fillna("").astype(object)
-    out["window_start"] = _as_date(window_start)
-    out["window_end"] = _as_date(window_end)
+    out["window_start"] = as_date(window_start)
+    out["window_end"] = as_date(window_end)
     return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
 

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
+from include.movielens.ranking import as_date
 from include.movielens.results import ResultTables
 from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
 
@@ -100,7 +101,7 @@ def _row(decision: Decision, now: dt.datetime) -> dict:
 def _decision(row: sa.Row) -> Decision:
     runner = (row.runner_up_method, int(row.runner_up_window_days)) if row.runner_up_method else None
     return Decision(
-        valid_from=_as_date(row.valid_from),
+        valid_from=as_date(row.valid_from),
         method=row.method,
         window_days=int(row.window_days),
         value=row.value,
@@ -111,10 +112,6 @@ def _decision(row: sa.Row) -> Decision:
         kept=bool(row.kept),
         order=tuple((method, int(days)) for method, days in json.loads(row.fallback_order)),
     )
-
-
-def _as_date(value: str | dt.date) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def read_chain(conn: sa.engine.Connection, tables: ResultTables) -> list[Decision]:
@@ -196,9 +193,7 @@ def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_
             ends = sa.select(tables.windows.c.window_end).distinct()
             if first is not None:
                 ends = ends.where(tables.windows.c.window_end >= first)
-            republished = publish_served(
-                conn, tables, [_as_date(day) for day in conn.execute(ends).scalars()]
-            )
+            republished = publish_served(conn, tables, [as_date(day) for day in conn.execute(ends).scalars()])
     log.info(
         "%s: %d decisions; changed from %s; %d days republished",
         CHOICE_TABLE,
@@ -231,7 +226,7 @@ def read_served(
         rows = []
         if window_end is not None:
             query = served.select().where(
-                (served.c.window_end == _as_date(window_end)) & (served.c.genre == genre)
+                (served.c.window_end == as_date(window_end)) & (served.c.genre == genre)
             )
             rows = conn.execute(query.order_by(served.c["rank"])).fetchall()
     return pd.DataFrame(rows, columns=[c.name for c in served.columns])[SERVED_COLUMNS]
@@ -241,6 +236,4 @@ def read_decision(day: str | dt.date, conn_id: str = settings.RESULTS_CONN_ID) -
     """The decision in force on ``day`` (the default before any evaluation)."""
     tables = ResultTables(conn_id)
     with tables.db.sqlalchemy_engine.connect() as conn:
-        return (
-            in_force(read_chain(conn, tables), _as_date(day)) if tables.has(conn, CHOICE_TABLE) else DEFAULT
-        )
+        return in_force(read_chain(conn, tables), as_date(day)) if tables.has(conn, CHOICE_TABLE) else DEFAULT
