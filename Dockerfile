@@ -16,9 +16,12 @@ ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES="airflow.* astro.*"
 # container user may not write, and is not shared between the workers of a Deployment anyway.
 ENV MOVIELENS_DATA_DIR=/tmp/movielens-data
 
+# What a build needs from the network: `astro dev start` and `astro deploy` build with `--pull`, so every build
+# asks quay.io for this tag; the ONBUILD step that installs requirements.txt needs a package index (PyPI or a
+# mirror pip is configured for). Nothing else does.
+#
 # The build's ONBUILD steps have copied the project to /usr/local/airflow and installed requirements.txt by now,
 # including the build backend of pyproject.toml (hatchling, pinned there). plugins/ is already on sys.path;
 # installing the same package as the `airflow-movielens` distribution registers its provider entry point, so
-# the Airflow UI offers the "MovieLens Rating API" connection type. No build isolation and no index: this
-# step works offline; only requirements.txt needs a package index (PyPI or a mirror pip is configured for).
+# the Airflow UI offers the "MovieLens Rating API" connection type. No build isolation and no index.
 RUN pip install --no-cache-dir --no-build-isolation --no-index --no-deps /usr/local/airflow

@@ -4,6 +4,7 @@ outcome from the metadata and results databases; the expected rankings come from
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -140,18 +141,46 @@ def _epoch(day: str) -> int:
     return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp())
 
 
+@functools.cache
+def ratings_frame(dataset: Path) -> pd.DataFrame:
+    """The dataset's ratings.csv, read once per lab session (the 25M twin takes about 10 s and 0.8 GB)."""
+    return pd.read_csv(dataset / "ratings.csv", engine="pyarrow")
+
+
+def _day(dataset: Path, day: str) -> pd.DataFrame:
+    ratings = ratings_frame(dataset)
+    start = _epoch(day)
+    return ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)]
+
+
 def expected_ranking(dataset: Path, day: str) -> pd.DataFrame:
     """The ranking of one day computed from the dataset's ratings.csv with the pure ranking function."""
-    ratings = pd.read_csv(dataset / "ratings.csv")
-    start = _epoch(day)
-    window = ratings[(ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)]
-    return score_movies(window)[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
+    return score_movies(_day(dataset, day))[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
 
 
 def ratings_in_window(dataset: Path, day: str) -> int:
-    ratings = pd.read_csv(dataset / "ratings.csv", usecols=["timestamp"])
-    start = _epoch(day)
-    return int(((ratings["timestamp"] >= start) & (ratings["timestamp"] < start + 86_400)).sum())
+    return len(_day(dataset, day))
+
+
+def ratings_per_day(dataset: Path, first: str, last: str) -> dict[str, int]:
+    """Ratings of each day in [first, last] (inclusive) in the dataset file; days without ratings left out."""
+    ratings = ratings_frame(dataset)
+    start, end = _epoch(first), _epoch(last) + 86_400
+    stamps = ratings["timestamp"][(ratings["timestamp"] >= start) & (ratings["timestamp"] < end)]
+    days = pd.to_datetime(stamps, unit="s").dt.strftime("%Y-%m-%d")
+    return days.value_counts().sort_index().to_dict()
+
+
+def loaded_per_day(stack: Stack, first: str, last: str) -> dict[str, tuple[int, int]]:
+    """(rows, distinct ratings) of each day in [first, last] in the ``ratings`` table, in one query."""
+    start, end = _epoch(first), _epoch(last) + 86_400
+    rows = stack.sql(
+        "SELECT to_char(to_timestamp(\"timestamp\") AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*), "
+        'count(DISTINCT ("userId", "movieId", "timestamp")) FROM ratings '
+        f'WHERE "timestamp" >= {start} AND "timestamp" < {end} GROUP BY day',
+        database=RESULTS_DB,
+    )
+    return {day: (int(n), int(distinct)) for day, n, distinct in rows}
 
 
 def assert_exact(stack: Stack, dataset: Path, days: Iterable[str]) -> None:
@@ -162,3 +191,49 @@ def assert_exact(stack: Stack, dataset: Path, days: Iterable[str]) -> None:
         assert ratings_loaded(stack, day) == (n, n), f"{day}: ratings table vs {n} in the dataset"
         got = rankings(stack, day)
         assert got.to_dict("records") == expected_ranking(dataset, day).to_dict("records"), day
+
+
+def wait_task_state(stack: Stack, dag_id: str, task_id: str, where: str, state: str, timeout: float) -> float:
+    """Poll (every 0.2 s) until a task instance of ``dag_id`` matching the SQL condition ``where`` (on
+    ``task_instance``) is in ``state``; returns the seconds waited."""
+    began = time.monotonic()
+    query = (
+        f"SELECT 1 FROM task_instance WHERE dag_id = '{dag_id}' AND task_id = '{task_id}' "
+        f"AND state = '{state}' AND {where}"
+    )
+    while not stack.sql(query):
+        assert time.monotonic() - began < timeout, f"{dag_id}.{task_id} never {state} ({where})"
+        time.sleep(0.2)
+    return time.monotonic() - began
+
+
+def wait_run_done(stack: Stack, dag_id: str, run_id: str, timeout: float) -> str:
+    """The final state of a DAG run; tolerates the metadata database being away for a while."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rows = stack.sql(f"SELECT state FROM dag_run WHERE dag_id = '{dag_id}' AND run_id = '{run_id}'")
+        except RuntimeError:  # the database is still coming back
+            rows = []
+        if rows and rows[0][0] in ("success", "failed"):
+            return rows[0][0]
+        assert time.monotonic() < deadline, f"{dag_id} {run_id} not done after {timeout:.0f} s"
+        time.sleep(3)
+
+
+def run_id_of(stack: Stack, dag_id: str, day: str) -> str:
+    rows = stack.sql(
+        f"SELECT run_id FROM dag_run WHERE dag_id = '{dag_id}' "
+        f"AND to_char(execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') = '{day}'"
+    )
+    assert rows, f"no {dag_id} run for {day}"
+    return rows[0][0]
+
+
+def tries(stack: Stack, dag_id: str, run_id: str) -> list[str]:
+    """``task state try_number [hostname]`` of every task instance of a run, in start order."""
+    rows = stack.sql(
+        "SELECT task_id, state, try_number, hostname FROM task_instance "
+        f"WHERE dag_id = '{dag_id}' AND run_id = '{run_id}' ORDER BY start_date"
+    )
+    return [" ".join(r) for r in rows]

@@ -16,7 +16,13 @@ Source: astronomer/astro-cli **v1.45.0** (the latest release when this was writt
   (``POST /api/v1/<kind>``, ``PATCH`` on 409) with basic auth admin:admin;
 - ``airflow/docker_image.go`` ``Pytest``: ``docker create -i --name astro-pytest [--env-file .env] <image>
   pytest tests/``, ``docker cp`` of dags, tests, plugins, include and .astro into /usr/local/airflow,
-  ``docker start -a``, exit code from ``docker inspect``, ``docker rm``.
+  ``docker start -a``, exit code from ``docker inspect``, ``docker rm``; ``Parse`` (`astro dev parse`) is the
+  same with ``.astro/test_dag_integrity_default.py`` instead of ``tests/``;
+- ``cloud/deploy/deploy.go``: `astro deploy --parse` runs that parse, ``--pytest`` the tests, both flags
+  parse then tests, on the image built for the deploy (the Dockerfile, without the ``astro-run-dag`` line);
+- ``cmd/airflow.go``: `astro dev start` waits ``--wait`` (default 1 minute) for the webserver's ``/health``
+  once compose ``Up`` has returned, and returns an error before loading airflow_settings.yaml when it does
+  not answer in time.
 The template itself is not copied here; :func:`render` builds the same services from those rules.
 """
 
@@ -226,15 +232,22 @@ def load_settings(project_dir: Path, webserver_port: int) -> list[str]:
     return added
 
 
-def pytest(project_dir: Path, image: str, args: tuple[str, ...] = ()) -> tuple[int, str]:
-    """`astro dev pytest`: ``pytest tests/`` in a container of the built image, the project copied in."""
+#: What `astro dev parse` (and the parse step of `astro deploy`) runs instead of tests/ (DefaultTestPath).
+PARSE_TEST = ".astro/test_dag_integrity_default.py"
+
+
+def pytest(
+    project_dir: Path, image: str, target: str = "tests/", args: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """`astro dev pytest` (``pytest tests/``) or, with ``target=PARSE_TEST``, `astro dev parse`: pytest in a
+    container of the built image, the project copied in (DockerCompose.Pytest/Parse, DockerImage.Pytest)."""
 
     def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", *cmd], check=check, capture_output=True, text=True, cwd=project_dir)
 
     run("rm", "-f", PYTEST_CONTAINER, check=False)
     env_file = ["--env-file", ".env"] if (project_dir / ".env").exists() else []
-    run("create", "-i", "--name", PYTEST_CONTAINER, *env_file, image, "pytest", "tests/", *args)
+    run("create", "-i", "--name", PYTEST_CONTAINER, *env_file, image, "pytest", target, *args)
     try:
         for folder in PYTEST_COPY_DIRS:
             if (project_dir / folder).exists():

@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from lab import airflow_runs as runs
 from lab import images
 from lab.stack import Stack
-from tests.support.live_api import synthesize
+from tests.support.live_api import API_PYTHON, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Where the lab puts its dataset in the API's data volume (MOVIELENS_DATA in the shell environment).
+#: Where the lab puts its small dataset in the API's data volume (MOVIELENS_DATA in the shell environment).
 DATASET_IN_VOLUME = "/data/ml-lab"
-#: The lab's settings for a small machine (lab/compose/tuning.env): as a compose file for the plain stacks, as
-#: the project's env file for the Astro CLI stack.
-TUNING_ENV = ROOT / "lab" / "compose" / "tuning.env"
-TUNING_COMPOSE = ROOT / "lab" / "compose" / "tuning.yml"
-PLAIN_FILES = [ROOT / "docker-compose.yml", ROOT / "docker-compose.override.yml", TUNING_COMPOSE]
+PLAIN_FILES = [ROOT / "docker-compose.yml", ROOT / "docker-compose.override.yml"]
 #: The small dataset of the lab: 2019-01-01 .. 2019-01-14, ~14k ratings a day (several API pages per fetch).
 LAB_DATASET = {
     "rows": 200_000,
@@ -59,12 +57,31 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic MovieLens folder (ratings.csv, movies.csv), readable and writable by any container user."""
+    """The lab's small synthetic MovieLens folder (ratings.csv, movies.csv), readable and writable by any
+    container user: what the Celery stack serves through the documented ``MOVIELENS_DATA`` knob."""
     folder = synthesize(tmp_path_factory.mktemp("lab-dataset") / "ml-lab", **LAB_DATASET)
     folder.chmod(0o777)
     for f in folder.iterdir():
         f.chmod(0o666)
     return folder
+
+
+@pytest.fixture(scope="session")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API's default dataset, generated here as the API generates it on a first start without
+    ``MOVIELENS_DATA`` (the synth CLI's defaults are the ml-25m twin's, seed included): the reference the
+    stacks that start on defaults are checked against. About a minute and 0.7 GB."""
+    folder = tmp_path_factory.mktemp("twin") / "ml-25m-synth"
+    cmd = [str(API_PYTHON), "-m", "movielens_api.dataset", "synth", "--out", str(folder)]
+    subprocess.run(cmd, cwd=ROOT / "api", check=True, capture_output=True, timeout=900)
+    return folder
+
+
+def api_matches(folder: Path, health: dict) -> None:
+    """The API serves the same dataset as ``folder``: its /health rows and newest timestamp."""
+    ratings = runs.ratings_frame(folder)
+    assert health["rows"] == len(ratings), (health, len(ratings))
+    assert health["last_rating_timestamp"] == int(ratings["timestamp"].max()), health
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +116,9 @@ def require_free_ports(*ports: int) -> None:
 
 
 class ApiVolume:
-    """What the lab puts into the API's data volume before a stack starts: the small dataset, and the venv
-    that the first stack's API installed on its first start (docker-compose.override.yml's serve.sh keeps it
-    under /data/.venvs), so that later stacks of the same run skip that install. Test a always installs."""
+    """What the lab puts into the Celery stack's API data volume before it starts: the small dataset, and the
+    venv that an earlier stack's API installed on its first start (docker-compose.override.yml's serve.sh
+    keeps it under /data/.venvs). The Compose and Astro stacks start on defaults: they install for real."""
 
     def __init__(self, dataset: Path, cache: Path) -> None:
         self.dataset = dataset

