@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_movielens.dates import interval_params
+from airflow_movielens.days import day_epoch
 from airflow_movielens.exceptions import (
     AirflowFailException,
     AirflowSkipException,
@@ -62,8 +63,7 @@ def is_closed(end: str | None, newest_timestamp: int | None) -> bool:
     """Whether ``[.., end)`` (``end`` as ``YYYY-MM-DD``) ends at or before the newest rating."""
     if end is None or newest_timestamp is None:
         return False
-    end_epoch = dt.datetime.fromisoformat(end).replace(tzinfo=dt.UTC).timestamp()
-    return end_epoch <= newest_timestamp
+    return day_epoch(end) <= newest_timestamp
 
 
 def window_state(has_ratings: bool, end: str | None, newest_timestamp: int | None) -> str:
