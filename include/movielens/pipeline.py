@@ -55,6 +55,7 @@ from astro import sql as aql
 from astro.table import BaseTable, Metadata, Table
 
 from airflow_movielens.days import DAY_SECONDS, epoch_day
+from airflow_movielens.files import atomic_open
 from include.movielens import settings
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
@@ -235,11 +236,8 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
     target = ranking_csv_path(dag_id, ds)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.{get_current_context()['ti'].try_number}.tmp"
-    with partial.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_open(target, "w", encoding="utf-8", newline="") as handle:
         ranking.to_csv(handle, index=False, lineterminator="\n")
-    partial.rename(target)
     log.info("Wrote %d ranked movies to %s", len(ranking), target)
     return {"path": str(target), "count": len(ranking)}
 
