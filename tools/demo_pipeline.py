@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from airflow_movielens.days import day_after
 from include.movielens import settings
-from include.movielens.results import read_ranking, window_end_of
+from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
@@ -159,7 +160,7 @@ def top_movies(
 ) -> pd.DataFrame:
     """The ``n`` best movies of the (method, window) ranking whose last day is ``last_day`` (default: the
     latest) from ``movie_rankings``."""
-    end = None if last_day is None else window_end_of(last_day)
+    end = None if last_day is None else day_after(last_day)
     return read_ranking(end, method=method, window_days=window_days, limit=n, conn_id=conn_id)
 
 
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         states.append("success" if state in ("success", "skipped") else state)
         summary = best_pair()
         print(f"06_evaluation (backtest, then the choice of the served list): {state} in {seconds:.1f}s")
-    served_end = window_end_of(end)
+    served_end = day_after(end)
     served = read_served(served_end)
     print(f"\nServed list of {served_end} (popular_movies: ratings before that day), top {args.top}:")
     print(explain(read_decision(served_end), served))

@@ -17,7 +17,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from airflow_movielens.files import atomic_open
 from include.movielens.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,
@@ -78,19 +78,6 @@ def read_ratings(data: Path) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(RATINGS_DTYPES))
 
 
-def _atomic(path: Path, write) -> Path:
-    """Write ``path`` through a temporary sibling renamed over it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
 def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
     """Grouped bars of nDCG@K per window, one colour per method (mean over cutoffs, whiskers min..max)."""
     import matplotlib
@@ -123,7 +110,8 @@ def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
     # Outside the axes, in one row above them: inside, it would cover the tallest bars' value labels.
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods) + 1, fontsize=9, frameon=False)
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
     plt.close(fig)
     return path
 
@@ -201,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_summary(summarize(results), args.k))
     out = args.out.expanduser().resolve()
-    _atomic(out, lambda tmp: results.to_csv(tmp, index=False, float_format="%.6f"))
+    with atomic_open(out, "w", encoding="utf-8", newline="") as handle:
+        results.to_csv(handle, index=False, float_format="%.6f")
     title = f"{data.name}: nDCG@{args.k} by method and window, {len(days)} cutoffs {days[0]} .. {days[-1]}, "
     try:
         chart = save_chart(results, out.with_suffix(".png"), title + f"horizon {args.horizon} days")

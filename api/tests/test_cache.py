@@ -14,7 +14,7 @@ import pytest
 from movielens_api import cache, create_app, store
 from movielens_api.dataset import resolve
 from movielens_api.dataset.convert import ensure_cache
-from tests.conftest import basic
+from movielens_api.testing import basic
 
 
 @pytest.fixture

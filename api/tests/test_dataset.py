@@ -21,7 +21,7 @@ from movielens_api.dataset.__main__ import main
 from movielens_api.dataset.convert import ensure_cache
 from movielens_api.dataset.download import download
 from movielens_api.dataset.synth import RATING_COUNTS, SynthSpec, pack_zip, synthesize
-from tests import SMALL_SYNTH_OPTIONS
+from movielens_api.testing import SMALL_SYNTH_OPTIONS
 
 SHAPE = SynthSpec(
     rows=200_000, users=4_000, movies=3_000, start=date(1995, 1, 9), end=date(2019, 11, 22), seed=11

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import serving_app
+from movielens_api.testing import serving_app
 
 START = int(datetime(2019, 1, 2, tzinfo=UTC).timestamp())  # 2019-01-02T00:00:00Z
 END = int(datetime(2019, 1, 4, tzinfo=UTC).timestamp())  # 2019-01-04T00:00:00Z

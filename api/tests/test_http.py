@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from movielens_api import create_app
-from tests.conftest import basic
+from movielens_api.testing import basic
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import requests
 
-from tests import SMALL_SYNTH_OPTIONS
+from movielens_api.testing import SMALL_SYNTH_OPTIONS
 
 API_DIR = Path(__file__).resolve().parents[1]
 AUTH = ("airflow", "airflow")

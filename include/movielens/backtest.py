@@ -24,13 +24,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from airflow_movielens.days import DAY_SECONDS, as_midnight, epoch_day
 from include.movielens.holdout import RatingLog, Split, chunks, metrics, split
 from include.movielens.popularity import (
-    DAY_SECONDS,
     DEFAULT_HALF_LIFE_DAYS,
     METHODS,
     WINDOWS,
-    as_midnight,
     decay_weights,
     rank_aggregates,
     window_start,
@@ -111,7 +110,7 @@ def evaluate(
     :return: one row per (cutoff, method, window) with the columns :data:`EVAL_COLUMNS`.
     """
     _check(horizon_days, k, methods, windows)
-    days = [dt.datetime.fromtimestamp(as_midnight(c, "cutoff"), tz=dt.UTC).date() for c in cutoffs]
+    days = [epoch_day(as_midnight(c, "cutoff")) for c in cutoffs]
     if not days:
         raise ValueError("no cutoffs given")
     rows = []

@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from astro.databases import create_database
 
 from airflow_movielens.dates import to_api_date
+from airflow_movielens.days import as_date
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.identifiers import sql_identifier
 from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow
 from include.movielens.holdout import RATING_COLUMNS
-from include.movielens.ranking import as_date
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow_movielens.dates import to_api_date
+from airflow_movielens.days import epoch_day
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 
@@ -35,7 +36,7 @@ def check_history_range(hook: MovielensHook, history_start: object, history_end:
         raise MovielensArgumentError(
             f"the Movie Rating API serves no ratings: nothing to load in [{start}, {end})"
         )
-    last_day = dt.datetime.fromtimestamp(newest, tz=dt.UTC).date()
+    last_day = epoch_day(newest)
     if end > (last_day + dt.timedelta(days=1)).isoformat():
         raise MovielensArgumentError(
             f"history_end {end} lies beyond the dataset, whose newest rating is of {last_day}: load up to "

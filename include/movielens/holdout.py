@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from include.movielens.popularity import DAY_SECONDS, as_midnight
+from airflow_movielens.days import DAY_SECONDS, as_midnight, epoch_day
 
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 #: Rows per step of the loops over the whole log (their temporaries are a few of these, not a whole column).
@@ -98,7 +98,7 @@ class RatingLog:
 
     def day(self, index: int) -> dt.date:
         """The UTC day of the rating at ``index`` (0 = first, -1 = last)."""
-        return dt.datetime.fromtimestamp(int(self.timestamp[index]), tz=dt.UTC).date()
+        return epoch_day(int(self.timestamp[index]))
 
 
 def _floats(values: np.ndarray) -> np.ndarray:

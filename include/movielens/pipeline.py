@@ -40,7 +40,6 @@ This module deliberately does not use ``from __future__ import annotations``: th
 parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
-import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -55,8 +54,10 @@ from airflow.utils.task_group import TaskGroup
 from astro import sql as aql
 from astro.table import BaseTable, Metadata, Table
 
+from airflow_movielens.days import DAY_SECONDS, epoch_day
+from airflow_movielens.files import atomic_open
 from include.movielens import settings
-from include.movielens.popularity import DAY_SECONDS, DEFAULT_HALF_LIFE_DAYS
+from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
 from include.movielens.results import RANKINGS_DATASET, loaded_days, replace_windows
 from include.movielens.windows import (
@@ -136,9 +137,7 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
     loaded = []
     with MovielensHook(movielens_conn_id, batch_size=settings.DEFAULT_BATCH_SIZE) as hook:
         for start_ts, end_ts_ in gaps:
-            start, end = (
-                dt.datetime.fromtimestamp(ts, tz=dt.UTC).date().isoformat() for ts in (start_ts, end_ts_)
-            )
+            start, end = (epoch_day(ts).isoformat() for ts in (start_ts, end_ts_))
             done = load_interval(
                 start,
                 end,
@@ -159,7 +158,7 @@ def plan_ranking_windows(window_end_ts: str, conn_id: str) -> dict:
     if plan["missing"]:
         log.warning(
             "Windows ending %s with days not loaded (left not computed): %s",
-            dt.datetime.fromtimestamp(end_ts, tz=dt.UTC).date(), plan["missing"],
+            epoch_day(end_ts), plan["missing"],
         )  # fmt: skip
     return plan
 
@@ -237,11 +236,8 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
     target = ranking_csv_path(dag_id, ds)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.{get_current_context()['ti'].try_number}.tmp"
-    with partial.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_open(target, "w", encoding="utf-8", newline="") as handle:
         ranking.to_csv(handle, index=False, lineterminator="\n")
-    partial.rename(target)
     log.info("Wrote %d ranked movies to %s", len(ranking), target)
     return {"path": str(target), "count": len(ranking)}
 

@@ -36,6 +36,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from airflow_movielens.days import DAY_SECONDS, as_midnight
 from include.movielens.ranking import (
     DEFAULT_MIN_RATINGS,
     DEFAULT_PRIOR_WEIGHT,
@@ -48,7 +49,6 @@ from include.movielens.ranking import (
 METHODS = ("count", "bayes", "trending")
 WINDOWS: dict[str, int | None] = {"1d": 1, "7d": 7, "30d": 30, "365d": 365, "all": None}
 DEFAULT_HALF_LIFE_DAYS = 7.0
-DAY_SECONDS = 86_400
 TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
 # the aggregates' types, whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
@@ -56,13 +56,11 @@ _AGGREGATE_DTYPES = {"movieId": "int64", "n_ratings": "int64", "rating_sum": "fl
 
 __all__ = [
     "AGGREGATE_COLUMNS",
-    "DAY_SECONDS",
     "DEFAULT_HALF_LIFE_DAYS",
     "METHODS",
     "TREND_DECIMALS",
     "WINDOWS",
     "aggregate",
-    "as_midnight",
     "decay_weights",
     "rank_aggregates",
     "rank_ratings",
@@ -70,28 +68,6 @@ __all__ = [
     "select_window",
     "window_start",
 ]
-
-
-def as_midnight(value: str | dt.date | dt.datetime, what: str = "window end") -> int:
-    """The Unix timestamp of a UTC midnight given as ``YYYY-MM-DD``, a date or a datetime.
-
-    :param what: how error messages name the value.
-    :raises ValueError: naming the value if it is not a date, or is a datetime that is not at midnight.
-    """
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        moment = moment.astimezone(dt.UTC)
-        if moment.time() != dt.time(0):
-            raise ValueError(f"{what} {value!r} is not at UTC midnight")
-        day = moment.date()
-    elif isinstance(value, dt.date):
-        day = value
-    else:
-        try:
-            day = dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise ValueError(f"{what} {value!r} is not a YYYY-MM-DD date") from None
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
 
 
 def window_start(end: int, window: str) -> int | None:

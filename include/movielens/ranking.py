@@ -14,6 +14,8 @@ import datetime as dt
 
 import pandas as pd
 
+from airflow_movielens.days import as_date
+
 DEFAULT_MIN_RATINGS = 3
 DEFAULT_PRIOR_WEIGHT = 10.0
 DEFAULT_TOP_N = 100
@@ -37,15 +39,6 @@ _DTYPES = {
     "mean_rating": "float64",
     "score": "float64",
 }
-
-
-def as_date(value: str | dt.date | dt.datetime) -> dt.date:
-    """The day of a date, a datetime or a ``YYYY-MM-DD...`` string (as the result tables' drivers give it)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def score_movies(

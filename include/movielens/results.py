@@ -39,6 +39,7 @@ from astro.databases import create_database
 from astro.databases.base import BaseDatabase
 from astro.table import BaseTable, Metadata, Table
 
+from airflow_movielens.days import epoch_day
 from airflow_movielens.ratings_table import DDL_LOCK_KEY
 from include.movielens import settings
 from include.movielens.popularity import METHODS
@@ -207,7 +208,7 @@ def replace_windows(
         :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
     results = ResultTables(conn_id)
-    end = dt.datetime.fromtimestamp(int(plan["window_end_ts"]), tz=dt.UTC).date()
+    end = epoch_day(int(plan["window_end_ts"]))
     complete = [int(days) for days in plan["complete"]]
     table, windows, genre_table = results.rankings, results.windows, results.genres
     with results.db.sqlalchemy_engine.begin() as conn:
@@ -303,9 +304,3 @@ def read_ranking(
         return pd.DataFrame(conn.execute(query).fetchall(), columns=[c.name for c in table.columns])[
             WINDOW_RANKING_COLUMNS
         ]
-
-
-def window_end_of(day: str | dt.date) -> dt.date:
-    """The end (exclusive) of the windows whose last day is ``day``: the next midnight."""
-    last = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
-    return last + dt.timedelta(days=1)

@@ -32,9 +32,9 @@ from collections.abc import Iterable
 import pandas as pd
 import sqlalchemy as sa
 
+from airflow_movielens.days import as_date
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
-from include.movielens.ranking import as_date
 from include.movielens.results import ResultTables
 from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
 

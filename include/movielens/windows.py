@@ -28,9 +28,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from airflow_movielens.days import DAY_SECONDS, epoch_day
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
-    DAY_SECONDS,
     DEFAULT_HALF_LIFE_DAYS,
     METHODS,
     decay_weights,
@@ -149,11 +149,11 @@ def rank_windows(
     :return: :data:`WINDOW_RANKING_COLUMNS`, ordered by window, method and rank.
     """
     stats = _lower_columns(stats)
-    end = pd.Timestamp(end_ts, unit="s").date()
+    end = epoch_day(end_ts)
     parts = []
     for days in window_days:
         window = stats[stats["window_days"] == days]
-        start = pd.Timestamp(end_ts - int(days) * DAY_SECONDS, unit="s").date()
+        start = epoch_day(end_ts - int(days) * DAY_SECONDS)
         for method in methods:
             ranked = rank_aggregates(
                 window, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n

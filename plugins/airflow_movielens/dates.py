@@ -1,10 +1,14 @@
-"""Date arguments of the Movie Rating API: whole UTC days, ``YYYY-MM-DD``."""
+"""Date arguments of the Movie Rating API: whole UTC days, ``YYYY-MM-DD``, checked with typed errors.
+
+The conversions themselves (days, midnights, epoch seconds) live in :mod:`airflow_movielens.days`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 
+from airflow_movielens.days import day_epoch, midnight_of
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
 
@@ -12,6 +16,7 @@ __all__ = [
     "DEFAULT_END_TEMPLATE",
     "DEFAULT_START_TEMPLATE",
     "DateLike",
+    "epoch_seconds",
     "interval_params",
     "task_window",
     "to_api_date",
@@ -46,17 +51,28 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
         except ValueError:
             raise MovielensArgumentError(f"{name} is not a valid calendar date: {value!r}") from None
     if isinstance(value, dt.datetime):
-        utc = value.astimezone(dt.UTC) if value.tzinfo else value
-        if utc.time() != dt.time(0):
+        day = midnight_of(value)
+        if day is None:
             raise MovielensArgumentError(
                 f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
             )
-        return utc.date().isoformat()
+        return day.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     raise MovielensArgumentError(
         f"{name} must be a str, date or datetime, got {value!r} ({type(value).__name__})"
     )
+
+
+def epoch_seconds(day: DateLike, name: str = "date") -> int:
+    """Midnight UTC of ``day`` (``YYYY-MM-DD``, date or midnight datetime) in epoch seconds.
+
+    :raises MovielensArgumentError: as :func:`to_api_date`, or no day at all.
+    """
+    text = to_api_date(day, name)
+    if text is None:
+        raise MovielensArgumentError(f"{name} is required, got {day!r}")
+    return day_epoch(text)
 
 
 def validate_interval(

@@ -1,9 +1,12 @@
-"""Atomic, deterministic record files: the one place the provider and the DAGs write their outputs.
+"""Atomic, deterministic files: the one place the provider, the DAGs and the tools write their outputs.
 
 The format follows the extension: ``.json`` (one JSON list of objects, like the seed), ``.jsonl`` (one
 object per line), ``.csv`` and ``.parquet``. Files are written to a temporary file in the target folder,
 fsynced and renamed over the target, so readers never see a half-written file, and the same records always
-give the same bytes (a rerun of a task does not change its output).
+give the same bytes (a rerun of a task does not change its output). :func:`atomic_open` also takes an object
+storage path (Airflow's ``ObjectStoragePath`` on ``s3://``...): written under a temporary name, then renamed.
+
+Nothing here imports Airflow until an argument is refused, so plain scripts (``tools/``) write through it too.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from typing import IO, Any
 
 import pandas as pd
 
-from airflow_movielens.exceptions import MovielensArgumentError
-
 __all__ = ["SUPPORTED_FORMATS", "atomic_open", "atomic_write_records", "read_records", "record_format"]
 
 SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
@@ -35,7 +36,7 @@ def record_format(path: str | os.PathLike[str]) -> str:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_FORMATS:
-        raise MovielensArgumentError(
+        raise _argument_error(
             f"cannot tell the output format of {os.fspath(path)!r}: "
             f"use one of the extensions {', '.join(SUPPORTED_FORMATS)}"
         )
@@ -48,13 +49,18 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: A
 
     Parent folders are created. On error the temporary file is removed and ``path`` is left untouched.
 
-    :param path: final file path.
+    :param path: final file path: a local path, or a ``pathlib``-like object storage path (with a
+        ``protocol`` other than ``file``, e.g. Airflow's ``ObjectStoragePath``).
     :param mode: ``"w"``/``"wb"`` style write mode.
     :param open_kwargs: passed to :func:`open` (e.g. ``encoding``, ``newline``).
     """
     if not any(flag in mode for flag in "wx") or "+" in mode:
-        raise MovielensArgumentError(f"atomic_open needs a plain write mode, got {mode!r}")
-    target = Path(path)
+        raise _argument_error(f"atomic_open needs a plain write mode, got {mode!r}")
+    if getattr(path, "protocol", "") not in ("", "file", "local"):
+        with _atomic_object(path, mode.replace("x", "w"), open_kwargs) as handle:
+            yield handle
+        return
+    target = Path(getattr(path, "path", None) or path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     # Created like open() creates a file (0666 less the umask); O_EXCL: never someone else's file.
@@ -71,6 +77,20 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: A
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def _atomic_object(target: Any, mode: str, open_kwargs: dict[str, Any]) -> Iterator[IO[Any]]:
+    """:func:`atomic_open` on object storage: a temporary object, renamed over the target once written."""
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        with tmp.open(mode, **open_kwargs) as handle:
+            yield handle
+        tmp.rename(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
@@ -142,6 +162,13 @@ def _json_default(value: Any) -> Any:
 
 def _dumps(row: Mapping[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
+def _argument_error(message: str) -> Exception:
+    """The provider's :class:`~airflow_movielens.exceptions.MovielensArgumentError`, imported on use."""
+    from airflow_movielens.exceptions import MovielensArgumentError
+
+    return MovielensArgumentError(message)
 
 
 def _fsync_dir(folder: Path) -> None:

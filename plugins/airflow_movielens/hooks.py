@@ -18,8 +18,8 @@ from airflow_movielens.form import connection_form_widgets, ui_field_behaviour
 from airflow_movielens.paging import pages
 from airflow_movielens.records import MOVIE_DTYPES, RATING_DTYPES, join_genres, movie_id, typed_frame
 from airflow_movielens.settings import DEFAULTS, Defaults, HookSettings, Overrides, Timeout, resolve_settings
-from airflow_movielens.transport import Transport, build_session
-from airflow_movielens.windows import window_state
+from airflow_movielens.transport import Transport, basic_auth, build_session, result_page
+from airflow_movielens.windows import WindowProbe, has_ratings, newest_timestamp
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
@@ -87,7 +87,7 @@ class MovielensHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Labels and placeholders of the connection form."""
-        return ui_field_behaviour(cls._defaults())
+        return ui_field_behaviour(cls.defaults())
 
     # -- session --------------------------------------------------------------------------------------
 
@@ -99,13 +99,32 @@ class MovielensHook(BaseHook):
     @cached_property
     def settings(self) -> HookSettings:
         """Effective settings (caller arguments, else connection extras, else defaults), resolved once."""
+        return self.connection_settings(self.connection, self.movielens_conn_id, self._overrides)
+
+    @classmethod
+    def connection_settings(
+        cls, conn: Connection, conn_id: str, overrides: Overrides | None = None
+    ) -> HookSettings:
+        """The settings of a connection read elsewhere (e.g. by a trigger), as a hook would resolve them.
+
+        :param conn: the Airflow connection.
+        :param conn_id: its id, named in error messages.
+        :param overrides: caller arguments, which win over the connection's extras (none by default).
+        :raises MovielensArgumentError: a bad extra, or a connection without host.
+        """
         return resolve_settings(
-            self.connection,
-            conn_id=self.movielens_conn_id,
-            conn_type=self.conn_type,
-            overrides=self._overrides,
-            defaults=self._defaults(),
+            conn,
+            conn_id=conn_id,
+            conn_type=cls.conn_type,
+            overrides=overrides or Overrides(),
+            defaults=cls.defaults(),
         )
+
+    @classmethod
+    def defaults(cls) -> Defaults:
+        """The class defaults (``default_*``): what neither the caller nor the connection sets."""
+        names = ("schema", "port", "connect_timeout", "timeout", "max_retries", "backoff", "batch_size")
+        return Defaults(*(getattr(cls, f"default_{name}") for name in names))
 
     @property
     def base_url(self) -> str:
@@ -115,8 +134,7 @@ class MovielensHook(BaseHook):
     @cached_property
     def transport(self) -> Transport:
         """GET with retries and typed errors over the hook's session (built on first use)."""
-        conn = self.connection
-        session = build_session((conn.login, conn.password or "") if conn.login else None)
+        session = build_session(basic_auth(self.connection))
         sleep = lambda seconds: self._sleep(seconds)  # noqa: E731 (looked up late: tests patch _sleep)
         return Transport(session, self.movielens_conn_id, self.settings, self.max_wait, sleep)
 
@@ -136,11 +154,6 @@ class MovielensHook(BaseHook):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @classmethod
-    def _defaults(cls) -> Defaults:
-        names = ("schema", "port", "connect_timeout", "timeout", "max_retries", "backoff", "batch_size")
-        return Defaults(*(getattr(cls, f"default_{name}") for name in names))
-
     # -- requests and paging --------------------------------------------------------------------------
 
     def _url(self, endpoint: str) -> str:
@@ -151,11 +164,7 @@ class MovielensHook(BaseHook):
     ) -> dict[str, Any]:
         """GET a page of ``endpoint``: a JSON object with a ``result`` list."""
         body = self.transport.get_json(self._url(endpoint), params, max_retries=max_retries)
-        if not isinstance(body.get("result"), list):
-            raise MovielensResponseError(
-                f"{self._url(endpoint)} answered without a 'result' list", url=self._url(endpoint)
-            )
-        return body
+        return result_page(body, self._url(endpoint))
 
     def _paginate(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[dict]:
         """Yield every item of a limit/offset result set, checking that it does not change meanwhile."""
@@ -226,8 +235,7 @@ class MovielensHook(BaseHook):
 
     def has_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> bool:
         """Return whether ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request)."""
-        body = self._first_rating(start_date, end_date)
-        return bool(body["result"]) or bool(body.get("total"))
+        return has_ratings(self._first_rating(start_date, end_date))
 
     def newest_rating_timestamp(self) -> int | None:
         """Epoch seconds of the API's newest rating (``/health``), ``None`` if it serves none or does not say.
@@ -235,10 +243,7 @@ class MovielensHook(BaseHook):
         A window ending at or before it is closed (:mod:`airflow_movielens.windows`).
         """
         url = self._url("health")
-        newest = self.transport.get_json(url).get("last_rating_timestamp")
-        if newest is not None and (isinstance(newest, bool) or not isinstance(newest, int)):
-            raise MovielensResponseError(f"{url} answered a 'last_rating_timestamp' of {newest!r}", url=url)
-        return newest
+        return newest_timestamp(self.transport.get_json(url), url)
 
     def window_state(self, start_date: DateLike | None, end_date: DateLike | None) -> tuple[str, int | None]:
         """Whether ``[start_date, end_date)`` is ready, closed and empty, or waiting for ratings.
@@ -247,10 +252,10 @@ class MovielensHook(BaseHook):
 
         :return: the :mod:`~airflow_movielens.windows` state and the newest rating's timestamp (if read).
         """
-        start, end = validate_interval(start_date, end_date)
-        found = self.has_ratings(start, end)
-        newest = None if found or end is None else self.newest_rating_timestamp()
-        return window_state(found, end, newest), newest
+        probe = WindowProbe(*validate_interval(start_date, end_date))
+        page = self._get_page("ratings", probe.params)
+        health = self.transport.get_json(self._url("health")) if probe.needs_newest(page) else None
+        return probe.state(page, health, self._url("health"))
 
     def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
         """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""

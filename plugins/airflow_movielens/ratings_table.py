@@ -26,7 +26,6 @@ On PostgreSQL concurrent loads are serialised by a table lock that still lets re
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import itertools
 import logging
@@ -35,7 +34,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from airflow_movielens.dates import DateLike, to_api_date, validate_interval
+from airflow_movielens.dates import DateLike, epoch_seconds, validate_interval
+from airflow_movielens.days import DAY_SECONDS
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.records import RATING_COLUMNS
@@ -48,7 +48,6 @@ __all__ = [
     "RATING_COLUMNS",
     "RATINGS_TABLE",
     "check_names",
-    "epoch_seconds",
     "qualified_name",
     "replace_interval",
 ]
@@ -58,7 +57,6 @@ log = logging.getLogger(__name__)
 RATINGS_TABLE = "ratings"
 #: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
 LOADED_DAYS_TABLE = "loaded_days"
-DAY_SECONDS = 86_400
 #: Intervals longer than this many days (history loads) are written straight into the table inside the
 #: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
 #: the table's write lock (readers still get in) while the API is paged.
@@ -68,14 +66,6 @@ _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NUL
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
 DDL_LOCK_KEY = 7_404_518_273
-
-
-def epoch_seconds(day: DateLike, name: str = "date") -> int:
-    """Midnight UTC of ``day`` (``YYYY-MM-DD``, date or midnight datetime) in epoch seconds."""
-    text = to_api_date(day, name)
-    if text is None:
-        raise MovielensArgumentError(f"{name} is required, got {day!r}")
-    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp())
 
 
 def _is_postgres(hook: DbApiHook) -> bool:

@@ -1,20 +1,30 @@
-"""HTTP transport of the Movie Rating API: one session, GET with retries (tenacity), typed errors.
+"""HTTP transport of the Movie Rating API, sync (the hook) and async (the trigger), with one set of rules.
 
-Connection errors, timeouts (also while reading the body), bodies cut short, HTTP 429 and 5xx are retried
-with exponential backoff and "equal jitter", or after the server's ``Retry-After``; 401/403 and other 4xx
-never are. Each request makes exactly ``max_retries + 1`` attempts at most; the error raised at the end
-says how many were made. Waits go through an injectable ``sleep`` so tests can record them.
+Both send the same headers, basic auth and ``(connect, read)`` timeouts, map HTTP statuses to the typed
+errors of :mod:`airflow_movielens.exceptions` with the same reason (the JSON ``error`` of the body, else its
+start), and accept only a JSON object as an answer.
+
+:class:`Transport` (requests): one session, GET with retries (tenacity). Connection errors, timeouts
+(also while reading the body), bodies cut short, HTTP 429 and 5xx are retried with exponential backoff and
+"equal jitter", or after the server's ``Retry-After``; 401/403 and other 4xx never are. Each request makes
+exactly ``max_retries + 1`` attempts at most; the error raised at the end says how many were made. Waits go
+through an injectable ``sleep`` so tests can record them.
+
+:class:`AsyncTransport` (aiohttp): one attempt per GET, for a trigger that polls again anyway; never blocks
+the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import requests
 import tenacity
 from urllib3.exceptions import InvalidHeader
@@ -23,7 +33,23 @@ from urllib3.util.retry import Retry
 from airflow_movielens.exceptions import MovielensResponseError, MovielensUnavailableError, http_error
 from airflow_movielens.settings import HookSettings
 
-__all__ = ["Transport", "build_session", "error_message", "retry_after"]
+if TYPE_CHECKING:
+    from airflow.models.connection import Connection
+
+__all__ = [
+    "HEADERS",
+    "AsyncTransport",
+    "Transport",
+    "basic_auth",
+    "build_session",
+    "error_message",
+    "json_object",
+    "result_page",
+    "retry_after",
+]
+
+#: Headers of every request, sync or async.
+HEADERS = {"Accept": "application/json", "User-Agent": "airflow-movielens"}
 
 # Transport failures worth another attempt: refused/reset connections, connect/read timeouts (a read timeout
 # while streaming the body surfaces as ConnectionError), and bodies cut short mid-transfer.
@@ -37,8 +63,13 @@ TRANSIENT_ERRORS = (
 log = logging.getLogger(__name__)
 
 
+def basic_auth(conn: Connection) -> tuple[str, str] | None:
+    """``(login, password)`` of a connection, ``None`` when it has no login."""
+    return (conn.login, conn.password or "") if conn.login else None
+
+
 def build_session(auth: tuple[str, str] | None) -> requests.Session:
-    """A keep-alive session with JSON headers and basic auth.
+    """A keep-alive session with the :data:`HEADERS` and basic auth.
 
     Its adapters are requests' defaults, which never retry on their own (``max_retries=0``): the retries are
     the Transport's (typed, logged, counted).
@@ -46,7 +77,7 @@ def build_session(auth: tuple[str, str] | None) -> requests.Session:
     session = requests.Session()
     if auth is not None:
         session.auth = auth
-    session.headers.update({"Accept": "application/json", "User-Agent": "airflow-movielens"})
+    session.headers.update(HEADERS)
     return session
 
 
@@ -132,15 +163,7 @@ class Transport:
         :raises MovielensResponseError: the body is not a JSON object (URL and status in the error).
         """
         response = self.get(url, params, max_retries=max_retries)
-        with contextlib.suppress(ValueError):  # not JSON
-            body = response.json()
-            if isinstance(body, dict):
-                return body
-        raise MovielensResponseError(
-            f"{response.url} answered HTTP {response.status_code} with a body that is not a JSON object",
-            status_code=response.status_code,
-            url=response.url,
-        )
+        return json_object(_decoded(response), response.status_code, response.url)
 
     def _attempt(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
         try:
@@ -150,9 +173,9 @@ class Transport:
             request.prepare_url(url, params)  # the URL as sent, for the message
             raise _Failure(f"{type(err).__name__}: {err}", request.url or url, cause=err) from err
         status = response.status_code
-        if status < 400:
-            return response
         error = http_error(status, response.url, self.conn_id, error_message(response))
+        if error is None:
+            return response
         if not isinstance(error, MovielensUnavailableError):  # rejected: never retried
             raise error
         raise _Failure(error.message, response.url, status, retry_after(response))
@@ -179,14 +202,105 @@ class Transport:
         )
 
 
+class AsyncTransport:
+    """One GET per call over an aiohttp session, with :class:`Transport`'s headers, auth, timeouts, errors
+    and JSON check; no retries (use it as ``async with``).
+
+    :param conn_id: connection id, named in authentication errors.
+    :param settings: ``timeout`` (connect, read) of every request; the other settings are not used.
+    :param auth: ``(login, password)`` for basic auth, or ``None`` (:func:`basic_auth`).
+    """
+
+    def __init__(self, conn_id: str, settings: HookSettings, auth: tuple[str, str] | None) -> None:
+        self.conn_id = conn_id
+        self.timeout = settings.timeout
+        self.auth = auth
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AsyncTransport:
+        connect, read = self.timeout
+        self._session = aiohttp.ClientSession(
+            auth=aiohttp.BasicAuth(*self.auth) if self.auth else None,
+            timeout=aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, total=connect + read),
+            headers=HEADERS,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``url`` once and return its JSON object.
+
+        :raises MovielensAuthError: HTTP 401/403.
+        :raises MovielensRequestError: another 4xx (not 429).
+        :raises MovielensUnavailableError: a connection error or timeout, HTTP 429 or 5xx.
+        :raises MovielensResponseError: the body is not a JSON object.
+        """
+        if self._session is None:
+            raise RuntimeError("AsyncTransport is used outside 'async with'")
+        try:
+            async with self._session.get(url, params=params) as response:
+                status, where, reason = response.status, str(response.url), response.reason
+                text = await response.text()
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise MovielensUnavailableError(f"GET {url}: {type(err).__name__}: {err}", url=url) from err
+        body = _parsed(text)
+        error = http_error(status, where, self.conn_id, _reason(body, text, reason))
+        if error is not None:
+            raise error
+        return json_object(body, status, where)
+
+
+def json_object(body: Any, status: int, url: str) -> dict[str, Any]:
+    """``body`` (a decoded JSON answer, ``None`` if it was not JSON) if it is a JSON object.
+
+    :raises MovielensResponseError: anything else (URL and status in the error).
+    """
+    if isinstance(body, dict):
+        return body
+    raise MovielensResponseError(
+        f"{url} answered HTTP {status} with a body that is not a JSON object", status_code=status, url=url
+    )
+
+
+def result_page(body: dict[str, Any], url: str) -> dict[str, Any]:
+    """``body`` if it is a page: a JSON object with a ``result`` list.
+
+    :raises MovielensResponseError: no ``result`` list.
+    """
+    if not isinstance(body.get("result"), list):
+        raise MovielensResponseError(f"{url} answered without a 'result' list", url=url)
+    return body
+
+
 def error_message(response: requests.Response) -> str:
     """The server's reason for an error response: its JSON ``error``, else the start of the body."""
-    with contextlib.suppress(ValueError):  # not JSON
-        body = response.json()
-        if isinstance(body, dict) and body.get("error"):
-            return str(body["error"])
-    text = response.text.strip()
-    return text[:300] if text else response.reason or "no message"
+    return _reason(_decoded(response), response.text, response.reason)
+
+
+def _reason(body: Any, text: str, fallback: str | None) -> str:
+    """The JSON ``error`` of ``body``, else the first 300 characters of ``text``, else ``fallback``."""
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    text = text.strip()
+    return text[:300] if text else fallback or "no message"
+
+
+def _decoded(response: requests.Response) -> Any:
+    """The JSON of a response, ``None`` if it is not JSON."""
+    with contextlib.suppress(ValueError):
+        return response.json()
+    return None
+
+
+def _parsed(text: str) -> Any:
+    """The JSON of a body's text, ``None`` if it is not JSON."""
+    with contextlib.suppress(ValueError):
+        return json.loads(text)
+    return None
 
 
 def retry_after(response: requests.Response) -> float | None:

@@ -8,29 +8,19 @@ polled with aiohttp, never with blocking ``requests``.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_movielens.dates import interval_params, validate_interval
-from airflow_movielens.exceptions import (
-    MovielensError,
-    MovielensResponseError,
-    MovielensUnavailableError,
-    http_error,
-)
+from airflow_movielens.dates import validate_interval
+from airflow_movielens.exceptions import MovielensError, MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.settings import HookSettings, Overrides, resolve_settings
-from airflow_movielens.windows import READY, WAITING, window_state
+from airflow_movielens.transport import AsyncTransport, basic_auth, result_page
+from airflow_movielens.windows import READY, WAITING, WindowProbe
 
 __all__ = ["MovielensRatingsTrigger"]
-
-#: Event statuses: the window has ratings / is closed and empty / the deadline passed / the API rejected us.
-DONE_STATUSES = ("ready", "closed", "timeout", "error")
 
 
 class MovielensRatingsTrigger(BaseTrigger):
@@ -83,23 +73,13 @@ class MovielensRatingsTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         conn = await _get_connection(self.conn_id)
-        settings = resolve_settings(
-            conn,
-            conn_id=self.conn_id,
-            conn_type=MovielensHook.conn_type,
-            overrides=Overrides(),
-            defaults=MovielensHook._defaults(),
-        )
-        auth = aiohttp.BasicAuth(conn.login, conn.password or "") if conn.login else None
-        connect, read = settings.timeout
-        timeout = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, total=connect + read)
-        headers = {"Accept": "application/json", "User-Agent": "airflow-movielens"}
+        settings = MovielensHook.connection_settings(conn, self.conn_id)
         polls = 0
-        async with aiohttp.ClientSession(auth=auth, timeout=timeout, headers=headers) as session:
+        async with AsyncTransport(self.conn_id, settings, basic_auth(conn)) as transport:
             while True:
                 polls += 1
                 try:
-                    event = await self._poll(session, settings)
+                    event = await self._poll(transport, settings.base_url)
                 except MovielensUnavailableError as err:
                     self.log.warning("Movie Rating API unavailable, will poll again: %s", err)
                     event = None
@@ -121,38 +101,17 @@ class MovielensRatingsTrigger(BaseTrigger):
                     return
                 await asyncio.sleep(min(self.poke_interval, remaining or self.poke_interval))
 
-    async def _poll(self, session: aiohttp.ClientSession, settings: HookSettings) -> dict[str, Any] | None:
-        """One poll: the event to fire, or ``None`` to keep waiting."""
-        params = {"limit": "1", **interval_params(self.interval_start, self.interval_end)}
-        page = await self._get_json(session, f"{settings.base_url}/ratings", params)
-        found = bool(page.get("result")) or bool(page.get("total"))
-        newest = None
-        if not found and self.interval_end is not None:
-            health = await self._get_json(session, f"{settings.base_url}/health", {})
-            newest = health.get("last_rating_timestamp")
-        state = window_state(found, self.interval_end, newest if isinstance(newest, int) else None)
+    async def _poll(self, transport: AsyncTransport, base_url: str) -> dict[str, Any] | None:
+        """One poll, as :meth:`MovielensHook.window_state`: the event to fire, or ``None`` to keep waiting."""
+        probe = WindowProbe(self.interval_start, self.interval_end)
+        ratings_url, health_url = f"{base_url}/ratings", f"{base_url}/health"
+        page = result_page(await transport.get_json(ratings_url, probe.params), ratings_url)
+        health = await transport.get_json(health_url) if probe.needs_newest(page) else None
+        state, newest = probe.state(page, health, health_url)
         self.log.info("Ratings in [%s, %s): %s", self.interval_start, self.interval_end, state)
         if state == WAITING:
             return None
         return {"status": state} if state == READY else {"status": state, "newest_timestamp": newest}
-
-    async def _get_json(self, session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> dict:
-        try:
-            async with session.get(url, params=params) as response:
-                status, where = response.status, str(response.url)
-                text = await response.text()
-        except (TimeoutError, aiohttp.ClientError) as err:
-            raise MovielensUnavailableError(f"GET {url}: {type(err).__name__}: {err}", url=url) from err
-        if status >= 400:
-            raise http_error(status, where, self.conn_id, text.strip()[:300])
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            message = f"{where} answered HTTP {status} with a body that is not a JSON object"
-            raise MovielensResponseError(message, status_code=status, url=where)
-        return body
 
 
 async def _get_connection(conn_id: str) -> Any:

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from airflow_movielens.days import as_midnight
 from include.movielens import popularity
 from tests.support.dag_runs import assert_succeeded, run
 
@@ -41,4 +42,4 @@ def test_a_shuffled_ten_day_catch_up_ranks_every_window(dags, dataset, workspace
                 expected = popularity.rank_window(ratings, end=end, method=method, window=f"{days}d")
                 assert mine["movieId"].tolist() == expected["movieId"].tolist(), (end, method, days)
     # each day's ratings once: the runs that loaded a day before its own run, and that run, replaced it
-    assert len(db.ratings()) == len(ratings[ratings["timestamp"] < popularity.as_midnight("2019-01-11")])
+    assert len(db.ratings()) == len(ratings[ratings["timestamp"] < as_midnight("2019-01-11")])

@@ -2,7 +2,7 @@
 
 The API serves the test dataset with one day cut out. That day's window is closed (the API's newest rating is
 later), so the sensor goes on at once (``on_empty="succeed"``) instead of waiting for its timeout, and the run
-ends with an empty ranking; an open day (after the data) still waits, see test_dag_runs.py.
+ends with an empty ranking; an open day (after the data) still waits, see test_reruns.py.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_movielens.days import as_midnight
 from include.movielens import holdout
 from include.movielens.backtest import EVAL_COLUMNS, RANDOM, RatingLog, default_cutoffs, evaluate, summarize
-from include.movielens.popularity import METHODS, WINDOWS, as_midnight, rank_window
+from include.movielens.popularity import METHODS, WINDOWS, rank_window
 
 T = as_midnight("2019-03-01")
 DAY = 86_400

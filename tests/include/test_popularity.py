@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_movielens.days import as_midnight
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     METHODS,
     WINDOWS,
     aggregate,
-    as_midnight,
     rank_aggregates,
     rank_ratings,
     rank_window,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.movielens.popularity import as_midnight
+from airflow_movielens.days import as_midnight
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
 from tests.support.timezone import local_time_zone
 
@@ -263,15 +263,6 @@ def test_loaded_days_are_the_marked_days_inside_the_interval(results_db) -> None
     assert loaded_days(CONN_ID, jan2, jan3) == []
     assert loaded_days(CONN_ID, jan1, jan1 + 1) == [jan1]
     assert loaded_days(CONN_ID, jan1 + 1, jan3) == []  # start inclusive, end exclusive
-
-
-def test_window_end_of_a_day_is_the_next_midnight() -> None:
-    import datetime as dt
-
-    from include.movielens.results import window_end_of
-
-    assert window_end_of("2019-12-31") == dt.date(2020, 1, 1)
-    assert window_end_of(dt.date(2019, 2, 28)) == dt.date(2019, 3, 1)
 
 
 def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -> None:

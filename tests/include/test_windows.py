@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.hooks.base import BaseHook
 
+from airflow_movielens.days import as_midnight
 from airflow_movielens.ratings_table import replace_interval
 from include.movielens import popularity
 from include.movielens.results import read_ranking, replace_windows
@@ -27,7 +28,7 @@ from include.movielens.windows import (
 from tests.support.timezone import local_time_zone
 
 DAY = 86_400
-END = popularity.as_midnight("2019-01-15")
+END = as_midnight("2019-01-15")
 
 
 def hand_made() -> pd.DataFrame:

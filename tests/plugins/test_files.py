@@ -9,6 +9,7 @@ import json
 import locale
 import os
 import stat
+import subprocess
 import sys
 
 import numpy as np
@@ -99,6 +100,47 @@ def test_bad_open_arguments_leave_no_temporary_file(tmp_path):
     with pytest.raises(LookupError), atomic_open(tmp_path / "out.txt", "w", encoding="no-such-codec"):
         pass
     assert os.listdir(tmp_path) == []
+
+
+def test_object_storage_paths_are_written_under_a_temporary_name_then_renamed():
+    from upath import UPath
+
+    folder = UPath(f"memory://atomic-{os.getpid()}/rankings")
+    target = folder / "day.csv"
+    with atomic_open(target, "w", encoding="utf-8", newline="") as handle:
+        handle.write("a,b\n")
+    assert target.read_text() == "a,b\n"
+
+    def write_then_fail() -> None:
+        with atomic_open(target, "w", encoding="utf-8") as handle:
+            handle.write("new")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
+    assert target.read_text() == "a,b\n"
+    assert [path.name for path in folder.iterdir()] == ["day.csv"]
+
+
+def test_a_file_url_path_is_written_locally(tmp_path):
+    from upath import UPath
+
+    target = UPath(f"file://{tmp_path}/sub/day.csv")
+    with atomic_open(target, "w", encoding="utf-8") as handle:
+        handle.write("x")
+    assert (tmp_path / "sub" / "day.csv").read_text() == "x"
+    assert os.listdir(tmp_path / "sub") == ["day.csv"]
+
+
+def test_writing_a_file_imports_no_airflow(tmp_path):
+    code = (
+        "import sys, airflow_movielens.files as files\n"
+        f"files.atomic_write_records({str(tmp_path / 'a.csv')!r}, [{{'a': 1}}])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'airflow_movielens'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['airflow_movielens']"
+    assert (tmp_path / "a.csv").read_text() == "a\n1\n"
 
 
 def test_unknown_format():

@@ -15,9 +15,10 @@ import pytest
 from airflow.hooks.base import BaseHook
 
 from airflow_movielens import ratings_table
+from airflow_movielens.dates import epoch_seconds
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.ratings_table import epoch_seconds, replace_interval
+from airflow_movielens.ratings_table import replace_interval
 from tests.support.threads import run_at_once
 from tests.support.timezone import local_time_zone
 

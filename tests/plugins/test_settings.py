@@ -21,7 +21,7 @@ def resolve(overrides: Overrides = Overrides(), **conn):  # noqa: B008 (immutabl
         conn_id="ml",
         conn_type="movielens",
         overrides=overrides,
-        defaults=MovielensHook._defaults(),
+        defaults=MovielensHook.defaults(),
     )
 
 

@@ -13,6 +13,7 @@ from airflow_movielens.windows import (
     CLOSED,
     READY,
     WAITING,
+    WindowProbe,
     check_on_empty,
     is_closed,
     settle_closed_empty,
@@ -102,3 +103,27 @@ def test_hook_rejects_a_bad_newest_timestamp(requests_mock, hook):
     with pytest.raises(MovielensResponseError, match="'last_rating_timestamp' of 'yesterday'") as caught:
         hook.newest_rating_timestamp()
     assert caught.value.url == f"{BASE}/health"
+
+
+@pytest.mark.parametrize(
+    ("page", "end", "needs_newest"),
+    [
+        ({"result": [{}], "total": 1}, "2019-01-15", False),
+        ({"result": [], "total": 2}, "2019-01-15", False),  # the item is missing but the total says so
+        ({"result": [], "total": 0}, "2019-01-15", True),
+        ({"result": [], "total": 0}, None, False),  # unbounded: open whatever the newest rating
+    ],
+)
+def test_window_probe_asks_health_only_for_an_empty_bounded_window(page, end, needs_newest):
+    probe = WindowProbe("2019-01-14", end)
+    assert probe.params == {"start_date": "2019-01-14", "limit": 1, **({"end_date": end} if end else {})}
+    assert probe.needs_newest(page) is needs_newest
+
+
+def test_window_probe_rejects_a_bad_newest_timestamp_for_the_trigger_too():
+    probe = WindowProbe("2019-01-14", "2019-01-15")
+    empty = {"result": [], "total": 0}
+    assert probe.state(empty, {"last_rating_timestamp": MIDNIGHT_JAN_15}, "u") == (CLOSED, MIDNIGHT_JAN_15)
+    assert probe.state(empty, None, "u") == (WAITING, None)
+    with pytest.raises(MovielensResponseError, match="u answered a 'last_rating_timestamp' of True"):
+        probe.state(empty, {"last_rating_timestamp": True}, "u")

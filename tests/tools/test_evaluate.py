@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_movielens.days import as_midnight
 from include.movielens.backtest import EVAL_COLUMNS
-from include.movielens.popularity import METHODS, WINDOWS, as_midnight
+from include.movielens.popularity import METHODS, WINDOWS
 from tools import evaluate as cli
 
 DAY = 86_400
