@@ -9,6 +9,11 @@
 # to tests/test_versions.py.
 FROM quay.io/astronomer/astro-runtime:12.8.0
 
+# A scheduler that died (killed, or crashed when its database restarted) leaves its running tasks orphaned: the
+# next scheduler hands them back to the executor once the old one is 30 s without heartbeat, but looks only every
+# orphaned_tasks_check_interval (Airflow's default 300 s). Every minute instead: a restart costs about a minute,
+# not five. The check is one indexed query.
+ENV AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL=60
 # Astro SDK tasks exchange Table/Dataset objects through XCom without pickling.
 ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES="airflow.* astro.*"
 # The pipeline's local files (its end-of-run CSV export; tasks hand data to each other through the results
