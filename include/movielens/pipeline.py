@@ -234,7 +234,7 @@ def genre_lists(stats: Any, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
 
 
 @dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
-def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
+def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
     """Write the window's ranking as CSV, whole or not at all (header only if ``rank_movies`` skipped)."""
     if ranking is None:
         ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
@@ -242,7 +242,7 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
     ranking = ranking.rename(columns={"movieid": "movieId"})[WINDOW_RANKING_COLUMNS]
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
-    target = ranking_csv_path(dag_id, ds)
+    target = ranking_csv_path(dag_id, day)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.parent / f".{target.name}.{get_current_context()['ti'].try_number}.tmp"
     with partial.open("w", encoding="utf-8", newline="") as handle:

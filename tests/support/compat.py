@@ -25,6 +25,7 @@ __all__ = [
     "DAILY",
     "TaskDeferred",
     "daily_test_dag",
+    "dag_bag",
     "init_metadata_db",
     "run_dag_test",
 ]
@@ -56,6 +57,17 @@ def init_metadata_db() -> None:
         db.initdb(load_connections=False)
     else:
         db.initdb()
+
+
+def dag_bag(dag_folder: str) -> Any:
+    """The DAGs of ``dag_folder`` parsed from their files, never read from the metadata database."""
+    if AIRFLOW_3:
+        from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag(dag_folder=dag_folder)
+    from airflow.models import DagBag
+
+    return DagBag(dag_folder=dag_folder, include_examples=False, read_dags_from_db=False)
 
 
 def run_dag_test(dag: Any, logical_date: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,75 @@
+"""The DAGs' Airflow 3 path (TaskFlow + common-sql, no Astro SDK): real ``dag.test()`` runs of the serialized
+DAGs on SQLite and PostgreSQL, checked against :mod:`include.movielens.popularity` (the pure reference), and
+the Astro SDK path's rows on the same data (the other environment's interpreter, in a subprocess).
+
+On Airflow 2, tests/dags/test_dag_runs.py runs the daily DAGs through the Astro SDK (and more); the runs
+here are the Airflow 3 suite's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from include.movielens import popularity
+from tests.results_db import ResultsDb
+from tests.support.compat import AIRFLOW_3
+from tests.support.dag_runs import DAG_IDS, assert_succeeded, run
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+airflow3_only = pytest.mark.skipif(
+    not AIRFLOW_3, reason="Airflow 2 runs the daily DAGs through the Astro SDK in tests/dags/test_dag_runs.py"
+)
+
+DAY = dt.date(2019, 1, 3)
+WINDOWS = (1, 7, 30, 365)
+#: What a first run leaves in the results database (the temporary tables of the ranking are dropped).
+RESULT_TABLES = [
+    "genre_rankings",
+    "loaded_days",
+    "movie_rankings",
+    "popular_movies",
+    "ranking_windows",
+    "ratings",
+]
+
+
+def assert_ranks_like_the_reference(db: ResultsDb, ratings: pd.DataFrame, day: dt.date) -> None:
+    """Every (method, window) of ``day``'s run is the reference ranking of ``popularity.rank_window``."""
+    end = (day + dt.timedelta(days=1)).isoformat()
+    rows = db.rankings()
+    rows = rows[rows["window_end"].astype(str) == end]
+    windows = db.ranking_windows()
+    windows = windows[windows["window_end"].astype(str) == end]
+    assert sorted(zip(windows["method"], windows["window_days"], strict=True)) == sorted(
+        (method, days) for method in popularity.METHODS for days in WINDOWS
+    )
+    for days in WINDOWS:
+        counted = windows.loc[windows["window_days"] == days, "n_ratings"]
+        assert set(counted) == {len(popularity.select_window(ratings, end, f"{days}d"))}
+        for method in popularity.METHODS:
+            mine = rows[(rows["method"] == method) & (rows["window_days"] == days)].sort_values("rank")
+            expected = popularity.rank_window(ratings, end=end, method=method, window=f"{days}d")
+            assert len(mine) > 0
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (method, days)
+            assert mine["n_ratings"].tolist() == expected["n_ratings"].tolist(), (method, days)
+            assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-9)
+
+
+@airflow3_only
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_daily_dag_ranks_every_window(dags, dataset, workspace, dag_id: str) -> None:
+    db, data_dir = workspace["db"], workspace["data_dir"]
+    dag_run = run(dags[dag_id], DAY)
+    assert_succeeded(dag_run)
+    ratings, _ = dataset
+    assert_ranks_like_the_reference(db, ratings, DAY)
+    # the interval and the year before it (fill_history) are loaded: every rating before the window's end
+    before_end = ratings[ratings["timestamp"] < popularity.as_midnight(DAY + dt.timedelta(days=1))]
+    assert len(db.ratings()) == len(before_end)
+    exported = pd.read_csv(data_dir / "rankings" / dag_id / f"{DAY.isoformat()}.csv")
+    assert len(exported) == len(db.rankings())
+    prefix = db.schema_prefix
+    assert db.tables() == [f"{prefix}{name}" for name in RESULT_TABLES]
