@@ -9,12 +9,15 @@ here are the Airflow 3 suite's.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
 
 import pandas as pd
 import pytest
 
 from include.movielens import popularity
-from tests.results_db import ResultsDb
+from tests.environment import REPO_ROOT, require
+from tests.results_db import ResultsDb, results_database
 from tests.support.compat import AIRFLOW_3
 from tests.support.dag_runs import DAG_IDS, assert_succeeded, run
 
@@ -73,3 +76,51 @@ def test_daily_dag_ranks_every_window(dags, dataset, workspace, dag_id: str) -> 
     assert len(exported) == len(db.rankings())
     prefix = db.schema_prefix
     assert db.tables() == [f"{prefix}{name}" for name in RESULT_TABLES]
+
+
+# ------------------------------------------------------------------------------------------------------
+# The two paths on the same data: identical rows
+# ------------------------------------------------------------------------------------------------------
+SDK_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+COMPARED_DAG = "02_hook"
+
+
+def snapshot(db: ResultsDb) -> dict[str, pd.DataFrame]:
+    """Every result table's rows in a canonical order, without the columns that say when they were written."""
+    tables = {}
+    for name in RESULT_TABLES:
+        rows = db.query(f"SELECT * FROM {db.schema_prefix}{name}")
+        rows = rows.drop(columns=[column for column in rows.columns if column.endswith("_at")])
+        tables[name] = rows.sort_values(list(rows.columns), kind="mergesort").reset_index(drop=True)
+    return tables
+
+
+@airflow3_only
+def test_the_astro_sdk_path_publishes_identical_rows(request, dags, workspace, tmp_path, monkeypatch) -> None:
+    require(SDK_PYTHON.exists(), f"the Astro SDK environment {SDK_PYTHON.parent.parent} is missing")
+    db = workspace["db"]
+    assert_succeeded(run(dags[COMPARED_DAG], DAY))
+    server = request.getfixturevalue("postgres_server") if db.kind == "postgres" else None
+    with results_database(db.kind, tmp_path / "sdk", server) as sdk_db:
+        # the child's own Airflow home and environment; the same live API (AIRFLOW_CONN_MOVIELENS)
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+        command = [
+            str(SDK_PYTHON), "-m", "tests.support.publish_day", "--dag", COMPARED_DAG,
+            "--day", DAY.isoformat(), "--results", sdk_db.connection_json,
+            "--home", str(tmp_path / "sdk-home"), "--data-dir", str(tmp_path / "sdk-data"),
+        ]  # fmt: skip
+        child = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-3000:]
+        outcome = json.loads(child.stdout.strip().splitlines()[-1])
+        assert outcome["path"] == "astro-sdk", outcome
+        assert outcome["airflow"].startswith("2."), outcome
+        print(f"{COMPARED_DAG} {DAY} on Airflow {outcome['airflow']} (Astro SDK): {outcome['seconds']} s")
+        theirs = snapshot(sdk_db)
+    mine = snapshot(db)
+    assert sorted(mine) == sorted(theirs)
+    for name in RESULT_TABLES:
+        assert len(mine[name]) > 0, name
+        pd.testing.assert_frame_equal(mine[name], theirs[name], check_exact=True, obj=name)
+    exported = workspace["data_dir"] / "rankings" / COMPARED_DAG / f"{DAY.isoformat()}.csv"
+    sdk_exported = tmp_path / "sdk-data" / "rankings" / COMPARED_DAG / f"{DAY.isoformat()}.csv"
+    assert exported.read_bytes() == sdk_exported.read_bytes()
