@@ -38,6 +38,10 @@ if not TEST_AIRFLOW_HOME.exists():  # a second pytest.main() in one process (mut
     TEST_AIRFLOW_HOME.mkdir(parents=True)
     atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(airflow_environment(TEST_AIRFLOW_HOME))
+# Airflow 3 reads the providers' configuration (this provider's form and settings) while ``airflow`` itself
+# initialises: import it here, so that a test module importing a provider module first never finds that
+# module half-initialised (a circular import).
+import airflow  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")

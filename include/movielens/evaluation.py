@@ -72,13 +72,13 @@ def read_rating_columns(
     """The columns of the ``ratings`` table: ids int32, rating float32 (int64, float64 where a value needs
     it: :func:`~include.movielens.binary_copy.narrow`), timestamp int64.
 
-    PostgreSQL through psycopg2: one binary ``COPY`` in timestamp order, ties in the table's physical order
-    (a sequential scan's), decoded a buffer at a time into columns allocated once
-    (:func:`~include.movielens.binary_copy.copy_columns`).
+    PostgreSQL through psycopg2 or psycopg 3 (Airflow 3's PostgresHook): one binary ``COPY`` in timestamp
+    order, ties in the table's physical order (a sequential scan's), decoded a buffer at a time into columns
+    allocated once (:func:`~include.movielens.binary_copy.copy_columns`).
     Other databases: the table's order, streamed ``chunk_rows`` at a time through SQLAlchemy.
     """
     hook, engine, schema = open_results(conn_id)
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg2":
+    if engine.dialect.name == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg"):
         columns = _copy_ratings(hook.get_conn(), schema)
     else:
         columns = _query_ratings(engine, schema, chunk_rows)
@@ -102,8 +102,9 @@ def _query_ratings(engine: sa.engine.Engine, schema: str | None, chunk_rows: int
 
 
 def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
-    """The four columns in timestamp order through one binary ``COPY`` (psycopg2), counted first in the
-    same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential scan's.
+    """The four columns in timestamp order through one binary ``COPY`` (psycopg2, psycopg 3), counted first in
+    the same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential
+    scan's.
     """
     name = f'"{sql_identifier(schema, "schema")}"."{settings.RATINGS_TABLE}"'
     casts = ", ".join(

@@ -45,6 +45,8 @@ from include.movielens.windows import WINDOW_RANKING_COLUMNS
 log = logging.getLogger(__name__)
 
 WINDOWS_TABLE = "ranking_windows"
+#: An ``INSERT ... SELECT``'s row count: SQLAlchemy 2 (Airflow 3) keeps it only when asked (1.4 ignores this).
+_ROWCOUNT = {"preserve_rowcount": True}
 GENRE_TABLE = "genre_rankings"
 LOADED_DAYS_TABLE = "loaded_days"
 
@@ -142,7 +144,7 @@ class ResultTables:
             old.c.window_end, sa.literal("bayes"), sa.literal(1), old.c["rank"], old.c.window_start,
             old.c.movieId, old.c.title, old.c.genres, old.c.n_ratings, old.c.mean_rating, old.c.score,
         )  # fmt: skip
-        count = conn.execute(new.insert().from_select(names, moved)).rowcount
+        count = conn.execute(new.insert().from_select(names, moved).execution_options(**_ROWCOUNT)).rowcount
         ends = sa.select(
             old.c.window_end, sa.literal("bayes"), sa.literal(1), sa.literal(_utc_now())
         ).distinct()
@@ -234,11 +236,11 @@ def replace_windows(
             stray = conn.execute(sa.select(sa.func.count()).select_from(source).where(outside)).scalar_one()
             if stray:
                 raise ValueError(
-                    f"{ranking.name} holds {stray} rows outside the windows {complete} ending {end}"
+                    f"{source.name} holds {stray} rows outside the windows {complete} ending {end}"
                 )
             columns = [source.c[column] for column in WINDOW_RANKING_COLUMNS]
             query = table.insert().from_select(WINDOW_RANKING_COLUMNS, sa.select(*columns))
-            inserted = conn.execute(query).rowcount
+            inserted = conn.execute(query.execution_options(**_ROWCOUNT)).rowcount
         if genres is not None and not genres.empty and complete:
             rows = genres[[*WINDOW_RANKING_COLUMNS, "genre"]]
             stray = (rows["window_end"] != end) | ~rows["window_days"].isin(complete)
