@@ -16,6 +16,7 @@ from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from include.movielens.evaluation import check_params
 from include.movielens.history import check_history_range
+from tests.support.compat import run_dag_test
 from tests.support.dag_runs import states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -57,7 +58,7 @@ def task_log() -> Iterator[list[str]]:
 )
 def test_a_conf_the_params_refuse_creates_no_run(dags, workspace, dag_id: str, conf: dict, message: str):
     with pytest.raises(ParamValidationError, match=f"^Invalid input for {message}"):
-        dags[dag_id].test(execution_date=LOGICAL_DATE, run_conf=conf)
+        run_dag_test(dags[dag_id], LOGICAL_DATE, run_conf=conf)
     assert workspace["db"].tables() == []
 
 
@@ -79,7 +80,7 @@ def test_a_conf_the_params_refuse_creates_no_run(dags, workspace, dag_id: str, c
 def test_a_history_range_outside_the_dataset_fails_before_any_write(
     dags, workspace, task_log, conf: dict, message: str
 ) -> None:
-    dag_run = dags["05_history"].test(execution_date=LOGICAL_DATE, run_conf=conf)
+    dag_run = run_dag_test(dags["05_history"], LOGICAL_DATE, run_conf=conf)
     assert dag_run.state == "failed"
     assert states(dag_run) == {"check_range": "failed", "load_history": "upstream_failed"}
     assert any(message in line for line in task_log), task_log[-5:]
@@ -116,11 +117,12 @@ def test_history_range_messages(movielens_api) -> None:
 
 
 def test_a_cutoff_beyond_the_loaded_ratings_fails_the_run_and_stores_nothing(dags, workspace, task_log):
-    assert dags["05_history"].test(execution_date=LOGICAL_DATE, run_conf=HISTORY).state == "success"
+    assert run_dag_test(dags["05_history"], LOGICAL_DATE, run_conf=HISTORY).state == "success"
     # a horizon past the data, no rating before the cutoff, far beyond the data
     for i, cutoffs in enumerate((["2019-01-12"], ["2019-01-01"], ["2030-01-01"]), start=1):
-        dag_run = dags["06_evaluation"].test(
-            execution_date=LOGICAL_DATE + dt.timedelta(days=i),
+        dag_run = run_dag_test(
+            dags["06_evaluation"],
+            LOGICAL_DATE + dt.timedelta(days=i),
             run_conf={"cutoffs": cutoffs, "horizon_days": 5},
         )
         assert states(dag_run) == {"evaluate_rankings": "failed", "choose_list": "upstream_failed"}, cutoffs
