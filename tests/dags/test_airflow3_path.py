@@ -18,8 +18,8 @@ import pytest
 from include.movielens import popularity
 from tests.environment import REPO_ROOT, require
 from tests.results_db import ResultsDb, results_database
-from tests.support.compat import AIRFLOW_3
-from tests.support.dag_runs import DAG_IDS, assert_succeeded, run
+from tests.support.compat import AIRFLOW_3, run_dag_test, serialized
+from tests.support.dag_runs import DAG_IDS, assert_succeeded, run, states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 airflow3_only = pytest.mark.skipif(
@@ -76,6 +76,31 @@ def test_daily_dag_ranks_every_window(dags, dataset, workspace, dag_id: str) -> 
     assert len(exported) == len(db.rankings())
     prefix = db.schema_prefix
     assert db.tables() == [f"{prefix}{name}" for name in RESULT_TABLES]
+
+
+@airflow3_only
+def test_history_then_the_asset_scheduled_evaluation(dags, dataset, workspace) -> None:
+    from include.movielens.backtest import RatingLog, evaluate
+
+    db = workspace["db"]
+    history = {"history_start": "2019-01-01", "history_end": "2019-01-15"}
+    loaded = run_dag_test(dags["05_history"], dt.datetime(2019, 2, 1, tzinfo=dt.UTC), run_conf=history)
+    assert_succeeded(loaded)
+    assert len(db.ratings()) == len(dataset[0])
+    evaluation = dags["06_evaluation"]
+    condition = serialized(evaluation).timetable.asset_condition
+    assert [asset.uri for asset in condition.objects] == ["astro://movielens_results@/?table=movie_rankings"]
+    conf = {"cutoffs": ["2019-01-08"], "horizon_days": 5, "k": 10}
+    assert_succeeded(run_dag_test(evaluation, dt.datetime(2019, 2, 2, tzinfo=dt.UTC), run_conf=conf))
+    stored = db.query(f'SELECT * FROM {db.schema_prefix}ranking_evaluation ORDER BY method, "window"')
+    expected = evaluate(RatingLog.from_frame(dataset[0]), ["2019-01-08"], horizon_days=5, k=10)
+    expected = expected.sort_values(["method", "window"]).reset_index(drop=True)
+    assert len(stored) == len(expected) == 16
+    assert stored["method"].tolist() == expected["method"].tolist()
+    assert stored["users"].tolist() == expected["users"].tolist()
+    assert stored["ndcg"].to_numpy() == pytest.approx(expected["ndcg"].to_numpy(), rel=1e-12)
+    again = run_dag_test(evaluation, dt.datetime(2019, 2, 3, tzinfo=dt.UTC), run_conf=conf)
+    assert states(again) == {"evaluate_rankings": "skipped", "choose_list": "success"}
 
 
 # ------------------------------------------------------------------------------------------------------
