@@ -23,7 +23,7 @@ from tests.support.dag_runs import DAG_IDS, assert_succeeded, run, states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 airflow3_only = pytest.mark.skipif(
-    not AIRFLOW_3, reason="Airflow 2 runs the daily DAGs through the Astro SDK in tests/dags/test_dag_runs.py"
+    not AIRFLOW_3, reason="Airflow 2 runs these DAGs (Astro SDK path) in tests/dags/test_dag_runs.py"
 )
 
 DAY = dt.date(2019, 1, 3)
