@@ -62,7 +62,7 @@ NEED_UV := $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT))
 $(VENV)/.synced: requirements/airflow.lock pyproject.toml | $(NEED_UV)
 	$(call locked_env,$(VENV),$<,provider)
 
-# Airflow 3 (no Astro SDK there): the provider's suite and the DAGs' Airflow 3 path.
+# Airflow 3 (no Astro SDK there): the provider's suite and the DAGs' TaskFlow + common-sql path.
 $(VENV_AF3)/.synced: requirements/airflow3.lock pyproject.toml | $(NEED_UV)
 	$(call locked_env,$(VENV_AF3),$<,provider)
 
@@ -92,10 +92,16 @@ test-api: setup ## API test suite (api/.venv)
 test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
 	$(VENV)/bin/python -m pytest -p randomly
 
-# The provider's suite on Airflow 3 (tests/plugins: hook, operator, sensor, trigger under a real triggerer,
-# wheel + ProvidersManager, the provider-only example DAG); its own AIRFLOW_HOME per pytest process.
-test-airflow3: setup ## Provider suite on Airflow 3 (.venv-af3)
-	$(VENV_AF3)/bin/python -m pytest -p randomly tests/plugins
+# Airflow 3 (no Astro SDK): the provider's suite (tests/plugins: hook, operator, sensor, trigger under a real
+# triggerer, wheel + ProvidersManager, the provider-only example DAG) and the DAGs' TaskFlow + common-sql path
+# (tests/include, tests/dags: dag.test() runs of every DAG, and the same day through the Astro SDK in .venv,
+# compared row for row); its own AIRFLOW_HOME per pytest process. The Astro SDK path's run suites (one interval,
+# reruns, history and evaluation, the demo, tasks on their own workers) drive Airflow 2's
+# dag.test(execution_date=...) and its ORM models directly; test_airflow3_path.py holds the Airflow 3 runs.
+AF2_RUN_SUITES := test_one_interval test_reruns test_history_and_evaluation test_demo test_task_workers
+test-airflow3: setup ## Provider, include and DAG suites on Airflow 3 (.venv-af3)
+	$(VENV_AF3)/bin/python -m pytest -p randomly tests/plugins tests/include tests/dags \
+	  $(foreach suite,$(AF2_RUN_SUITES),--ignore=tests/dags/$(suite).py)
 
 test: setup ## Lint, then every test suite; exit code is the truth
 	@status=0; \

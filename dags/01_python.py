@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from airflow.decorators import task
-
 from include.movielens import client, settings
+from include.movielens.compat import task
 from include.movielens.dag_factory import movielens_dag
 from include.movielens.pipeline import load_interval, rank_and_publish
 

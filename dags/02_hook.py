@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from airflow.decorators import task
-
 from airflow_movielens.hooks import MovielensHook
 from include.movielens import settings
+from include.movielens.compat import task
 from include.movielens.dag_factory import movielens_dag
 from include.movielens.pipeline import load_interval, rank_and_publish
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.decorators import task
-from airflow.models.dag import DAG
-from airflow.models.param import Param
 
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
+from include.movielens.compat import DAG, Param, task
 from include.movielens.dag_factory import default_args
 
 DOC_MD = """

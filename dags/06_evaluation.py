@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.decorators import task
-from airflow.exceptions import AirflowSkipException
-from airflow.models.dag import DAG
-from airflow.models.param import Param
 
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_HORIZON_DAYS, DEFAULT_K
+from include.movielens.compat import DAG, RANKINGS_ASSET, AirflowSkipException, Param, task
 from include.movielens.dag_factory import default_args
-from include.movielens.results import RANKINGS_DATASET
 
 DOC_MD = """
 ### 06_evaluation — which popular list to serve
@@ -32,7 +28,7 @@ with DAG(
     dag_id="06_evaluation",
     description="Backtest the popular lists over the loaded ratings (HR@K, nDCG@K per method and window).",
     doc_md=DOC_MD,
-    schedule=[RANKINGS_DATASET],
+    schedule=[RANKINGS_ASSET],
     start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import REPO_ROOT, require
+from tests.environment import REPO_ROOT, airflow_environment, require
 
 TEST_HOMES = REPO_ROOT / ".local" / "airflow-test"
 TEST_AIRFLOW_HOME = TEST_HOMES / str(os.getpid())
@@ -37,22 +37,11 @@ for _stale in TEST_HOMES.glob("*"):
 if not TEST_AIRFLOW_HOME.exists():  # a second pytest.main() in one process (mutmut) imports this again
     TEST_AIRFLOW_HOME.mkdir(parents=True)
     atexit.register(shutil.rmtree, TEST_AIRFLOW_HOME, ignore_errors=True)
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(TEST_AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{TEST_AIRFLOW_HOME / 'airflow.db'}",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(TEST_AIRFLOW_HOME / "logs"),
-        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "0",
-        # DAG runs under test fail fast: a failing task fails its run at once instead of retrying for minutes
-        "MOVIELENS_TASK_RETRIES": "0",
-        "MOVIELENS_TASK_RETRY_DELAY": "0",
-    }
-)
+os.environ.update(airflow_environment(TEST_AIRFLOW_HOME))
+# Airflow 3 reads the providers' configuration (this provider's form and settings) while ``airflow`` itself
+# initialises: import it here, so that a test module importing a provider module first never finds that
+# module half-initialised (a circular import).
+import airflow  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")

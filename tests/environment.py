@@ -22,3 +22,23 @@ def require(condition: bool, reason: str) -> None:
     if IN_ASTRO_IMAGE:
         pytest.skip(f"not available inside the Astro image: {reason}")
     pytest.fail(f"{reason} (run `make setup`)")
+
+
+def airflow_environment(home: Path) -> dict[str, str]:
+    """The environment of the Airflow-side tests: a throwaway ``home`` (metadata DB, logs; never ~/airflow),
+    the project's dags/ and plugins/, the Astro SDK's deserialization allow-list, and tasks that never retry.
+    """
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "0",
+        # DAG runs under test fail fast: a failing task fails its run at once instead of retrying for minutes
+        "MOVIELENS_TASK_RETRIES": "0",
+        "MOVIELENS_TASK_RETRY_DELAY": "0",
+    }

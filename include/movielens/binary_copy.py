@@ -44,14 +44,20 @@ def narrow(values: np.ndarray, dtype: type) -> np.ndarray:
 def copy_columns(cur: Any, query: str, rows: int, dtypes: Sequence[type]) -> list[np.ndarray]:
     """The ``rows`` rows of ``query`` as one numpy column per entry of ``dtypes``.
 
-    :param cur: a psycopg2 cursor.
+    :param cur: a psycopg2 cursor (Airflow 2's PostgresHook) or a psycopg 3 one (Airflow 3's).
     :param query: a ``SELECT`` whose columns are ``int8`` (for integer ``dtypes``) or ``float8``, never NULL.
     :param rows: how many rows it returns (counted in the same snapshot).
     :raises ValueError: the rows are not that (a NULL, another type, more or fewer rows).
     """
     sink = ColumnSink(rows, dtypes)
     with io.BufferedWriter(sink, buffer_size=BUFFER_BYTES) as buffered:
-        cur.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT binary)", buffered)
+        statement = f"COPY ({query}) TO STDOUT (FORMAT binary)"
+        if hasattr(cur, "copy_expert"):  # psycopg2
+            cur.copy_expert(statement, buffered)
+        else:  # psycopg 3
+            with cur.copy(statement) as copy:
+                for block in copy:
+                    buffered.write(block)
     return sink.finish()
 
 

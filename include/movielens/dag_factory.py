@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.models.dag import DAG
-from airflow.models.param import Param
 
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
+from include.movielens.compat import DAG, DAILY, Param
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
 
@@ -55,9 +54,9 @@ def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
     start, end = settings.schedule_window()
     return DAG(
         dag_id=dag_id,
-        description="Daily popular-movie ranking of the MovieLens ratings (Astro SDK).",
+        description="Daily popular-movie ranking of the MovieLens ratings.",
         doc_md=doc_md,
-        schedule="@daily",
+        schedule=DAILY,
         start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
         end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC"),
         catchup=True,

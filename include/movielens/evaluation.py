@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from astro.databases import create_database
 
 from airflow_movielens.dates import to_api_date
 from airflow_movielens.days import as_date
@@ -28,6 +27,7 @@ from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow
 from include.movielens.holdout import RATING_COLUMNS
+from include.movielens.results import open_results
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,10 @@ def _evaluation_columns() -> list[sa.Column]:
     ]
 
 
-def _schema(db: Any) -> str | None:
-    return None if db.sql_type == "sqlite" else settings.results_schema()
-
-
 def _open(conn_id: str) -> tuple[sa.engine.Engine, str | None]:
-    db = create_database(conn_id)
-    return db.sqlalchemy_engine, _schema(db)
+    """The results database's engine and schema (:func:`include.movielens.results.open_results`)."""
+    _, engine, schema = open_results(conn_id)
+    return engine, schema
 
 
 def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID, chunk_rows: int = 1_000_000) -> RatingLog:
@@ -75,17 +72,16 @@ def read_rating_columns(
     """The columns of the ``ratings`` table: ids int32, rating float32 (int64, float64 where a value needs
     it: :func:`~include.movielens.binary_copy.narrow`), timestamp int64.
 
-    PostgreSQL through psycopg2: one binary ``COPY`` in timestamp order, ties in the table's physical order
-    (a sequential scan's), decoded a buffer at a time into columns allocated once
-    (:func:`~include.movielens.binary_copy.copy_columns`).
+    PostgreSQL through psycopg2 or psycopg 3 (Airflow 3's PostgresHook): one binary ``COPY`` in timestamp
+    order, ties in the table's physical order (a sequential scan's), decoded a buffer at a time into columns
+    allocated once (:func:`~include.movielens.binary_copy.copy_columns`).
     Other databases: the table's order, streamed ``chunk_rows`` at a time through SQLAlchemy.
     """
-    db = create_database(conn_id)
-    engine = db.sqlalchemy_engine
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg2":
-        columns = _copy_ratings(db.hook.get_conn(), _schema(db))
+    hook, engine, schema = open_results(conn_id)
+    if engine.dialect.name == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg"):
+        columns = _copy_ratings(hook.get_conn(), schema)
     else:
-        columns = _query_ratings(engine, _schema(db), chunk_rows)
+        columns = _query_ratings(engine, schema, chunk_rows)
     return dict(zip(RATING_COLUMNS, columns, strict=True))
 
 
@@ -106,8 +102,9 @@ def _query_ratings(engine: sa.engine.Engine, schema: str | None, chunk_rows: int
 
 
 def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
-    """The four columns in timestamp order through one binary ``COPY`` (psycopg2), counted first in the
-    same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential scan's.
+    """The four columns in timestamp order through one binary ``COPY`` (psycopg2, psycopg 3), counted first in
+    the same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential
+    scan's.
     """
     name = f'"{sql_identifier(schema, "schema")}"."{settings.RATINGS_TABLE}"'
     casts = ", ".join(

@@ -1,4 +1,8 @@
-"""The Astro SDK half of every DAG: aggregate the windows in the database, rank them, store them, export them.
+"""The ranking half of every DAG: aggregate the windows in the database, rank them, store them, export them.
+
+The decorators ``transform``/``dataframe``/``cleanup`` come from :mod:`include.movielens.compat`: the Astro
+SDK's on Airflow 2, TaskFlow tasks over the results connection's common-sql hook on Airflow 3
+(:mod:`include.movielens.sql_tasks`). The tasks, their SQL and their pandas are the same on both.
 
 All four DAGs differ only in how they load an interval's ratings into the table ``ratings`` of the results
 connection ``movielens_results`` (the provider's loader, :mod:`airflow_movielens.ratings_table`: one
@@ -19,24 +23,24 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
   "not computed" for a human to clear). With the days loaded, it is one query.
 * ``plan_windows`` reads ``loaded_days``: only windows whose days are all loaded are ranked; the others are
   logged and left "not computed" (no row in ``ranking_windows``) -- never ranked from partial data.
-* ``window_weights`` (``@aql.dataframe``) is the small (window, age in days, trending weight) table.
-* ``aggregate_windows`` (``@aql.transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
+* ``window_weights`` (``@dataframe``) is the small (window, age in days, trending weight) table.
+* ``aggregate_windows`` (``@transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
   warehouse): per window and movie, the number and the sum of the ratings and their decayed count. At most
   one row per (window, movie), a temporary table of ``movielens_results``.
-* ``rank_movies`` (``@aql.dataframe``) ranks each (window, method) with
+* ``rank_movies`` (``@dataframe``) ranks each (window, method) with
   :func:`include.movielens.popularity.rank_aggregates` (params ``min_ratings``, ``prior_weight``, ``top_n``,
   ``half_life_days``), looks the titles up through ``MovielensHook.get_movies`` and returns a DataFrame that
-  the SDK stores in another temporary table. When no window has a ranked movie it is *skipped* (the SDK
+  the task stores in another temporary table. When no window has a ranked movie it is *skipped* (the SDK
   cannot store an empty DataFrame).
 * ``publish_ranking`` replaces those windows' rows of ``movie_rankings`` and ``ranking_windows`` in ONE
   transaction (:func:`include.movielens.results.replace_windows`); readers never see a half-replaced window.
-* ``export_ranking_csv`` (``@aql.dataframe``) writes the rankings as an end-of-run artifact,
+* ``export_ranking_csv`` (``@dataframe``) writes the rankings as an end-of-run artifact,
   ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
   local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
-* ``cleanup_temp_tables`` (``aql.cleanup``, an Airflow teardown task) drops the temporary tables whatever
+* ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
   happened upstream, without masking a failure in the DAG run's state.
 
-This module deliberately does not use ``from __future__ import annotations``: the SDK recognises the
+This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
 parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
@@ -46,20 +50,27 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
-from airflow.decorators import task
-from airflow.exceptions import AirflowSkipException
-from airflow.io.path import ObjectStoragePath
-from airflow.operators.python import get_current_context
-from airflow.utils.task_group import TaskGroup
-from astro import sql as aql
-from astro.table import BaseTable, Metadata, Table
 
 from airflow_movielens.days import DAY_SECONDS, epoch_day
 from airflow_movielens.files import atomic_open
 from include.movielens import settings
+from include.movielens.compat import (
+    RANKINGS_ASSET,
+    AirflowSkipException,
+    ObjectStoragePath,
+    TaskGroup,
+    cleanup,
+    dataframe,
+    get_current_context,
+    read_table,
+    table,
+    task,
+    temp_table,
+    transform,
+)
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
-from include.movielens.results import RANKINGS_DATASET, loaded_days, replace_windows
+from include.movielens.results import loaded_days, replace_windows
 from include.movielens.windows import (
     AGGREGATE_SQL,
     WINDOW_DAYS,
@@ -75,12 +86,10 @@ from include.movielens.windows import (
 log = logging.getLogger(__name__)
 
 
-def ratings_table(conn_id: str = settings.RESULTS_CONN_ID) -> Table:
-    """The ``ratings`` table that the load steps fill, as an Astro SDK :class:`Table` (SQLite ignores the
-    schema)."""
-    return Table(
-        name=settings.RATINGS_TABLE, conn_id=conn_id, metadata=Metadata(schema=settings.results_schema())
-    )
+def ratings_table(conn_id: str = settings.RESULTS_CONN_ID) -> Any:
+    """The ``ratings`` table that the load steps fill, as a table of :mod:`include.movielens.compat` (an Astro
+    SDK ``Table`` or a handle; SQLite ignores the schema)."""
+    return table(settings.RATINGS_TABLE, conn_id, settings.results_schema())
 
 
 def load_interval(
@@ -95,8 +104,7 @@ def load_interval(
     The load step of 01_python and 02_hook; the operator of 03/04 calls the same provider loader
     (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
     """
-    from airflow.hooks.base import BaseHook
-
+    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
 
     db_hook = BaseHook.get_connection(settings.RESULTS_CONN_ID).get_hook()
@@ -163,7 +171,7 @@ def plan_ranking_windows(window_end_ts: str, conn_id: str) -> dict:
     return plan
 
 
-@aql.dataframe(task_id="window_weights")
+@dataframe(task_id="window_weights")
 def window_weights(plan: dict) -> pd.DataFrame:
     """The complete windows' (window_days, age_days, weight) rows that the SQL aggregate joins."""
     if not plan["complete"]:
@@ -172,13 +180,13 @@ def window_weights(plan: dict) -> pd.DataFrame:
     return weight_table(plan["complete"], half_life)
 
 
-@aql.transform(task_id="aggregate_windows")
-def aggregate_windows(ratings: Table, weights: Table, window_end_ts: str):
+@transform(task_id="aggregate_windows")
+def aggregate_windows(ratings: Any, weights: Any, window_end_ts: str):
     """Per window and movie: number, sum and decayed count of the ratings (see ``windows.AGGREGATE_SQL``)."""
     return AGGREGATE_SQL
 
 
-@aql.dataframe(task_id="rank_movies")
+@dataframe(task_id="rank_movies")
 def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
     """Rank every complete window by every method from the per-movie aggregates; attach titles."""
     from airflow_movielens.hooks import MovielensHook
@@ -210,24 +218,22 @@ def _knobs(plan: dict) -> dict:
     }
 
 
-def genre_lists(stats: BaseTable | None, plan: dict, movielens_conn_id: str, conn_id: str) -> pd.DataFrame:
+def genre_lists(stats: Any, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
     """The lists per MovieLens genre of the plan's windows (:func:`rank_genres`), from the aggregate table and
     the API's catalogue; computed where they are stored (``publish_ranking``), since the SDK cannot store
     thousands of rows of a DataFrame in SQLite in one statement."""
-    from astro.databases import create_database
-
     from airflow_movielens.hooks import MovielensHook
 
     if stats is None or not plan["complete"]:
         return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
-    frame = create_database(conn_id).export_table_to_pandas_dataframe(stats)
+    frame = read_table(stats)
     with MovielensHook(movielens_conn_id) as hook:
         movies = hook.get_movies()  # the catalogue: every movie's genres
     return rank_genres(frame, movies, **_knobs(plan))
 
 
-@aql.dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
-def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
+@dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
+def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
     """Write the window's ranking as CSV, whole or not at all (header only if ``rank_movies`` skipped)."""
     if ranking is None:
         ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
@@ -235,22 +241,20 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, ds: str) -> dict:
     ranking = ranking.rename(columns={"movieid": "movieId"})[WINDOW_RANKING_COLUMNS]
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
-    target = ranking_csv_path(dag_id, ds)
+    target = ranking_csv_path(dag_id, day)
     with atomic_open(target, "w", encoding="utf-8", newline="") as handle:
         ranking.to_csv(handle, index=False, lineterminator="\n")
     log.info("Wrote %d ranked movies to %s", len(ranking), target)
     return {"path": str(target), "count": len(ranking)}
 
 
-@task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_DATASET])
-def publish_ranking(
-    ranking: BaseTable | None, stats: BaseTable | None, plan: dict, movielens_conn_id: str, conn_id: str
-) -> dict:
+@task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_ASSET])
+def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str, conn_id: str) -> dict:
     """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
     same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
     from include.movielens.served import publish_day
 
-    genres = genre_lists(stats, plan, movielens_conn_id, conn_id)
+    genres = genre_lists(stats, plan, movielens_conn_id)
     return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day)
 
 
@@ -265,15 +269,15 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
     )
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
         plan = plan_ranking_windows(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
-        weights = window_weights(plan, output_table=Table(conn_id=settings.RESULTS_CONN_ID))
+        weights = window_weights(plan, output_table=temp_table(settings.RESULTS_CONN_ID))
         stats = aggregate_windows(
             ratings_table(),
             weights,
             settings.WINDOW_END_TS_TEMPLATE,
-            output_table=Table(conn_id=settings.RESULTS_CONN_ID),
+            output_table=temp_table(settings.RESULTS_CONN_ID),
         )
         ranking = rank_movies(
-            stats, plan, settings.MOVIELENS_CONN_ID, output_table=Table(conn_id=settings.RESULTS_CONN_ID)
+            stats, plan, settings.MOVIELENS_CONN_ID, output_table=temp_table(settings.RESULTS_CONN_ID)
         )
         exported = export_ranking_csv(ranking, settings.DAG_ID_TEMPLATE, settings.RANKING_DAY_TEMPLATE)
         published = publish_ranking(
@@ -281,11 +285,9 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
         )
         # A teardown: runs whatever happened upstream (all_done) but, unlike a plain all_done leaf, does not
         # decide the run's state, so a failed load still fails the DAG run.
-        cleanup = aql.cleanup(
-            tables_to_cleanup=[weights, stats, ranking],
-            task_id="cleanup_temp_tables",
-            retries=settings.task_retries(),
+        dropped = cleanup(
+            [weights, stats, ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
         ).as_teardown()
-        [exported, published] >> cleanup
+        [exported, published] >> dropped
     loaded >> filled >> group
     return group

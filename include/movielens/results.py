@@ -1,4 +1,4 @@
-"""The result tables of the results connection (``movielens_results``), via the Astro SDK's database layer.
+"""The result tables of the results connection (``movielens_results``), through its common-sql hook.
 
 ``movie_rankings``
     One row per ranked movie, key ``(window_end, method, window_days, rank)``, columns
@@ -16,15 +16,14 @@
 **Migration** from the first schema (daily Bayesian rankings, key ``(window_start, rank)``): the first
 write that finds ``movie_rankings`` without a ``method`` column copies its rows into a table of the new
 schema as ``method = 'bayes'``, ``window_days = 1`` (what they were), records those windows in
-``genre_rankings``
-    The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
-    ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
 ``ranking_windows`` with unknown (NULL) counts, drops the old table and renames the new one -- all in the
 write's transaction (PostgreSQL's DROP TABLE locks the old table until the commit), so readers see the old
 table or the new one.
 
-The SDK gives the engine (SQLite: the connection's ``host`` is the file path; PostgreSQL: ``schema`` is the
-database) and the qualified names; the writes are plain SQLAlchemy so that they share ONE transaction.
+The connection's common-sql hook gives the engine (SQLite: the connection's ``host`` is the file path;
+PostgreSQL: ``schema`` is the database), on Airflow 2 and 3 alike (:func:`open_results`); the writes are plain
+SQLAlchemy so that they share ONE transaction. Tables written by the ranking tasks (the Astro SDK's or
+:mod:`include.movielens.sql_tasks`') are reflected through :func:`include.movielens.compat.table_metadata`.
 """
 
 from __future__ import annotations
@@ -32,14 +31,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from astro.databases import create_database
-from astro.databases.base import BaseDatabase
-from astro.table import BaseTable, Metadata, Table
 
 from airflow_movielens.days import epoch_day
+from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.ratings_table import DDL_LOCK_KEY
 from include.movielens import settings
 from include.movielens.popularity import METHODS
@@ -48,12 +46,22 @@ from include.movielens.windows import WINDOW_RANKING_COLUMNS
 log = logging.getLogger(__name__)
 
 WINDOWS_TABLE = "ranking_windows"
+#: An ``INSERT ... SELECT``'s row count: SQLAlchemy 2 (Airflow 3) keeps it only when asked (1.4 ignores this).
+_ROWCOUNT = {"preserve_rowcount": True}
 GENRE_TABLE = "genre_rankings"
 LOADED_DAYS_TABLE = "loaded_days"
 
-#: ``movie_rankings`` as an Airflow Dataset (the Astro SDK Table is one): ``publish_ranking`` lists it in its
-#: outlets, so a downstream recommender DAG can be scheduled on it (``schedule=[RANKINGS_DATASET]``).
-RANKINGS_DATASET = Table(name=settings.RESULTS_TABLE, conn_id=settings.RESULTS_CONN_ID)
+
+def open_results(conn_id: str) -> tuple[Any, sa.engine.Engine, str | None]:
+    """The results connection's common-sql hook, its SQLAlchemy engine and the schema of the result tables
+    (``None`` on SQLite, else ``MOVIELENS_RESULTS_SCHEMA``, checked as an identifier)."""
+    from airflow_movielens.compat import BaseHook
+
+    hook = BaseHook.get_connection(conn_id).get_hook()
+    engine = hook.get_sqlalchemy_engine()
+    if engine.dialect.name == "sqlite":
+        return hook, engine, None
+    return hook, engine, sql_identifier(settings.results_schema(), "MOVIELENS_RESULTS_SCHEMA")
 
 
 def _utc_now() -> dt.datetime:
@@ -94,19 +102,16 @@ def _windows_columns() -> list[sa.Column]:
 
 
 class ResultTables:
-    """The SDK database of ``conn_id`` and its result tables (with a schema where one exists) as SQLAlchemy
-    tables."""
+    """The engine of ``conn_id`` (:func:`open_results`) and its result tables (with a schema where one exists)
+    as SQLAlchemy tables."""
 
     def __init__(self, conn_id: str) -> None:
-        self.db: BaseDatabase = create_database(conn_id)
-        metadata = Metadata() if self.db.sql_type == "sqlite" else Metadata(schema=settings.results_schema())
-        target = self.db.populate_table_metadata(Table(name=settings.RESULTS_TABLE, metadata=metadata))
-        self.schema = target.metadata.schema or None
-        self.meta = target.sqlalchemy_metadata
-        self.rankings = sa.Table(target.name, self.meta, *_results_columns())
+        self.hook, self.engine, self.schema = open_results(conn_id)
+        self.meta = sa.MetaData(schema=self.schema)
+        self.rankings = sa.Table(settings.RESULTS_TABLE, self.meta, *_results_columns())
         self.windows = sa.Table(WINDOWS_TABLE, self.meta, *_windows_columns())
         self.genres = sa.Table(GENRE_TABLE, self.meta, *_genre_columns())
-        self.name = self.db.get_table_qualified_name(target)
+        self.name = f"{self.schema}.{settings.RESULTS_TABLE}" if self.schema else settings.RESULTS_TABLE
 
     def has(self, conn: sa.engine.Connection, name: str) -> bool:
         return sa.inspect(conn).has_table(name, schema=self.schema)
@@ -140,7 +145,7 @@ class ResultTables:
             old.c.window_end, sa.literal("bayes"), sa.literal(1), old.c["rank"], old.c.window_start,
             old.c.movieId, old.c.title, old.c.genres, old.c.n_ratings, old.c.mean_rating, old.c.score,
         )  # fmt: skip
-        count = conn.execute(new.insert().from_select(names, moved)).rowcount
+        count = conn.execute(new.insert().from_select(names, moved).execution_options(**_ROWCOUNT)).rowcount
         ends = sa.select(
             old.c.window_end, sa.literal("bayes"), sa.literal(1), sa.literal(_utc_now())
         ).distinct()
@@ -159,22 +164,30 @@ def loaded_days(conn_id: str, start_ts: int, end_ts: int) -> list[int]:
     days = sa.Table(
         LOADED_DAYS_TABLE, sa.MetaData(), sa.Column("day_start", sa.BigInteger), schema=results.schema
     )
-    with results.db.sqlalchemy_engine.connect() as conn:
+    with results.engine.connect() as conn:
         if not results.has(conn, LOADED_DAYS_TABLE):
             return []
         query = sa.select(days.c.day_start).where(days.c.day_start >= start_ts, days.c.day_start < end_ts)
         return [int(day) for day in conn.execute(query).scalars()]
 
 
+def _reflect(conn: sa.engine.Connection, handle: Any) -> sa.Table:
+    """A table written by a ranking task (an Astro SDK table or a :mod:`.sql_tasks` handle), reflected."""
+    from include.movielens.compat import table_metadata
+
+    name, metadata = table_metadata(handle)
+    return sa.Table(name, metadata, autoload_with=conn)
+
+
 def _window_totals(
-    conn: sa.engine.Connection, stats: BaseTable | None, window_days: Sequence[int]
+    conn: sa.engine.Connection, stats: Any, window_days: Sequence[int]
 ) -> dict[int, tuple[int, int]]:
     """``{window_days: (n_ratings, n_movies)}`` from the per-(window, movie) aggregate table; ``(0, 0)`` for
     a window without rows."""
     totals = dict.fromkeys(window_days, (0, 0))
     if stats is None:
         return totals
-    source = sa.Table(stats.name, stats.sqlalchemy_metadata, autoload_with=conn)
+    source = _reflect(conn, stats)
     column = {c.name.lower(): c for c in source.columns}
     query = sa.select(column["window_days"], sa.func.sum(column["n_ratings"]), sa.func.count()).group_by(
         column["window_days"]
@@ -184,8 +197,8 @@ def _window_totals(
 
 
 def replace_windows(
-    ranking: BaseTable | None,
-    stats: BaseTable | None,
+    ranking: Any,
+    stats: Any,
     plan: dict,
     conn_id: str,
     methods: Sequence[str] = METHODS,
@@ -194,24 +207,21 @@ def replace_windows(
 ) -> dict:
     """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
 
-        ``ranking`` is the (temporary) SDK table written by ``rank_movies``, or ``None`` when that task was
-        skipped because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the
-        aggregate of ``aggregate_windows`` (window totals for ``genre_rankings``
-        The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
-        ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
-    ``ranking_windows``). Creates or migrates the
-        tables on first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets
-        readers in. Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per
-    genre (:func:`windows.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)``
-        runs last inside the same transaction (the served list is published there: :mod:`.served`).
+    ``ranking`` is the (temporary) table written by ``rank_movies``, or ``None`` when that task was skipped
+    because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the aggregate
+    of ``aggregate_windows`` (the window totals of ``ranking_windows``). Creates or migrates the tables on
+    first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets readers in.
+    Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per genre
+    (:func:`windows.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)`` runs last
+    inside the same transaction (the served list is published there: :mod:`.served`).
 
-        :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
+    :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
     results = ResultTables(conn_id)
     end = epoch_day(int(plan["window_end_ts"]))
     complete = [int(days) for days in plan["complete"]]
     table, windows, genre_table = results.rankings, results.windows, results.genres
-    with results.db.sqlalchemy_engine.begin() as conn:
+    with results.engine.begin() as conn:
         results.prepare(conn)
         mine = (table.c.window_end == end) & table.c.window_days.in_(complete)
         deleted = conn.execute(table.delete().where(mine)).rowcount
@@ -222,16 +232,16 @@ def replace_windows(
         )
         inserted = 0
         if ranking is not None and complete:
-            source = sa.Table(ranking.name, ranking.sqlalchemy_metadata, autoload_with=conn)
+            source = _reflect(conn, ranking)
             outside = (source.c.window_end != end) | ~source.c.window_days.in_(complete)
             stray = conn.execute(sa.select(sa.func.count()).select_from(source).where(outside)).scalar_one()
             if stray:
                 raise ValueError(
-                    f"{ranking.name} holds {stray} rows outside the windows {complete} ending {end}"
+                    f"{source.name} holds {stray} rows outside the windows {complete} ending {end}"
                 )
             columns = [source.c[column] for column in WINDOW_RANKING_COLUMNS]
             query = table.insert().from_select(WINDOW_RANKING_COLUMNS, sa.select(*columns))
-            inserted = conn.execute(query).rowcount
+            inserted = conn.execute(query.execution_options(**_ROWCOUNT)).rowcount
         if genres is not None and not genres.empty and complete:
             rows = genres[[*WINDOW_RANKING_COLUMNS, "genre"]]
             stray = (rows["window_end"] != end) | ~rows["window_days"].isin(complete)
@@ -288,7 +298,7 @@ def read_ranking(
     results = ResultTables(conn_id)
     table = results.rankings
     empty = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
-    with results.db.sqlalchemy_engine.connect() as conn:
+    with results.engine.connect() as conn:
         if not results.has(conn, table.name):
             return empty
         mine = (table.c.method == method) & (table.c.window_days == window_days)

@@ -178,7 +178,7 @@ def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_
     tables = ResultTables(conn_id)
     choices = _choice_table(tables)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with tables.db.sqlalchemy_engine.begin() as conn:
+    with tables.engine.begin() as conn:
         tables.prepare(conn)
         choices.create(conn, checkfirst=True)
         old = read_chain(conn, tables)
@@ -218,7 +218,7 @@ def read_served(
     ``SERVED_COLUMNS``; empty if none."""
     tables = ResultTables(conn_id)
     served = _served_table(tables)
-    with tables.db.sqlalchemy_engine.connect() as conn:
+    with tables.engine.connect() as conn:
         if not tables.has(conn, SERVED_TABLE):
             return pd.DataFrame(columns=SERVED_COLUMNS)
         if window_end is None:
@@ -235,5 +235,5 @@ def read_served(
 def read_decision(day: str | dt.date, conn_id: str = settings.RESULTS_CONN_ID) -> Decision:
     """The decision in force on ``day`` (the default before any evaluation)."""
     tables = ResultTables(conn_id)
-    with tables.db.sqlalchemy_engine.connect() as conn:
+    with tables.engine.connect() as conn:
         return in_force(read_chain(conn, tables), as_date(day)) if tables.has(conn, CHOICE_TABLE) else DEFAULT

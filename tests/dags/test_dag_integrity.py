@@ -30,8 +30,9 @@ def _forbid(what: str):
 
 @pytest.fixture(scope="module")
 def dagbag() -> object:
-    from airflow.models import DagBag
     from sqlalchemy.engine import Engine
+
+    from tests.support.compat import dag_bag
 
     with pytest.MonkeyPatch.context() as mp:
         # the conventions hold for the production settings, not for the test suite's (no task retries)
@@ -40,7 +41,7 @@ def dagbag() -> object:
         mp.setattr(socket.socket, "connect", _forbid("network access"))
         mp.setattr(Engine, "connect", _forbid("metadata database access"))
         mp.setattr(Engine, "raw_connection", _forbid("metadata database access"))
-        return DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False, read_dags_from_db=False)
+        return dag_bag(str(DAGS_FOLDER))
 
 
 def _dags_of(dagbag, filename: str) -> list:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from airflow.exceptions import ParamValidationError
@@ -16,6 +16,7 @@ from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from include.movielens.evaluation import check_params
 from include.movielens.history import check_history_range
+from tests.support.compat import AIRFLOW_3, run_dag_test
 from tests.support.dag_runs import states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -25,20 +26,27 @@ HISTORY = {"history_start": "2019-01-01", "history_end": "2019-01-15"}
 
 
 @pytest.fixture
-def task_log() -> Iterator[list[str]]:
-    """What the tasks of the test's runs log, exceptions included (dag.test() keeps one console handler on
-    the task logger across runs, so stdout capture cannot be relied on)."""
+def task_log(capfd) -> Iterator[Callable[[], list[str]]]:
+    """What the tasks of the test's runs logged so far, exceptions included. Airflow 2: the records of the
+    ``airflow.task`` logger (dag.test() keeps one console handler on it across runs, so stdout capture cannot
+    be relied on); Airflow 3: the task runner's structlog output, which bypasses the logging handlers."""
     lines: list[str] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(self.format(record))
 
+    def logged() -> list[str]:
+        if AIRFLOW_3:
+            out, err = capfd.readouterr()
+            lines.extend((out + err).splitlines())
+        return lines
+
     handler = Collect(logging.INFO)
     logger = logging.getLogger("airflow.task")
     logger.addHandler(handler)
     try:
-        yield lines
+        yield logged
     finally:
         logger.removeHandler(handler)
 
@@ -57,7 +65,7 @@ def task_log() -> Iterator[list[str]]:
 )
 def test_a_conf_the_params_refuse_creates_no_run(dags, workspace, dag_id: str, conf: dict, message: str):
     with pytest.raises(ParamValidationError, match=f"^Invalid input for {message}"):
-        dags[dag_id].test(execution_date=LOGICAL_DATE, run_conf=conf)
+        run_dag_test(dags[dag_id], LOGICAL_DATE, run_conf=conf)
     assert workspace["db"].tables() == []
 
 
@@ -79,10 +87,10 @@ def test_a_conf_the_params_refuse_creates_no_run(dags, workspace, dag_id: str, c
 def test_a_history_range_outside_the_dataset_fails_before_any_write(
     dags, workspace, task_log, conf: dict, message: str
 ) -> None:
-    dag_run = dags["05_history"].test(execution_date=LOGICAL_DATE, run_conf=conf)
+    dag_run = run_dag_test(dags["05_history"], LOGICAL_DATE, run_conf=conf)
     assert dag_run.state == "failed"
     assert states(dag_run) == {"check_range": "failed", "load_history": "upstream_failed"}
-    assert any(message in line for line in task_log), task_log[-5:]
+    assert any(message in line for line in task_log()), task_log()[-5:]
     assert workspace["db"].tables() == []
 
 
@@ -116,16 +124,17 @@ def test_history_range_messages(movielens_api) -> None:
 
 
 def test_a_cutoff_beyond_the_loaded_ratings_fails_the_run_and_stores_nothing(dags, workspace, task_log):
-    assert dags["05_history"].test(execution_date=LOGICAL_DATE, run_conf=HISTORY).state == "success"
+    assert run_dag_test(dags["05_history"], LOGICAL_DATE, run_conf=HISTORY).state == "success"
     # a horizon past the data, no rating before the cutoff, far beyond the data
     for i, cutoffs in enumerate((["2019-01-12"], ["2019-01-01"], ["2030-01-01"]), start=1):
-        dag_run = dags["06_evaluation"].test(
-            execution_date=LOGICAL_DATE + dt.timedelta(days=i),
+        dag_run = run_dag_test(
+            dags["06_evaluation"],
+            LOGICAL_DATE + dt.timedelta(days=i),
             run_conf={"cutoffs": cutoffs, "horizon_days": 5},
         )
         assert states(dag_run) == {"evaluate_rankings": "failed", "choose_list": "upstream_failed"}, cutoffs
         message = f"cutoffs: {cutoffs[0]} with a 5-day horizon lies beyond the loaded ratings"
-        assert any(message in line for line in task_log), task_log[-5:]
+        assert any(message in line for line in task_log()), task_log()[-5:]
     assert not any(table.endswith("ranking_evaluation") for table in workspace["db"].tables())
 
 

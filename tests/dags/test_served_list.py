@@ -98,7 +98,7 @@ def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspa
         (E2.isoformat(),),
     )
     tables = ResultTables("movielens_results")
-    with tables.db.sqlalchemy_engine.begin() as conn:
+    with tables.engine.begin() as conn:
         assert publish_served(conn, tables, [E2]) == {E2.isoformat(): "trending/7 (fallback)"}
     assert served(E2)["movieId"].tolist() == ranking(db, E2, "trending", 7)
     assert served(E2)["fallback"].astype(bool).all()

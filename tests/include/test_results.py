@@ -51,7 +51,7 @@ def plan(end: str, complete: list[int]) -> dict:
 @pytest.fixture(params=["sqlite", "postgres"])
 def results_db(request, tmp_path, monkeypatch) -> Iterator[dict]:
     """``CONN_ID`` on a fresh SQLite file or a fresh PostgreSQL database; an engine to look inside."""
-    from astro.databases import _get_conn
+    from tests.results_db import forget_connection_types
 
     with contextlib.ExitStack() as stack:
         if request.param == "sqlite":
@@ -63,8 +63,8 @@ def results_db(request, tmp_path, monkeypatch) -> Iterator[dict]:
             conn, schema = json.loads(server.connection_json(name)), "public"
             url = f"postgresql://{server.user}@{server.host}:{server.port}/{name}"
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-        _get_conn.cache_clear()  # the SDK caches each connection id's type
-        stack.callback(_get_conn.cache_clear)
+        forget_connection_types()
+        stack.callback(forget_connection_types)
         engine = sa.create_engine(url)
         stack.callback(engine.dispose)
         yield {"engine": engine, "schema": schema}
@@ -72,15 +72,16 @@ def results_db(request, tmp_path, monkeypatch) -> Iterator[dict]:
 
 @pytest.fixture
 def make_ranking(results_db) -> Callable[[pd.DataFrame], object]:
-    """Write a ranking frame as its own table (like ``rank_movies``' output); return it as an SDK Table."""
-    from astro.table import Metadata, Table
+    """Write a ranking frame as its own table (like ``rank_movies``' output); return it as the path's table
+    (an Astro SDK Table on Airflow 2, a handle on Airflow 3: include/movielens/compat.py)."""
+    from include.movielens.compat import table
 
     count = iter(range(1000))
 
     def make(frame: pd.DataFrame):
         name = f"ranking_{next(count)}"
         frame.to_sql(name, results_db["engine"], schema=results_db["schema"], index=False)
-        return Table(name=name, conn_id=CONN_ID, metadata=Metadata(schema=results_db["schema"]))
+        return table(name, CONN_ID, results_db["schema"])
 
     return make
 
@@ -296,17 +297,16 @@ def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -
 def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypatch) -> None:
     """MOVIELENS_RESULTS_SCHEMA on PostgreSQL: rankings, windows and loaded days live there, public stays
     empty, and a first-schema table there is migrated there."""
-    from airflow.hooks.base import BaseHook
-    from astro.databases import _get_conn
-    from astro.table import Metadata, Table
-
+    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
+    from include.movielens.compat import table as path_table
     from include.movielens.results import loaded_days, replace_windows
+    from tests.results_db import forget_connection_types
 
     with postgres_server.database() as name:
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", postgres_server.connection_json(name))
         monkeypatch.setenv("MOVIELENS_RESULTS_SCHEMA", "recs")
-        _get_conn.cache_clear()
+        forget_connection_types()
         with contextlib.closing(postgres_server.connect(name)) as conn, conn, conn.cursor() as cur:
             cur.execute(  # a first-schema table, with one row, in the schema (committed on exit)
                 "CREATE SCHEMA recs; CREATE TABLE recs.movie_rankings (window_start DATE, "
@@ -318,7 +318,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         replace_interval(hook, "2019-01-08", "2019-01-09", [], schema="recs")
         ranking = ranking_frame("2019-01-09", 1, "bayes", 2)
         ranking.to_sql("ranking_in_recs", hook.get_sqlalchemy_engine(), schema="recs", index=False)
-        table = Table(name="ranking_in_recs", conn_id=CONN_ID, metadata=Metadata(schema="recs"))
+        table = path_table("ranking_in_recs", CONN_ID, "recs")
         assert replace_windows(table, None, plan("2019-01-09", [1]), CONN_ID)["inserted"] == 2
         assert loaded_days(CONN_ID, as_midnight("2019-01-01"), as_midnight("2019-01-31")) == [
             as_midnight("2019-01-08")
@@ -331,7 +331,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         migrated = postgres_server.query(
             name, 'SELECT window_end::text, method, "movieId" FROM recs.movie_rankings ORDER BY 1'
         ).values.tolist()
-        _get_conn.cache_clear()
+        forget_connection_types()
     assert tables == [
         "recs.genre_rankings",
         "recs.loaded_days",

@@ -17,7 +17,7 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
 
         def prepare() -> None:
             tables = results.ResultTables("movielens_results")
-            with tables.db.sqlalchemy_engine.begin() as conn:
+            with tables.engine.begin() as conn:
                 tables.prepare(conn)
 
         errors = run_at_once([prepare] * 4)

@@ -76,10 +76,8 @@ def load(ratings: pd.DataFrame, first: int, last: int) -> None:
 
 
 def sql_aggregate(results_db, window_days, half_life: float = 7.0) -> pd.DataFrame:
-    """Run :data:`AGGREGATE_SQL` on the real database (the SDK renders the same Jinja template)."""
-    from astro.databases import create_database
-
-    engine = create_database("movielens_results").sqlalchemy_engine
+    """Run :data:`AGGREGATE_SQL` on the real database (both paths render the same Jinja template)."""
+    engine = BaseHook.get_connection("movielens_results").get_hook().get_sqlalchemy_engine()
     weight_table(window_days, half_life).to_sql("weights_t", engine, index=False, if_exists="replace")
     sql = jinja2.Template(AGGREGATE_SQL).render(
         ratings=f"{results_db.schema_prefix}ratings", weights="weights_t", window_end_ts=str(END)

@@ -25,7 +25,10 @@ __all__ = [
     "DAILY",
     "TaskDeferred",
     "daily_test_dag",
+    "dag_bag",
     "init_metadata_db",
+    "reschedules",
+    "serialized",
     "run_dag_test",
 ]
 
@@ -56,6 +59,47 @@ def init_metadata_db() -> None:
         db.initdb(load_connections=False)
     else:
         db.initdb()
+
+
+def dag_bag(dag_folder: str) -> Any:
+    """The DAGs of ``dag_folder`` parsed from their files, never read from the metadata database."""
+    if AIRFLOW_3:
+        from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag(dag_folder=dag_folder)
+    from airflow.models import DagBag
+
+    return DagBag(dag_folder=dag_folder, include_examples=False, read_dags_from_db=False)
+
+
+def serialized(dag: Any) -> Any:
+    """``dag`` as the scheduler sees it: through the DAG serializer and back (Airflow 3: a core DAG whose
+    timetable computes data intervals; the task SDK's timetables only describe them)."""
+    if AIRFLOW_3:
+        from airflow.serialization.serialized_objects import DagSerialization
+
+        return DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    return SerializedDAG.from_dict(SerializedDAG.to_dict(dag))
+
+
+def reschedules(dag_run: Any, task_id: str) -> int:
+    """How often ``task_id`` of ``dag_run`` was rescheduled (a sensor in ``reschedule`` mode)."""
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = session.query(TaskReschedule)
+        if AIRFLOW_3:  # keyed by the task instance's id
+            query = query.filter(TaskReschedule.ti_id == dag_run.get_task_instance(task_id).id)
+        else:
+            query = query.filter(
+                TaskReschedule.dag_id == dag_run.dag_id,
+                TaskReschedule.run_id == dag_run.run_id,
+                TaskReschedule.task_id == task_id,
+            )
+        return query.count()
 
 
 def run_dag_test(dag: Any, logical_date: Any, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.results_db import ResultsDb, forget_connection_types
+from tests.support.compat import AIRFLOW_3, dag_bag, run_dag_test
 
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
 SENSOR_TIMEOUT = 4
@@ -25,17 +26,17 @@ _PARSED: dict[str, dict] = {}
 def parse_dags() -> dict:
     """The DAGs (the four daily ones, 05_history, 06_evaluation), freshly parsed with a wide window and a
     short sensor timeout."""
-    # dag.test() deletes an existing run of the same date through the ORM, whose DagRunNote maps a foreign
-    # key to the FAB user table: its models must be imported for a rerun to work.
-    import airflow.providers.fab.auth_manager.models  # noqa: F401
-    from airflow.models import DagBag
+    if not AIRFLOW_3:
+        # dag.test() deletes an existing run of the same date through the ORM, whose DagRunNote maps a
+        # foreign key to the FAB user table: its models must be imported for a rerun to work.
+        import airflow.providers.fab.auth_manager.models  # noqa: F401
 
     with pytest.MonkeyPatch.context() as patch:
         # the window override of include/movielens/settings.py: 2019-02-01 is inside the DAGs' range
         patch.setenv("MOVIELENS_END_DATE", "2019-12-31")
         patch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
         patch.setenv("MOVIELENS_SENSOR_POKE_INTERVAL", str(SENSOR_POKE_INTERVAL))
-        bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+        bag = dag_bag(str(DAGS_FOLDER))
         assert not bag.import_errors, bag.import_errors
         return {dag_id: bag.get_dag(dag_id) for dag_id in [*DAG_IDS, "05_history", "06_evaluation"]}
 
@@ -73,7 +74,7 @@ def run(dag, day: dt.date, **conf):
     """
     logical_date = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
     started = time.perf_counter()
-    dag_run = dag.test(execution_date=logical_date, run_conf=conf)
+    dag_run = run_dag_test(dag, logical_date, run_conf=conf)
     elapsed = time.perf_counter() - started
     print(f"dag.test {dag.dag_id} {day}: {dag_run.state} in {elapsed:.1f}s")
     return dag_run

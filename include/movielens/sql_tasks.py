@@ -1,0 +1,177 @@
+"""``transform``, ``dataframe`` and ``cleanup`` without the Astro SDK: TaskFlow tasks over common-sql hooks.
+
+What :mod:`include.movielens.compat` gives the DAGs on Airflow 3, where astro-sdk-python cannot import. The
+tasks keep the SDK's contract, so that :mod:`include.movielens.pipeline` is written once:
+
+* a **table handle** is a small dict ``{"conn_id", "name", "schema"}`` (it travels through XCom);
+  :func:`table` names one, :func:`temp_table` asks for a fresh temporary one (``_tmp_<hex>``, in the results
+  schema; SQLite has none), which :func:`cleanup` drops;
+* ``@transform`` functions return a ``SELECT`` with Jinja placeholders: a table argument renders as its
+  quoted, validated name, any other argument as a bind parameter (as the SDK renders them); the rows go into
+  the ``output_table`` with ``CREATE TABLE ... AS``, through the connection's hook (a ``DbApiHook``);
+* ``@dataframe`` functions get their ``pd.DataFrame``-annotated table arguments as frames (the SDK reads the
+  *runtime* annotation the same way); a returned frame is written to the ``output_table``, anything else is
+  returned as it is.
+
+The task SDK gives tasks no metadata-database session: every read and write goes through the connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import pandas as pd
+import sqlalchemy as sa
+from airflow.sdk import task
+
+from airflow_movielens.identifiers import sql_identifier
+from include.movielens.results import open_results
+
+__all__ = ["cleanup", "dataframe", "read_table", "table", "table_metadata", "temp_table", "transform"]
+
+#: Marks a handle that asks for a fresh temporary table (given its name when the task runs).
+_TEMP = "__temporary__"
+_HANDLE_KEYS = {"conn_id", "name", "schema"}
+
+
+def table(name: str, conn_id: str, schema: str | None = None) -> dict:
+    """A named table of ``conn_id`` (the schema applies where the database has schemas)."""
+    return {"conn_id": conn_id, "name": sql_identifier(name, "table"), "schema": schema}
+
+
+def temp_table(conn_id: str) -> dict:
+    """A temporary output table of ``conn_id``: named when the task writes it, dropped by :func:`cleanup`."""
+    return {"conn_id": conn_id, "name": _TEMP, "schema": None}
+
+
+def is_handle(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == _HANDLE_KEYS
+
+
+def _resolved(handle: dict) -> tuple[Any, sa.engine.Engine, str, str | None]:
+    """The hook, engine, checked name and schema of a handle (SQLite: no schema; else the handle's or the
+    results schema)."""
+    hook, engine, default_schema = open_results(handle["conn_id"])
+    name = sql_identifier(handle["name"], "table")
+    if engine.dialect.name == "sqlite":
+        return hook, engine, name, None
+    schema = sql_identifier(handle["schema"], "schema") if handle["schema"] else default_schema
+    return hook, engine, name, schema
+
+
+def _quoted(name: str, schema: str | None) -> str:
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
+def _named(output: dict) -> dict:
+    """The output handle with a fresh temporary name where one was asked for."""
+    if output["name"] != _TEMP:
+        return output
+    return {**output, "name": f"_tmp_{uuid.uuid4().hex}"}
+
+
+def table_metadata(handle: dict) -> tuple[str, sa.MetaData]:
+    """``(name, MetaData with its schema)`` of a handle, to reflect the table."""
+    _, _, name, schema = _resolved(handle)
+    return name, sa.MetaData(schema=schema)
+
+
+def read_table(handle: dict) -> pd.DataFrame:
+    """Every row of a handle's table, as a DataFrame."""
+    _, engine, name, schema = _resolved(handle)
+    with engine.connect() as conn:
+        return pd.read_sql_query(sa.text(f"SELECT * FROM {_quoted(name, schema)}"), conn)
+
+
+def write_table(frame: pd.DataFrame, output: dict) -> dict:
+    """Write ``frame`` into the (new) table of ``output``; return the handle that names it."""
+    output = _named(output)
+    _, engine, name, schema = _resolved(output)
+    with engine.begin() as conn:
+        frame.to_sql(name, conn, schema=schema, index=False, if_exists="replace", chunksize=1000)
+    return output
+
+
+def _with_output_table(func: Callable, run: Callable) -> Callable:
+    """``run`` with ``func``'s signature plus the keyword ``output_table`` (TaskFlow binds by signature)."""
+    signature = inspect.signature(func)
+    extra = inspect.Parameter("output_table", inspect.Parameter.KEYWORD_ONLY, default=None)
+    functools.update_wrapper(run, func)
+    del run.__wrapped__
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+    return run
+
+
+def transform(**task_kwargs: Any) -> Callable[[Callable], Any]:
+    """A task that runs the ``SELECT`` its function returns into ``output_table`` (see the module doc)."""
+
+    def decorate(func: Callable) -> Any:
+        def run(*args: Any, output_table: dict | None = None, **kwargs: Any) -> dict:
+            if output_table is None:
+                raise ValueError(f"{func.__name__}: a transform needs an output_table")
+            bound = inspect.signature(func).bind(*args, **kwargs)
+            names: dict[str, str] = {}
+            params: dict[str, Any] = {}
+            for arg, value in bound.arguments.items():
+                if is_handle(value):
+                    _, _, name, schema = _resolved(value)
+                    names[arg] = _quoted(name, schema)
+                else:
+                    names[arg], params[arg] = f":{arg}", value
+            select = jinja2.Environment(autoescape=False).from_string(func(*args, **kwargs)).render(names)
+            output = _named(output_table)
+            _, engine, name, schema = _resolved(output)
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"CREATE TABLE {_quoted(name, schema)} AS {select}"), params)
+            return output
+
+        return task(**task_kwargs)(_with_output_table(func, run))
+
+    return decorate
+
+
+def dataframe(**task_kwargs: Any) -> Callable[[Callable], Any]:
+    """A task that hands its ``pd.DataFrame`` arguments over as frames and stores a returned frame in
+    ``output_table`` (see the module doc)."""
+
+    def decorate(func: Callable) -> Any:
+        hints = typing.get_type_hints(func)
+        frames = {arg for arg, hint in hints.items() if arg != "return" and hint is pd.DataFrame}
+
+        def run(*args: Any, output_table: dict | None = None, **kwargs: Any) -> Any:
+            bound = inspect.signature(func).bind(*args, **kwargs)
+            for arg in frames & set(bound.arguments):
+                if is_handle(bound.arguments[arg]):
+                    bound.arguments[arg] = read_table(bound.arguments[arg])
+            result = func(*bound.args, **bound.kwargs)
+            if isinstance(result, pd.DataFrame) and output_table is not None:
+                return write_table(result, output_table)
+            return result
+
+        return task(**task_kwargs)(_with_output_table(func, run))
+
+    return decorate
+
+
+def _drop(handles: list[dict | None]) -> list[str]:
+    """Drop the temporary tables of ``handles`` (``None``: a skipped task wrote none); the names dropped."""
+    dropped = []
+    for handle in handles:
+        if not is_handle(handle) or not handle["name"].startswith("_tmp_"):
+            continue
+        _, engine, name, schema = _resolved(handle)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_quoted(name, schema)}"))
+        dropped.append(name)
+    return dropped
+
+
+def cleanup(tables: list, **task_kwargs: Any) -> Any:
+    """A task that drops the run's temporary tables, whatever happened upstream (make it a teardown)."""
+    return task(**{"trigger_rule": "all_done", **task_kwargs})(_drop)(tables)
