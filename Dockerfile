@@ -14,6 +14,10 @@ FROM quay.io/astronomer/astro-runtime:12.8.0
 # orphaned_tasks_check_interval (Airflow's default 300 s). Every minute instead: a restart costs about a minute,
 # not five. The check is one indexed query.
 ENV AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL=60
+# Six DAG files need one parsing process, not Airflow's default two: each parse imports pandas and the Astro SDK,
+# and on a small machine (`astro dev start` gives the webserver one minute, on 2 cores) a second parser competes
+# with Airflow's own start.
+ENV AIRFLOW__SCHEDULER__PARSING_PROCESSES=1
 # Astro SDK tasks exchange Table/Dataset objects through XCom without pickling.
 ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES="airflow.* astro.*"
 # The pipeline's local files (its end-of-run CSV export; tasks hand data to each other through the results
