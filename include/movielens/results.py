@@ -38,7 +38,7 @@ import sqlalchemy as sa
 
 from airflow_movielens.days import epoch_day
 from airflow_movielens.identifiers import sql_identifier
-from airflow_movielens.ratings_table import DDL_LOCK_KEY
+from airflow_movielens.ratings_table import DDL_LOCK_KEY, LOADED_DAYS_TABLE
 from include.movielens import settings
 from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
@@ -49,7 +49,6 @@ WINDOWS_TABLE = "ranking_windows"
 #: An ``INSERT ... SELECT``'s row count: SQLAlchemy 2 (Airflow 3) keeps it only when asked (1.4 ignores this).
 _ROWCOUNT = {"preserve_rowcount": True}
 GENRE_TABLE = "genre_rankings"
-LOADED_DAYS_TABLE = "loaded_days"
 
 
 def open_results(conn_id: str) -> tuple[Any, sa.engine.Engine, str | None]:
