@@ -12,6 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.support.pins import pins
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # What each Astro Runtime tag carries, from Astronomer's Runtime release notes and its "Astro Runtime provider
@@ -36,15 +38,6 @@ def _runtime_tag() -> str:
     return match.group(1)
 
 
-def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
-        if match:
-            pins[match.group(1).lower()] = match.group(2)
-    return pins
-
-
 @pytest.fixture(scope="module")
 def runtime() -> dict[str, str]:
     tag = _runtime_tag()
@@ -62,7 +55,7 @@ def test_runtime_is_airflow_2_with_astro_sdk(runtime: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("package", [p for p in ASTRO_RUNTIMES["12.8.0"] if p != "python"])
 def test_lock_matches_runtime(runtime: dict[str, str], package: str) -> None:
-    assert _pins(ROOT / "requirements" / "airflow.lock").get(package) == runtime[package]
+    assert pins(ROOT / "requirements" / "airflow.lock").get(package) == runtime[package]
 
 
 def same_release(installed: str, expected: str) -> bool:
@@ -96,21 +89,21 @@ def test_local_python_is_supported(runtime: dict[str, str]) -> None:
 
 
 def test_requirements_txt_pins_agree_with_lock() -> None:
-    lock = _pins(ROOT / "requirements" / "airflow.lock")
-    for package, pinned in _pins(ROOT / "requirements.txt").items():
+    lock = pins(ROOT / "requirements" / "airflow.lock")
+    for package, pinned in pins(ROOT / "requirements.txt").items():
         assert lock.get(package) == pinned, f"requirements.txt {package}=={pinned} vs lock"
 
 
 def test_requirements_txt_pins_everything() -> None:
     path = ROOT / "requirements.txt"
     lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
-    assert sorted(filter(None, lines)) == sorted(f"{name}=={pin}" for name, pin in _pins(path).items())
+    assert sorted(filter(None, lines)) == sorted(f"{name}=={pin}" for name, pin in pins(path).items())
 
 
 def test_build_backend_is_pinned_in_requirements_txt() -> None:
     """The Dockerfile installs the provider without build isolation: requirements.txt brings its backend."""
-    pins = _pins(ROOT / "requirements.txt")
+    pinned = pins(ROOT / "requirements.txt")
     for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
         requirement = Requirement(line)
-        assert requirement.name in pins, f"{requirement.name} (build backend) is not in requirements.txt"
-        assert requirement.specifier.contains(pins[requirement.name]), line
+        assert requirement.name in pinned, f"{requirement.name} (build backend) is not in requirements.txt"
+        assert requirement.specifier.contains(pinned[requirement.name]), line

@@ -20,6 +20,7 @@ from tests.environment import REPO_ROOT, require
 from tests.results_db import ResultsDb, results_database
 from tests.support.compat import AIRFLOW_3, run_dag_test, serialized
 from tests.support.dag_runs import DAG_IDS, assert_succeeded, run, states
+from tests.support.expected_runs import RESULT_TABLES
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 airflow3_only = pytest.mark.skipif(
@@ -28,15 +29,6 @@ airflow3_only = pytest.mark.skipif(
 
 DAY = dt.date(2019, 1, 3)
 WINDOWS = (1, 7, 30, 365)
-#: What a first run leaves in the results database (the temporary tables of the ranking are dropped).
-RESULT_TABLES = [
-    "genre_rankings",
-    "loaded_days",
-    "movie_rankings",
-    "popular_movies",
-    "ranking_windows",
-    "ratings",
-]
 
 
 def assert_ranks_like_the_reference(db: ResultsDb, ratings: pd.DataFrame, day: dt.date) -> None:

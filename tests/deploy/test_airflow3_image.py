@@ -10,19 +10,11 @@ import sys
 from pathlib import Path
 
 from tests.environment import REPO_ROOT, require
+from tests.support.pins import pins
 
 DOCKERFILE = REPO_ROOT / "Dockerfile.airflow3"
 REQUIREMENTS = REPO_ROOT / "requirements" / "runtime3.txt"
 LOCK = REPO_ROOT / "requirements" / "airflow3.lock"
-
-
-def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
-        if match:
-            pins[match.group(1).lower()] = match.group(2)
-    return pins
 
 
 def test_the_image_is_an_astro_runtime_3_tag() -> None:
@@ -33,10 +25,10 @@ def test_the_image_is_an_astro_runtime_3_tag() -> None:
 
 def test_every_requirement_is_pinned_to_the_airflow3_lock() -> None:
     lines = [line for line in REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
-    pins, lock = _pins(REQUIREMENTS), _pins(LOCK)
-    assert len(pins) == len(lines), "every requirement is pinned with =="
-    assert {name: lock.get(name) for name in pins} == pins
-    assert "astro-sdk-python" not in pins
+    wanted, lock = pins(REQUIREMENTS), pins(LOCK)
+    assert len(wanted) == len(lines), "every requirement is pinned with =="
+    assert {name: lock.get(name) for name in wanted} == wanted
+    assert "astro-sdk-python" not in wanted
 
 
 def test_the_image_installs_them_and_the_provider() -> None:

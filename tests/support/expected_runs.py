@@ -82,13 +82,16 @@ def ranking_csv(data_dir: Path, dag_id: str, day: dt.date) -> Path:
     return data_dir / "rankings" / dag_id / f"{day.isoformat()}.csv"
 
 
+#: What a first run leaves in the results database (the temporary tables of the ranking are dropped).
+RESULT_TABLES = [
+    "genre_rankings",
+    "loaded_days",
+    "movie_rankings",
+    "popular_movies",
+    "ranking_windows",
+    "ratings",
+]
+
+
 def result_tables(db: ResultsDb) -> list[str]:
-    names = [
-        "genre_rankings",
-        "loaded_days",
-        "movie_rankings",
-        "popular_movies",
-        "ranking_windows",
-        "ratings",
-    ]
-    return [f"public.{name}" for name in names] if db.kind == "postgres" else names
+    return [f"public.{name}" for name in RESULT_TABLES] if db.kind == "postgres" else list(RESULT_TABLES)
