@@ -27,6 +27,7 @@ from lab import astro_cli, images
 from lab.conftest import REPORT, api_matches, free_port, port_free, require_free_ports
 from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, purge
+from tests.environment import OTHER_AIRFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
@@ -153,8 +154,11 @@ def test_c_astro_dev_pytest(astro: dict) -> None:
     REPORT.append(f"astro dev pytest: exit {code} in {time.monotonic() - began:.0f} s; {_summary(output)}")
     assert code == 0, output[-8000:]
     assert re.search(r"\d+ passed", output), output[-3000:]
+    # Every skip says why: what only a local checkout has, or a test of the other Airflow's suite (the image
+    # is Airflow 2 with the Astro SDK; the Airflow 3 path's tests run in .venv-af3).
     skips = re.findall(r"^SKIPPED \[\d+\] (\S+): (.*)$", output, flags=re.M)
-    unexplained = [(where, why) for where, why in skips if "not available inside the Astro image" not in why]
+    explained = ("not available inside the Astro image", OTHER_AIRFLOW)
+    unexplained = [(where, why) for where, why in skips if not any(e in why for e in explained)]
     assert not unexplained, unexplained
 
 

@@ -15,6 +15,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_ASTRO_IMAGE = Path("/usr/local/airflow") == REPO_ROOT
 
 
+#: How a test that belongs to the other Airflow's suite (the Astro SDK path on 2.10, the TaskFlow path on 3.x)
+#: says so when it skips: it runs there, not here.
+OTHER_AIRFLOW = "runs in the other Airflow's suite"
+
+
+def other_airflow(reason: str) -> str:
+    """The skip reason of a test that runs in the other Airflow's suite."""
+    return f"{OTHER_AIRFLOW}: {reason}"
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip inside the Astro image when a local-only dependency is missing; fail anywhere else."""
     if condition:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from include.movielens import popularity
-from tests.environment import REPO_ROOT, require
+from tests.environment import REPO_ROOT, other_airflow, require
 from tests.results_db import ResultsDb, results_database
 from tests.support.compat import AIRFLOW_3, run_dag_test, serialized
 from tests.support.dag_runs import DAG_IDS, assert_succeeded, run, states
@@ -24,7 +24,7 @@ from tests.support.expected_runs import RESULT_TABLES
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 airflow3_only = pytest.mark.skipif(
-    not AIRFLOW_3, reason="Airflow 2 runs these DAGs (Astro SDK path) in tests/dags/test_one_interval.py"
+    not AIRFLOW_3, reason=other_airflow("Airflow 2 runs these DAGs (Astro SDK path) in test_one_interval.py")
 )
 
 DAY = dt.date(2019, 1, 3)
@@ -113,7 +113,7 @@ def snapshot(db: ResultsDb) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.skipif(
-    not AIRFLOW_3, reason="the Airflow 3 suite runs this comparison (this environment in a subprocess)"
+    not AIRFLOW_3, reason=other_airflow("the Airflow 3 suite runs this comparison (this one in a subprocess)")
 )
 def test_the_astro_sdk_path_publishes_identical_rows(request, dags, workspace, tmp_path, monkeypatch) -> None:
     require(SDK_PYTHON.exists(), f"the Astro SDK environment {SDK_PYTHON.parent.parent} is missing")

@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 
 from airflow_movielens.exceptions import MovielensArgumentError
+from tests.environment import other_airflow
 from tests.support.compat import AIRFLOW_3
 
 pytestmark = pytest.mark.skipif(
-    not AIRFLOW_3, reason="sql_tasks is the Airflow 3 path (airflow.sdk); Airflow 2 runs the Astro SDK's"
+    not AIRFLOW_3,
+    reason=other_airflow("sql_tasks is the Airflow 3 path (airflow.sdk); Airflow 2 runs the SDK's"),
 )
 CONN_ID = "movielens_results"
 
