@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pendulum
-
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
-from include.movielens.compat import DAG, Param, task
-from include.movielens.dag_factory import default_args
+from include.movielens.compat import Param, task
+from include.movielens.dag_factory import load_ratings_task, on_demand_dag
 
 DOC_MD = """
 ### 05_history — a long range of ratings in one run
@@ -27,15 +24,11 @@ What it demonstrates: a backfill without thousands of daily runs, through the sa
 #: Ratings per API request for the history load (the API's default ``API_MAX_LIMIT``).
 HISTORY_BATCH_SIZE = 10_000
 
-with DAG(
-    dag_id="05_history",
+with on_demand_dag(
+    "05_history",
     description="Load a long range of MovieLens ratings into the results database in one run.",
     doc_md=DOC_MD,
     schedule=None,
-    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
     params={
         "history_start": Param(
             "1995-01-01", type="string", format="date", description="First day to load (YYYY-MM-DD)."
@@ -47,7 +40,7 @@ with DAG(
             description="Day after the last one to load (YYYY-MM-DD), e.g. the daily DAGs' first day.",
         ),
     },
-    tags=[*settings.TAGS, "history", "operator"],
+    tags=["history", "operator"],
 ) as dag:
 
     @task
@@ -58,13 +51,9 @@ with DAG(
         with MovielensHook(settings.MOVIELENS_CONN_ID) as hook:
             return check_history_range(hook, params["history_start"], params["history_end"])
 
-    check_range() >> MovielensRatingsToSqlOperator(
-        task_id="load_history",
-        conn_id=settings.MOVIELENS_CONN_ID,
-        sql_conn_id=settings.RESULTS_CONN_ID,
+    check_range() >> load_ratings_task(
+        "load_history",
         interval_start="{{ params.history_start }}",
         interval_end="{{ params.history_end }}",
-        table=settings.RATINGS_TABLE,
-        schema=settings.results_schema(),
         batch_size=HISTORY_BATCH_SIZE,
     )

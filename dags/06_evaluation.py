@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pendulum
-
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_HORIZON_DAYS, DEFAULT_K
-from include.movielens.compat import DAG, RANKINGS_ASSET, AirflowSkipException, Param, task
-from include.movielens.dag_factory import default_args
+from include.movielens.compat import RANKINGS_ASSET, AirflowSkipException, Param, task
+from include.movielens.dag_factory import on_demand_dag
 
 DOC_MD = """
 ### 06_evaluation — which popular list to serve
@@ -24,15 +22,11 @@ include/movielens/choice.py) into `ranking_choice`, and republishes `popular_mov
 What it demonstrates: a Dataset-triggered downstream DAG that tells the recommender team which list works.
 """
 
-with DAG(
-    dag_id="06_evaluation",
+with on_demand_dag(
+    "06_evaluation",
     description="Backtest the popular lists over the loaded ratings (HR@K, nDCG@K per method and window).",
     doc_md=DOC_MD,
     schedule=[RANKINGS_ASSET],
-    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
     params={
         "horizon_days": Param(DEFAULT_HORIZON_DAYS, type="integer", minimum=1, description="Test horizon H."),
         "k": Param(DEFAULT_K, type="integer", minimum=1, description="List length K."),
@@ -43,7 +37,7 @@ with DAG(
             description="Cutoff days (YYYY-MM-DD); empty: the latest month.",
         ),
     },
-    tags=[*settings.TAGS, "evaluation", "dataset"],
+    tags=["evaluation", "dataset"],
 ) as dag:
 
     @task

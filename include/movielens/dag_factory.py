@@ -1,6 +1,9 @@
-"""What the four DAGs share: schedule, window, default_args, params and macros (one place, no copy-paste)."""
+"""What the six DAGs share: default_args and tags; the daily DAGs' schedule, window and params; the triggered
+DAGs' one-run-at-a-time settings; the load step (one place, no copy-paste)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pendulum
 
@@ -49,34 +52,63 @@ def default_args() -> dict:
     }
 
 
+def _dag(dag_id: str, *, doc_md: str, tags: list[str], **kwargs: Any) -> DAG:
+    """What every DAG of the project shares: its default_args and tags."""
+    tags = [*settings.TAGS, *tags]
+    return DAG(dag_id=dag_id, doc_md=doc_md, default_args=default_args(), tags=tags, **kwargs)
+
+
 def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
     """A daily, catching-up DAG over the configured window (see :mod:`include.movielens.settings`)."""
     start, end = settings.schedule_window()
-    return DAG(
-        dag_id=dag_id,
-        description="Daily popular-movie ranking of the MovieLens ratings.",
+    return _dag(
+        dag_id,
         doc_md=doc_md,
+        tags=tags,
+        description="Daily popular-movie ranking of the MovieLens ratings.",
         schedule=DAILY,
         start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
         end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC"),
         catchup=True,
         max_active_runs=settings.max_active_runs(),
-        default_args=default_args(),
         params=ranking_params(),
-        tags=[*settings.TAGS, *tags],
     )
 
 
-def load_ratings_task(task_id: str = "load_ratings") -> MovielensRatingsToSqlOperator:
-    """The provider's transfer operator as 03_operator and 04_sensor use it: the run's data interval (Jinja
-    templates rendered per run) from the API connection into the results database's ``ratings`` table."""
+def on_demand_dag(
+    dag_id: str, *, description: str, doc_md: str, schedule: Any, params: dict[str, Param], tags: list[str]
+) -> DAG:
+    """A DAG run by hand (``schedule=None``) or by an Asset/Dataset: one run at a time, no catch-up."""
+    return _dag(
+        dag_id,
+        doc_md=doc_md,
+        tags=tags,
+        description=description,
+        schedule=schedule,
+        start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        params=params,
+    )
+
+
+def load_ratings_task(
+    task_id: str = "load_ratings",
+    *,
+    interval_start: str = settings.WINDOW_START_TEMPLATE,
+    interval_end: str = settings.WINDOW_END_TEMPLATE,
+    batch_size: int = settings.DEFAULT_BATCH_SIZE,
+) -> MovielensRatingsToSqlOperator:
+    """The provider's transfer operator as 03_operator, 04_sensor and 05_history use it: an interval (Jinja
+    templates rendered per run; by default the run's data interval) from the API connection into the results
+    database's ``ratings`` table."""
     return MovielensRatingsToSqlOperator(
         task_id=task_id,
         conn_id=settings.MOVIELENS_CONN_ID,
         sql_conn_id=settings.RESULTS_CONN_ID,
-        interval_start=settings.WINDOW_START_TEMPLATE,
-        interval_end=settings.WINDOW_END_TEMPLATE,
+        interval_start=interval_start,
+        interval_end=interval_end,
         table=settings.RATINGS_TABLE,
         schema=settings.results_schema(),
-        batch_size=settings.DEFAULT_BATCH_SIZE,
+        batch_size=batch_size,
     )
