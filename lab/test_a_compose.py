@@ -144,37 +144,18 @@ def test_g_postgres_restarted_while_a_history_load_streams(stack: Stack, twin: P
     conf = f'{{"history_start": "{first}", "history_end": "{end}"}}'
     runs.airflow_cli(stack, "scheduler", f"dags trigger 05_history --run-id drill-pg -c '{conf}'")
     began = time.monotonic()
-    deadline = began + 300
-    while not stack.sql(
-        "SELECT 1 FROM task_instance WHERE dag_id = '05_history' AND task_id = 'load_history' "
-        "AND run_id = 'drill-pg' AND state = 'running'"
-    ):
-        assert time.monotonic() < deadline, "05_history's load never started"
-        time.sleep(0.2)
+    runs.wait_task_state(stack, "05_history", "load_history", "run_id = 'drill-pg'", "running", 300)
     time.sleep(3)  # well inside the load: half a year of the twin streams for longer than that
     restarted_at = time.monotonic() - began
     stack.compose("restart", "postgres")
     stack.wait(["postgres"], timeout=120)
-    deadline = time.monotonic() + 900
-    while True:
-        try:
-            state = stack.sql("SELECT state FROM dag_run WHERE dag_id = '05_history' AND run_id = 'drill-pg'")
-        except RuntimeError:  # the database is still coming back
-            state = []
-        if state and state[0][0] in ("success", "failed"):
-            break
-        assert time.monotonic() < deadline, runs.task_report(stack, "05_history", end)
-        time.sleep(3)
-    tries = stack.sql(
-        "SELECT task_id, state, try_number FROM task_instance "
-        "WHERE dag_id = '05_history' AND run_id = 'drill-pg'"
-    )
+    state = runs.wait_run_done(stack, "05_history", "drill-pg", timeout=900)
+    tries = runs.tries(stack, "05_history", "drill-pg")
     REPORT.append(
         f"drill postgres restart during 05_history ({first}..{last}): restarted {restarted_at:.1f} s after "
-        f"the trigger, run {state[0][0]} after {time.monotonic() - began:.0f} s; "
-        f"tasks {[' '.join(t) for t in tries]}"
+        f"the trigger, run {state} after {time.monotonic() - began:.0f} s; tasks {tries}"
     )
-    assert state[0][0] == "success", tries
+    assert state == "success", tries
     expected = runs.ratings_per_day(twin, first, last)
     loaded = runs.loaded_per_day(stack, first, last)
     assert loaded == {day: (n, n) for day, n in expected.items()}
