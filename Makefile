@@ -37,7 +37,7 @@ export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-api test-airflow test-airflow3 test-containers lab-purge mutation bench bench-api bench-evaluation soak api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-slow test-api test-airflow test-airflow3 test-containers lab-images lab-purge mutation bench bench-api bench-evaluation soak api demo up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -89,8 +89,11 @@ fmt: setup ## Fix what ruff can fix and format the code
 test-api: setup ## API test suite (api/.venv)
 	cd api && $(API_VENV)/bin/python -m pytest -p randomly
 
+# Which tests of the Airflow suites run: `make test` the quick ones, `make test-slow` the long checks (marker
+# `slow`: real scheduler and triggerer processes, every task on its own worker, wheel, venv and image builds).
+MARK ?= not slow
 test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
-	$(VENV)/bin/python -m pytest -p randomly
+	$(VENV)/bin/python -m pytest -p randomly -m "$(MARK)"
 
 # Airflow 3 (no Astro SDK): the provider's suite (tests/plugins: hook, operator, sensor, trigger under a real
 # triggerer, wheel + ProvidersManager, the provider-only example DAG) and the DAGs' TaskFlow + common-sql path
@@ -100,10 +103,10 @@ test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
 # dag.test(execution_date=...) and its ORM models directly; test_airflow3_path.py holds the Airflow 3 runs.
 AF2_RUN_SUITES := test_one_interval test_reruns test_history_and_evaluation test_demo test_task_workers
 test-airflow3: setup ## Provider, include and DAG suites on Airflow 3 (.venv-af3)
-	$(VENV_AF3)/bin/python -m pytest -p randomly tests/plugins tests/include tests/dags \
+	$(VENV_AF3)/bin/python -m pytest -p randomly -m "$(MARK)" tests/plugins tests/include tests/dags \
 	  $(foreach suite,$(AF2_RUN_SUITES),--ignore=tests/dags/$(suite).py)
 
-test: setup ## Lint, then every test suite; exit code is the truth
+test: setup ## Lint, then every test suite but the long checks; exit code is the truth
 	@status=0; \
 	$(MAKE) lint || status=1; \
 	$(MAKE) test-api || status=1; \
@@ -111,8 +114,17 @@ test: setup ## Lint, then every test suite; exit code is the truth
 	$(MAKE) test-airflow3 || status=1; \
 	exit $$status
 
+test-slow: setup ## The long checks of both Airflow suites (real scheduler/triggerer, task workers, builds)
+	@status=0; \
+	$(MAKE) test-airflow MARK=slow || status=1; \
+	$(MAKE) test-airflow3 MARK=slow || status=1; \
+	exit $$status
+
 test-containers: setup ## Container lab (root): compose, astro dev start/pytest, Celery, fault; see lab/README.md
 	$(ROOT)/lab/run
+
+lab-images: setup ## The container lab's images only (root): pulled, or stand-ins built; kept for test-containers
+	LAB_IMAGES_ONLY=1 $(ROOT)/lab/run
 
 lab-purge: ## Stop the lab's private Docker engine and delete its images and cache (/var/lib/movielens-lab)
 	$(ROOT)/lab/engine purge

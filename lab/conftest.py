@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab import airflow_runs as runs
 from lab import images
+from lab.fresh_machine import FreshMachine
 from lab.stack import Stack
 from tests.support.live_api import API_PYTHON, synthesize
 
@@ -138,3 +140,13 @@ class ApiVolume:
 @pytest.fixture(scope="session")
 def api_volume(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> ApiVolume:
     return ApiVolume(dataset, tmp_path_factory.mktemp("api-volume"))
+
+
+@pytest.fixture(scope="session")
+def fresh_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshMachine]:
+    """Test f's container, started when first asked for (test d asks, to run beside it) and left to finish."""
+    machine = FreshMachine(tmp_path_factory.mktemp("fresh-machine") / "fresh-machine.log")
+    try:
+        yield machine
+    finally:
+        machine.stop()

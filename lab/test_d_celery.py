@@ -12,6 +12,7 @@ import pytest
 
 from lab import airflow_runs as runs
 from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume
+from lab.fresh_machine import FreshMachine
 from lab.stack import Stack, assert_down_leaves_nothing, docker, purge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,8 @@ SERVICES = ["postgres", "airflow-init", "redis", "movielens-api", "scheduler", "
 
 
 @pytest.fixture(scope="module")
-def stack(api_volume: ApiVolume, shell_env: dict[str, str]) -> Iterator[Stack]:
+def stack(api_volume: ApiVolume, shell_env: dict[str, str], fresh_machine: FreshMachine) -> Iterator[Stack]:
+    """The Celery stack; test f's fresh machine is started first and runs beside it (lab/fresh_machine.py)."""
     s = Stack(
         name="movielens-lab-celery",
         cwd=ROOT,

@@ -25,7 +25,7 @@ from tests.support.expected_runs import (
     result_tables,
 )
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db")]
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
