@@ -51,6 +51,18 @@ RUNTIME_IMAGE_PREFIXES = (
     "images.astronomer.cloud/baseimages/astro-runtime",
 )
 ADMIN = ("admin", "admin")
+RUNTIME_VERSION_LABEL = "io.astronomer.docker.runtime.version"
+
+
+def airflow_major(runtime_version: str) -> str:
+    """``AirflowMajorVersionForRuntimeVersion``: Runtime 3 and later tags are ``<major>.<minor>-<patch>``
+    (``3.3-2``, also with a ``-python-3.x`` suffix) and name the Airflow major; semver tags (``12.8.0``) are
+    Airflow 2."""
+    if match := re.match(r"v?(\d+)\.\d+-\d+", runtime_version):
+        return match.group(1)
+    if re.match(r"v?\d+\.\d+\.\d+", runtime_version):
+        return "2"
+    raise ValueError(f"unsupported runtime version {runtime_version!r}")
 
 
 def project_name(project_dir: Path) -> str:
