@@ -183,6 +183,30 @@ def ensure_astro_runtime(ref: str, python_ref: str) -> None:
         )
 
 
+def build_project(
+    tmp: Path, tag: str, dockerfile: str = "Dockerfile", *, pull: bool = False, line: str = ""
+) -> None:
+    """``docker build [--pull] -t <tag> -f <dockerfile> .`` in the project as a user runs it, from a copy of
+    the project in ``tmp`` (no venvs, no caches) so that ``line``, appended to requirements.txt as the CLI
+    does for `astro dev start`, never touches the working tree."""
+    context = tmp / "build-context"
+    ignore = shutil.ignore_patterns(".git", ".venv*", ".local", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(ROOT, context, ignore=ignore, dirs_exist_ok=True)
+    if line:
+        with (context / "requirements.txt").open("a") as f:
+            f.write(f"\n{line}\n")
+    proc = subprocess.run(
+        ["docker", "build", *(["--pull"] if pull else []), "-t", tag, "-f", dockerfile, "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        timeout=1200,
+    )
+    if proc.returncode:
+        raise AssertionError(f"image build failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+
+
 FRESH_MACHINE_IMAGE = "movielens-lab/fresh-machine:bookworm"
 
 
