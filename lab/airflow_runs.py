@@ -15,6 +15,15 @@ from include.movielens.ranking import score_movies
 from lab.stack import Stack
 
 RESULTS_DB = "movielens"
+#: The ``dag_run`` column of a run's logical date, by the stack's Airflow major: Airflow 3 renamed
+#: ``execution_date`` to ``logical_date`` (the other tables and columns read here are unchanged).
+LOGICAL_DATE = {"2": "execution_date", "3": "logical_date"}
+
+
+def _run_day(stack: Stack, table: str = "") -> str:
+    """SQL for the UTC day (YYYY-MM-DD) of a ``dag_run`` row's logical date."""
+    column = f"{table}{LOGICAL_DATE[stack.airflow_major]}"
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 def wait_parsed(stack: Stack, dag_ids: Sequence[str], timeout: float = 240) -> None:
@@ -49,10 +58,7 @@ def pause(stack: Stack, dag_ids: Iterable[str]) -> None:
 
 def run_states(stack: Stack, dag_ids: Iterable[str]) -> dict[tuple[str, str], str]:
     quoted = ",".join(f"'{d}'" for d in dag_ids)
-    rows = stack.sql(
-        "SELECT dag_id, to_char(execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD'), state FROM dag_run "
-        f"WHERE dag_id IN ({quoted})"
-    )
+    rows = stack.sql(f"SELECT dag_id, {_run_day(stack)}, state FROM dag_run WHERE dag_id IN ({quoted})")
     return {(dag, day): state for dag, day, state in rows}
 
 
@@ -60,8 +66,7 @@ def task_report(stack: Stack, dag_id: str, day: str) -> str:
     rows = stack.sql(
         "SELECT task_id, state, try_number, hostname FROM task_instance ti JOIN dag_run dr "
         "ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id "
-        f"WHERE dr.dag_id = '{dag_id}' "
-        f"AND to_char(dr.execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') = '{day}' "
+        f"WHERE dr.dag_id = '{dag_id}' AND {_run_day(stack, 'dr.')} = '{day}' "
         "ORDER BY ti.start_date"
     )
     return "\n".join(" ".join(r) for r in rows)
@@ -222,10 +227,7 @@ def wait_run_done(stack: Stack, dag_id: str, run_id: str, timeout: float) -> str
 
 
 def run_id_of(stack: Stack, dag_id: str, day: str) -> str:
-    rows = stack.sql(
-        f"SELECT run_id FROM dag_run WHERE dag_id = '{dag_id}' "
-        f"AND to_char(execution_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') = '{day}'"
-    )
+    rows = stack.sql(f"SELECT run_id FROM dag_run WHERE dag_id = '{dag_id}' AND {_run_day(stack)} = '{day}'")
     assert rows, f"no {dag_id} run for {day}"
     return rows[0][0]
 

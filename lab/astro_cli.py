@@ -13,7 +13,12 @@ Source: astronomer/astro-cli **v1.45.0** (the latest release when this was writt
   option; the proxy keeps the default ports unless they are taken; wait for ``/health``; load
   airflow_settings.yaml;
 - ``settings/settings.go``: pools, variables and connections upserted through the REST API
-  (``POST /api/v1/<kind>``, ``PATCH`` on 409) with basic auth admin:admin;
+  (``POST <api>/<kind>``, ``PATCH`` on 409); airflow/docker.go ``airflowAPIURL`` and ``airflowAuthHeader``:
+  ``/api/v1`` with basic auth admin:admin on Airflow 2, ``/api/v2`` on the api-server with the bearer token
+  ``POST /auth/token`` returns (``{"username": "admin", "password": "admin"}``) on Airflow 3;
+- airflow/container.go ``generateConfig`` and airflow_versions/runtime_versions.go: the template follows the
+  Airflow major of the image's ``io.astronomer.docker.runtime.version`` label (``12.8.0``: 2, ``3.3-2``: 3);
+  lab/astro_cli3.py renders the Airflow 3 one;
 - ``airflow/docker_image.go`` ``Pytest``: ``docker create -i --name astro-pytest [--env-file .env] <image>
   pytest tests/``, ``docker cp`` of dags, tests, plugins, include and .astro into /usr/local/airflow,
   ``docker start -a``, exit code from ``docker inspect``, ``docker rm``; ``Parse`` (`astro dev parse`) is the
@@ -51,6 +56,21 @@ RUNTIME_IMAGE_PREFIXES = (
     "images.astronomer.cloud/baseimages/astro-runtime",
 )
 ADMIN = ("admin", "admin")
+#: `astro dev start`'s default ``--wait`` in seconds (cmd/airflow.go ``defaultWaitTime``), for the webserver
+#: (Airflow 2) and the api-server (Airflow 3) alike.
+DEFAULT_WAIT = 60
+RUNTIME_VERSION_LABEL = "io.astronomer.docker.runtime.version"
+
+
+def airflow_major(runtime_version: str) -> str:
+    """``AirflowMajorVersionForRuntimeVersion``: Runtime 3 and later tags are ``<major>.<minor>-<patch>``
+    (``3.3-2``, also with a ``-python-3.x`` suffix) and name the Airflow major; semver tags (``12.8.0``) are
+    Airflow 2."""
+    if match := re.match(r"v?(\d+)\.\d+-\d+", runtime_version):
+        return match.group(1)
+    if re.match(r"v?\d+\.\d+\.\d+", runtime_version):
+        return "2"
+    raise ValueError(f"unsupported runtime version {runtime_version!r}")
 
 
 def project_name(project_dir: Path) -> str:
@@ -75,11 +95,18 @@ def build_pulls(dockerfile: Path) -> bool:
     return all(line.removeprefix("FROM ").startswith(RUNTIME_IMAGE_PREFIXES) for line in froms)
 
 
-def _airflow_service(
+def default_env_file(project_dir: Path, env_file: Path | None) -> Path | None:
+    """The env file the services get: the one given, else ``.env`` when the project has one."""
+    if env_file is None and (project_dir / ".env").exists():
+        return project_dir / ".env"
+    return env_file
+
+
+def airflow_service(
     project_dir: Path,
     image: str,
     component: str,
-    command: str,
+    command: str | list[str],
     *,
     tests: bool,
     settings: bool,
@@ -110,6 +137,28 @@ def _airflow_service(
     return service
 
 
+def postgres_service(port: int) -> dict[str, Any]:
+    """The metadata database of both templates, published on 127.0.0.1."""
+    return {
+        "image": POSTGRES_IMAGE,
+        "restart": "unless-stopped",
+        "networks": ["airflow"],
+        "labels": {"io.astronomer.docker": "true", "io.astronomer.docker.cli": "true"},
+        "ports": [f"127.0.0.1:{port}:5432"],
+        "volumes": ["postgres_data:/var/lib/postgresql/data"],
+        "environment": {"POSTGRES_USER": POSTGRES_USER, "POSTGRES_PASSWORD": POSTGRES_PASSWORD},
+    }
+
+
+def project(services: dict[str, Any]) -> dict[str, Any]:
+    """The networks and volumes both templates declare around their services."""
+    return {
+        "networks": {"airflow": {"driver": "bridge"}},
+        "volumes": {"postgres_data": {"driver": "local"}, "airflow_logs": {"driver": "local"}},
+        "services": services,
+    }
+
+
 def render(
     project_dir: Path, *, postgres_port: int, webserver_port: int, env_file: Path | None = None
 ) -> dict[str, Any]:
@@ -118,8 +167,7 @@ def render(
     :param env_file: the project's env file (the CLI passes ``.env`` when it exists); default: ``.env`` if
         the project has one.
     """
-    if env_file is None and (project_dir / ".env").exists():
-        env_file = project_dir / ".env"
+    env_file = default_env_file(project_dir, env_file)
     name = project_name(project_dir)
     image = image_name(project_dir)
     settings = (project_dir / SETTINGS_FILE).exists()
@@ -148,34 +196,20 @@ def render(
         "{ airflow sync-perm || airflow sync_perm; } && airflow webserver' "
         "-- -r Admin -u admin -e admin@example.com -f admin -l user -p admin"
     )
-    services = {
-        "postgres": {
-            "image": POSTGRES_IMAGE,
-            "restart": "unless-stopped",
-            "networks": ["airflow"],
-            "labels": {"io.astronomer.docker": "true", "io.astronomer.docker.cli": "true"},
-            "ports": [f"127.0.0.1:{postgres_port}:5432"],
-            "volumes": ["postgres_data:/var/lib/postgresql/data"],
-            "environment": {"POSTGRES_USER": POSTGRES_USER, "POSTGRES_PASSWORD": POSTGRES_PASSWORD},
-        },
-    }
+    services = {"postgres": postgres_service(postgres_port)}
     components = {  # command, tests/ mounted, settings file mounted
         "scheduler": (migrate.format("scheduler"), True, settings),
         "webserver": (webserver_cmd, True, False),
         "triggerer": (migrate.format("triggerer"), False, False),
     }
     for component, (command, tests, mount_settings) in components.items():
-        services[component] = _airflow_service(
+        services[component] = airflow_service(
             project_dir, image, component, command, tests=tests, settings=mount_settings, env_file=env_file
         )
         services[component]["environment"] = dict(env)
     services["webserver"]["depends_on"] = ["scheduler", "postgres"]
     services["webserver"]["ports"] = [f"127.0.0.1:{webserver_port}:8080"]
-    return {
-        "networks": {"airflow": {"driver": "bridge"}},
-        "volumes": {"postgres_data": {"driver": "local"}, "airflow_logs": {"driver": "local"}},
-        "services": services,
-    }
+    return project(services)
 
 
 def _extra(extra: Any) -> str:
@@ -192,12 +226,26 @@ def _upsert(session: requests.Session, base: str, kind: str, key: str, body: dic
         raise RuntimeError(f"settings: {kind} {key}: HTTP {resp.status_code}: {resp.text[:300]}")
 
 
-def load_settings(project_dir: Path, webserver_port: int) -> list[str]:
-    """airflow_settings.yaml into the running Airflow, as the CLI does after start; returns what was added."""
+def api_client(port: int, major: str = "2") -> tuple[requests.Session, str]:
+    """An HTTP client authenticated as the CLI authenticates, and the base URL of the REST API
+    (``airflowAPIURL``)."""
+    client = requests.Session()
+    if major == "2":
+        client.auth = ADMIN
+        return client, f"http://localhost:{port}/api/v1"
+    token = requests.post(
+        f"http://localhost:{port}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
+    )
+    token.raise_for_status()  # the CLI sends no Authorization then, and every upsert fails with 401/403
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return client, f"http://localhost:{port}/api/v2"
+
+
+def load_settings(project_dir: Path, port: int, major: str = "2") -> list[str]:
+    """airflow_settings.yaml into the running Airflow, as the CLI does after start (``printStatus``): through
+    the webserver's API on Airflow 2, the api-server's on Airflow 3; returns what was added."""
     settings = (yaml.safe_load((project_dir / SETTINGS_FILE).read_text()) or {}).get("airflow") or {}
-    base = f"http://localhost:{webserver_port}/api/v1"
-    session = requests.Session()
-    session.auth = ADMIN
+    session, base = api_client(port, major)
     added = []
     for pool in settings.get("pools") or []:
         if pool.get("pool_name") and pool.get("pool_slot") is not None:

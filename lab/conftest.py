@@ -8,15 +8,17 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from lab import airflow_runs as runs
-from lab import images
+from lab import astro_cli, images
 from lab.fresh_machine import FreshMachine
-from lab.stack import Stack
+from lab.stack import Stack, purge
 from tests.support.live_api import API_PYTHON, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,10 +119,43 @@ def require_free_ports(*ports: int) -> None:
         )
 
 
+def astro_stack(
+    tmp: Path,
+    render: Callable[[dict[str, int]], dict[str, Any]],
+    env: dict[str, str],
+    airflow_major: str = "2",
+) -> tuple[Stack, dict[str, int]]:
+    """The stack `astro dev start` brings up (airflow/docker.go ``Start``): the CLI's compose project,
+    ``render(ports)``, plus docker-compose.override.yml under the CLI's project name, ``${...}`` interpolated
+    from the process environment only (never from .env), on the CLI's ports: the proxy keeps the defaults
+    unless they are taken (5432 usually is: a local PostgreSQL). ``ports["airflow"]`` is the webserver's
+    (Airflow 2) or the api-server's (Airflow 3). Anything left of an earlier stack of that name is purged."""
+    ports = {
+        "postgres": 5432 if port_free(5432) else free_port(),
+        "airflow": 8080 if port_free(8080) else free_port(),
+    }
+    rendered = tmp / "compose.yaml"
+    rendered.write_text(yaml.safe_dump(render(ports)))
+    no_dotenv = tmp / "no.env"
+    no_dotenv.write_text("")
+    stack = Stack(
+        name=astro_cli.compose_project_name(ROOT),
+        cwd=ROOT,
+        files=[rendered, ROOT / "docker-compose.override.yml"],
+        env=env,
+        env_file=no_dotenv,
+        project_dir=ROOT,
+        airflow_major=airflow_major,
+    )
+    purge(stack.name)
+    return stack, ports
+
+
 class ApiVolume:
     """What the lab puts into the Celery stack's API data volume before it starts: the small dataset, and the
     venv that an earlier stack's API installed on its first start (docker-compose.override.yml's serve.sh
-    keeps it under /data/.venvs). The Compose and Astro stacks start on defaults: they install for real."""
+    keeps it under /data/.venvs); the Airflow 3 Astro stack likewise. The Compose and Airflow 2 Astro stacks
+    start on defaults: they install for real."""
 
     def __init__(self, dataset: Path, cache: Path) -> None:
         self.dataset = dataset

@@ -1,6 +1,7 @@
 """A stack's first start on the defaults a user has, timed from the moment compose ``up`` returned: when the
-Airflow webserver answered ``/health``, when the Movie Rating API began answering (503 while it prepares its
-data) and when it was ready (200), with what the API's container said about its venv and dataset."""
+Airflow webserver (api-server on Airflow 3) answered its health endpoint, when the Movie Rating API began
+answering (503 while it prepares its data) and when it was ready (200), with what the API's container said
+about its venv and dataset."""
 
 from __future__ import annotations
 
@@ -36,19 +37,22 @@ class FirstStart:
     def mark(self, name: str) -> None:
         self.seen.setdefault(name, time.monotonic() - self.began)
 
-    def wait_webserver(self, port: int, within: float) -> float:
-        """Poll ``/health`` of the webserver as the Astro CLI does; fail when it does not answer 200 within
-        ``within`` seconds of ``up`` (the CLI's ``--wait``), as `astro dev start` would."""
+    def wait_webserver(
+        self, port: int, within: float, path: str = "/health", name: str = "webserver"
+    ) -> float:
+        """Poll the health endpoint of the webserver (Airflow 2; the api-server's ``/api/v2/monitor/health``
+        and ``name="api-server"`` on Airflow 3) as the Astro CLI does; fail when it does not answer 200
+        within ``within`` seconds of ``up`` (the CLI's ``--wait``), as `astro dev start` would."""
         while True:
             try:
-                if requests.get(f"http://localhost:{port}/health", timeout=5).ok:
-                    self.mark("webserver healthy")
-                    return self.seen["webserver healthy"]
+                if requests.get(f"http://localhost:{port}{path}", timeout=5).ok:
+                    self.mark(f"{name} healthy")
+                    return self.seen[f"{name} healthy"]
             except requests.RequestException:
                 pass
             self._poll_api()
             elapsed = time.monotonic() - self.began
-            assert elapsed < within, f"the webserver did not answer /health within {within:.0f} s of `up`"
+            assert elapsed < within, f"the {name} did not answer {path} within {within:.0f} s of `up`"
             time.sleep(1)
 
     def wait_api(self, stack: Stack, within: float) -> dict:

@@ -2,10 +2,10 @@
 otherwise (``python -m lab.images`` prepares them all and prints which is which).
 
 Which images are needed is read from the project, so the lab follows its files: the ``FROM`` of ./Dockerfile
-(Astro Runtime tag) and of api/Dockerfile, the ``image:`` of every compose service that is not built, the
-Astro CLI's PostgreSQL image (lab/astro_cli.py) and Redis for the Celery test. A stand-in is tagged with
-exactly the real name, exists only in the lab's engine (DOCKER_HOST) and carries the label
-``org.movielens.lab.standin``.
+and ./Dockerfile.airflow3 (the Astro Runtime tags of Airflow 2 and Airflow 3) and of api/Dockerfile, the
+``image:`` of every compose service that is not built, the Astro CLI's PostgreSQL image (lab/astro_cli.py)
+and Redis for the Celery test. A stand-in is tagged with exactly the real name, exists only in the lab's
+engine (DOCKER_HOST) and carries the label ``org.movielens.lab.standin``.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ def dockerfile_from(path: Path) -> str:
 
 
 def required() -> list[str]:
-    refs = [dockerfile_from(ROOT / "Dockerfile")]
-    if (ROOT / "api" / "Dockerfile").exists():
-        refs.append(dockerfile_from(ROOT / "api" / "Dockerfile"))
+    refs = [
+        dockerfile_from(ROOT / name)
+        for name in ("Dockerfile", "Dockerfile.airflow3", "api/Dockerfile")
+        if (ROOT / name).exists()
+    ]
     for name in ("docker-compose.yml", "docker-compose.override.yml"):
         services = yaml.safe_load((ROOT / name).read_text()).get("services", {})
         refs += [s["image"] for s in services.values() if "image" in s and "build" not in s]
@@ -148,20 +150,61 @@ def ensure_python(ref: str) -> None:
         build(ref, context, note, PYTHON_VERSION=short, BUILD_PREFIX=sys.base_prefix)
 
 
+#: What differs between the Runtime stand-ins, by the Airflow major version of the tag (build args of
+#: lab/standins/astro-runtime/Dockerfile; its defaults are Runtime 12's). Runtime 3 images report Airflow
+#: without a local version label, and no package of runtime3.lock builds from source.
+RUNTIME_LINES = {
+    "2": {"RUNTIME_LOCK": "runtime.lock"},
+    "3": {
+        "RUNTIME_LOCK": "runtime3.lock",
+        "AIRFLOW_LOCAL_LABEL": "",
+        "BUILD_PACKAGES": "",
+        "RUNTIME_PACKAGES": "",
+    },
+}
+
+
 def ensure_astro_runtime(ref: str, python_ref: str) -> None:
     tag = ref.rsplit(":", 1)[1]
+    line = RUNTIME_LINES[astro_cli.airflow_major(tag)]
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         context = Path(tmp)
         for item in (STANDINS / "astro-runtime").iterdir():
             if item.suffix != ".in":
                 shutil.copy2(item, context)
+        package_set = line["RUNTIME_LOCK"].replace(".lock", ".in")
         build(
             ref,
             context,
-            f"astro-runtime {tag}: the Runtime's package set (runtime.in)",
+            f"astro-runtime {tag}: the Runtime's package set ({package_set})",
             PYTHON_IMAGE=python_ref,
             RUNTIME_VERSION=tag,
+            **line,
         )
+
+
+def build_project(
+    tmp: Path, tag: str, dockerfile: str = "Dockerfile", *, pull: bool = False, line: str = ""
+) -> None:
+    """``docker build [--pull] -t <tag> -f <dockerfile> .`` in the project as a user runs it, from a copy of
+    the project in ``tmp`` (no venvs, no caches) so that ``line``, appended to requirements.txt as the CLI
+    does for `astro dev start`, never touches the working tree."""
+    context = tmp / "build-context"
+    ignore = shutil.ignore_patterns(".git", ".venv*", ".local", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(ROOT, context, ignore=ignore, dirs_exist_ok=True)
+    if line:
+        with (context / "requirements.txt").open("a") as f:
+            f.write(f"\n{line}\n")
+    proc = subprocess.run(
+        ["docker", "build", *(["--pull"] if pull else []), "-t", tag, "-f", dockerfile, "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        timeout=1200,
+    )
+    if proc.returncode:
+        raise AssertionError(f"image build failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
 
 
 FRESH_MACHINE_IMAGE = "movielens-lab/fresh-machine:bookworm"

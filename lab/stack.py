@@ -50,7 +50,8 @@ def purge(project: str) -> None:
 
 @dataclass
 class Stack:
-    """``docker compose -p <name> [--env-file F] -f ... <args>`` run in ``cwd`` with ``env``."""
+    """``docker compose -p <name> [--env-file F] -f ... <args>`` run in ``cwd`` with ``env``;
+    ``airflow_major`` says which metadata schema lab/airflow_runs.py reads."""
 
     name: str
     cwd: Path
@@ -58,6 +59,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     env_file: Path | None = None
     project_dir: Path | None = None
+    airflow_major: str = "2"
     _ids: dict[str, str] = field(default_factory=dict, repr=False)
 
     def compose(

@@ -10,10 +10,7 @@ start; then a DAG run through the scheduler, checked against the twin generated 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +21,13 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab import astro_cli, images
-from lab.conftest import REPORT, api_matches, free_port, port_free, require_free_ports
+from lab.conftest import REPORT, api_matches, astro_stack, require_free_ports
 from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, purge
 from tests.environment import OTHER_AIRFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
-#: `astro dev start`'s default ``--wait``.
-CLI_WAIT = 60
 #: The CLI adds this line to requirements.txt for the build of `astro dev start` (and removes it afterwards).
 ASTRO_RUN_DAG = (
     "astro-run-dag # This package is needed for the astro run command. It will be removed before a deploy"
@@ -41,30 +36,12 @@ ASTRO_RUN_DAG = (
 
 def _build(tmp: Path, *, for_start: bool) -> str:
     """The CLI's image build: ``docker build -t <project>/airflow:latest -f Dockerfile .`` in the project,
-    with ``--pull`` when the runtime is a real (pullable) image. Built from a copy of the project so that the
-    requirements.txt line the CLI adds for `astro dev start` never touches the working tree."""
-    context = tmp / "build-context"
-    ignore = shutil.ignore_patterns(".git", ".venv", ".local", "__pycache__", ".pytest_cache", ".ruff_cache")
-    shutil.copytree(ROOT, context, ignore=ignore, dirs_exist_ok=True)
-    if for_start:
-        with (context / "requirements.txt").open("a") as f:
-            f.write(f"\n{ASTRO_RUN_DAG}\n")
+    with ``--pull`` when the runtime is a real (pullable) image, and the CLI's requirements.txt line for
+    `astro dev start`."""
     ref = astro_cli.image_name(ROOT)
     runtime = images.dockerfile_from(ROOT / "Dockerfile")
-    pull = (
-        ["--pull"]
-        if astro_cli.build_pulls(ROOT / "Dockerfile") and images.standin_note(runtime) is None
-        else []
-    )
-    proc = subprocess.run(
-        ["docker", "build", *pull, "-t", ref, "-f", "Dockerfile", "."],
-        cwd=context,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        timeout=1200,
-    )
-    assert proc.returncode == 0, f"image build failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    pull = astro_cli.build_pulls(ROOT / "Dockerfile") and images.standin_note(runtime) is None
+    images.build_project(tmp, ref, pull=pull, line=ASTRO_RUN_DAG if for_start else "")
     return ref
 
 
@@ -73,28 +50,13 @@ def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -
     tmp = tmp_path_factory.mktemp("astro")
     require_free_ports(5000)
     _build(tmp, for_start=True)
-    # The CLI's proxy keeps the default ports unless they are taken (5432 usually is: a local PostgreSQL).
-    ports = {
-        "postgres": 5432 if port_free(5432) else free_port(),
-        "webserver": 8080 if port_free(8080) else free_port(),
-    }
-    rendered = tmp / "compose.yaml"
-    rendered.write_text(
-        yaml.safe_dump(
-            astro_cli.render(ROOT, postgres_port=ports["postgres"], webserver_port=ports["webserver"])
-        )
+    stack, ports = astro_stack(
+        tmp,
+        lambda ports: astro_cli.render(
+            ROOT, postgres_port=ports["postgres"], webserver_port=ports["airflow"]
+        ),
+        shell_env,
     )
-    no_dotenv = tmp / "no.env"  # the CLI interpolates from the process environment only, never from .env
-    no_dotenv.write_text("")
-    stack = Stack(
-        name=astro_cli.compose_project_name(ROOT),
-        cwd=ROOT,
-        files=[rendered, ROOT / "docker-compose.override.yml"],
-        env=shell_env,
-        env_file=no_dotenv,
-        project_dir=ROOT,
-    )
-    purge(stack.name)
     try:
         yield {"stack": stack, "ports": ports, "tmp": tmp}
     finally:
@@ -104,11 +66,12 @@ def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -
 
 def test_b_astro_dev_start(astro: dict, twin: Path) -> None:
     stack: Stack = astro["stack"]
-    port = astro["ports"]["webserver"]
+    port = astro["ports"]["airflow"]
     # compose Up without a build option: nothing of the override is built.
     stack.compose("up", "-d", "--no-build")
     start = FirstStart()
-    start.wait_webserver(port, within=CLI_WAIT)  # the CLI's checkWebserverHealth, then printStatus
+    # the CLI's checkWebserverHealth, then printStatus
+    start.wait_webserver(port, within=astro_cli.DEFAULT_WAIT)
     added = astro_cli.load_settings(ROOT, port)
     start.mark("airflow_settings.yaml loaded")
     assert {"connection movielens", "connection movielens_results"} <= set(added)
