@@ -98,12 +98,14 @@ test-airflow: setup ## Airflow suites: DAGs, provider, ranking (.venv)
 # Airflow 3 (no Astro SDK): the provider's suite (tests/plugins: hook, operator, sensor, trigger under a real
 # triggerer, wheel + ProvidersManager, the provider-only example DAG) and the DAGs' TaskFlow + common-sql path
 # (tests/include, tests/dags: dag.test() runs of every DAG, and the same day through the Astro SDK in .venv,
-# compared row for row); its own AIRFLOW_HOME per pytest process. The Astro SDK path's run suites (one interval,
+# compared row for row) and `astro dev parse`'s test on the DAG folder (tests/deploy/test_astro_project.py); its
+# own AIRFLOW_HOME per pytest process. The Astro SDK path's run suites (one interval,
 # reruns, history and evaluation, the demo, tasks on their own workers) drive Airflow 2's
 # dag.test(execution_date=...) and its ORM models directly; test_airflow3_path.py holds the Airflow 3 runs.
 AF2_RUN_SUITES := test_one_interval test_reruns test_history_and_evaluation test_demo test_task_workers
 test-airflow3: setup ## Provider, include and DAG suites on Airflow 3 (.venv-af3)
 	$(VENV_AF3)/bin/python -m pytest -p randomly -m "$(MARK)" tests/plugins tests/include tests/dags \
+	  tests/deploy/test_astro_project.py \
 	  $(foreach suite,$(AF2_RUN_SUITES),--ignore=tests/dags/$(suite).py)
 
 test: setup ## Lint, then every test suite but the long checks; exit code is the truth

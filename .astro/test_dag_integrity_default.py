@@ -11,6 +11,7 @@ checks are in tests/dags/.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -51,6 +52,12 @@ def _exceptions() -> set[str]:
     return {line for line in lines if line and not line.startswith("#")}
 
 
+def _without_examples() -> dict[str, bool]:
+    """``include_examples=False`` where DagBag takes it (Airflow 2.10); the DagBag of Airflow 3.3 has no such
+    argument and reads only the folder it is given (the examples are a DAG bundle of their own there)."""
+    return {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
+
+
 def _import_results() -> dict[str, str | None]:
     """Each DAG file (relative to AIRFLOW_HOME) and its import error, or None."""
     initdb()
@@ -60,7 +67,7 @@ def _import_results() -> dict[str, str | None]:
     logger = logging.getLogger("airflow")
     disabled, logger.disabled = logger.disabled, True
     try:
-        dagbag = DagBag(include_examples=False)
+        dagbag = DagBag(**_without_examples())
     finally:
         logger.disabled = disabled
     home = os.environ.get("AIRFLOW_HOME", os.getcwd())

@@ -1,6 +1,7 @@
 """The Astro project's own files: the DAG parse check that `astro dev parse` and `astro deploy` run must be in
 git (a missing file makes the CLI skip the check and report success), and must pass on the project's DAGs and
-fail on a broken one, run as the CLI runs it (`pytest .astro/test_dag_integrity_default.py`)."""
+fail on a broken one, run as the CLI runs it (`pytest .astro/test_dag_integrity_default.py`), on both image
+lines: `make test-airflow3` runs this module too."""
 
 from __future__ import annotations
 
