@@ -18,7 +18,7 @@ import yaml
 from lab import airflow_runs as runs
 from lab import astro_cli, images
 from lab.fresh_machine import FreshMachine
-from lab.stack import Stack, purge
+from lab.stack import Stack
 from tests.support.live_api import API_PYTHON, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def astro_stack(
     ``render(ports)``, plus docker-compose.override.yml under the CLI's project name, ``${...}`` interpolated
     from the process environment only (never from .env), on the CLI's ports: the proxy keeps the defaults
     unless they are taken (5432 usually is: a local PostgreSQL). ``ports["airflow"]`` is the webserver's
-    (Airflow 2) or the api-server's (Airflow 3). Anything left of an earlier stack of that name is purged."""
+    (Airflow 2) or the api-server's (Airflow 3). The caller holds it with :func:`lab.stack.owned`."""
     ports = {
         "postgres": 5432 if port_free(5432) else free_port(),
         "airflow": 8080 if port_free(8080) else free_port(),
@@ -147,7 +147,6 @@ def astro_stack(
         project_dir=ROOT,
         airflow_major=airflow_major,
     )
-    purge(stack.name)
     return stack, ports
 
 

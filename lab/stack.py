@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,18 @@ class Stack:
         """``docker compose down -v`` as a user runs it; whatever it leaves is reported, then purged."""
         self._ids.clear()
         return self.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+
+
+@contextmanager
+def owned(stack: Stack) -> Iterator[Stack]:
+    """A test's hold on its stack: whatever an earlier run left under the project name is purged first, and
+    ``down -v`` then a purge end it, also after a failure or an interrupt."""
+    purge(stack.name)
+    try:
+        yield stack
+    finally:
+        stack.down()
+        purge(stack.name)
 
 
 def assert_down_leaves_nothing(stack: Stack) -> None:

@@ -22,7 +22,7 @@ import yaml
 from lab import airflow_runs as runs
 from lab.conftest import PLAIN_FILES, REPORT, ApiVolume, api_matches, require_free_ports
 from lab.first_start import API, FirstStart
-from lab.stack import Stack, assert_down_leaves_nothing, purge
+from lab.stack import Stack, assert_down_leaves_nothing, owned
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
@@ -48,12 +48,8 @@ def default_project_name() -> str:
 def stack(shell_env: dict[str, str]) -> Iterator[Stack]:
     require_free_ports(8080, 5000)
     s = Stack(name=default_project_name(), cwd=ROOT, project_dir=ROOT, files=PLAIN_FILES, env=shell_env)
-    purge(s.name)
-    try:
+    with owned(s):
         yield s
-    finally:
-        s.down()
-        purge(s.name)
 
 
 def test_a_services_become_healthy(stack: Stack, api_volume: ApiVolume, twin: Path) -> None:

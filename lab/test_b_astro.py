@@ -23,7 +23,7 @@ from lab import airflow_runs as runs
 from lab import astro_cli, images
 from lab.conftest import REPORT, api_matches, astro_stack, require_free_ports
 from lab.first_start import API, FirstStart
-from lab.stack import Stack, assert_down_leaves_nothing, purge
+from lab.stack import Stack, assert_down_leaves_nothing, owned
 from tests.environment import OTHER_AIRFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +57,8 @@ def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -
         ),
         shell_env,
     )
-    try:
+    with owned(stack):
         yield {"stack": stack, "ports": ports, "tmp": tmp}
-    finally:
-        stack.down()
-        purge(stack.name)
 
 
 def test_b_astro_dev_start(astro: dict, twin: Path) -> None:

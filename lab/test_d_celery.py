@@ -13,7 +13,7 @@ import pytest
 from lab import airflow_runs as runs
 from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume
 from lab.fresh_machine import FreshMachine
-from lab.stack import Stack, assert_down_leaves_nothing, docker, purge
+from lab.stack import Stack, assert_down_leaves_nothing, docker, owned
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ["01_python", "02_hook", "03_operator", "04_sensor"]
@@ -31,15 +31,11 @@ def stack(api_volume: ApiVolume, shell_env: dict[str, str], fresh_machine: Fresh
         files=[*PLAIN_FILES, ROOT / "lab" / "compose" / "celery.yml"],
         env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
     )
-    purge(s.name)
-    try:
+    with owned(s):
         s.compose("up", "--build", "--no-start", *SERVICES, timeout=1200)
         api_volume.seed(s, venvs=True)
         s.compose("up", "-d", *SERVICES)
         yield s
-    finally:
-        s.down()
-        purge(s.name)
 
 
 def test_d_workers_share_no_volume(stack: Stack) -> None:

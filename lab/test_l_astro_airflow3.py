@@ -26,7 +26,7 @@ from lab import airflow_runs as runs
 from lab import astro_cli, astro_cli3, images
 from lab.conftest import DATASET_IN_VOLUME, REPORT, ApiVolume, api_matches, astro_stack, require_free_ports
 from lab.first_start import FirstStart
-from lab.stack import Stack, assert_down_leaves_nothing, docker, purge
+from lab.stack import Stack, assert_down_leaves_nothing, docker, owned
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2019-01-01"
@@ -67,11 +67,8 @@ def astro3(
         {**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
         airflow_major="3",
     )
-    try:
+    with owned(stack):
         yield {"stack": stack, "ports": ports, "built": built, "label": label, "volume": api_volume}
-    finally:
-        stack.down()
-        purge(stack.name)
 
 
 def test_l_astro_dev_start_airflow3_runs_02_hook_exact(astro3: dict, dataset: Path) -> None:
