@@ -14,6 +14,11 @@ FROM quay.io/astronomer/astro-runtime:12.8.0
 # orphaned_tasks_check_interval (Airflow's default 300 s). Every minute instead: a restart costs about a minute,
 # not five. The check is one indexed query.
 ENV AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL=60
+# A task whose process died with its worker, or lost the metadata database while PostgreSQL restarted, stops
+# heartbeating (every 5 s); the scheduler fails it and hands it to its retries once it is this long without a
+# heartbeat (Airflow's default 300 s). Two minutes: 24 missed heartbeats, so no live task is cut off, and a
+# recovery costs two minutes, not five.
+ENV AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD=120
 # Six DAG files need one parsing process, not Airflow's default two: each parse imports pandas and the Astro SDK,
 # and on a small machine (`astro dev start` gives the webserver one minute, on 2 cores) a second parser competes
 # with Airflow's own start.

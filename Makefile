@@ -108,19 +108,17 @@ test-airflow3: setup ## Provider, include and DAG suites on Airflow 3 (.venv-af3
 	  tests/deploy/test_astro_project.py \
 	  $(foreach suite,$(AF2_RUN_SUITES),--ignore=tests/dags/$(suite).py)
 
-test: setup ## Lint, then every test suite but the long checks; exit code is the truth
+# The suites run side by side (each its own pytest process, PostgreSQL server, Airflow home and free ports),
+# each one's output printed whole when it ends; the exit code says whether all passed.
+SUITES := test-api test-airflow test-airflow3
+test: setup ## Lint, then every test suite but the long checks, side by side; exit code is the truth
 	@status=0; \
 	$(MAKE) lint || status=1; \
-	$(MAKE) test-api || status=1; \
-	$(MAKE) test-airflow || status=1; \
-	$(MAKE) test-airflow3 || status=1; \
+	$(MAKE) --jobs=3 --output-sync=target --keep-going $(SUITES) || status=1; \
 	exit $$status
 
 test-slow: setup ## The long checks of both Airflow suites (real scheduler/triggerer, task workers, builds)
-	@status=0; \
-	$(MAKE) test-airflow MARK=slow || status=1; \
-	$(MAKE) test-airflow3 MARK=slow || status=1; \
-	exit $$status
+	$(MAKE) --jobs=2 --output-sync=target --keep-going test-airflow test-airflow3 MARK=slow
 
 test-containers: setup ## Container lab (root): compose, astro dev start/pytest, Celery, fault; see lab/README.md
 	$(ROOT)/lab/run

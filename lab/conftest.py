@@ -5,10 +5,13 @@ Not collected by `make test` (testpaths = tests) nor by `astro dev pytest` (pyte
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +120,27 @@ def require_free_ports(*ports: int) -> None:
         pytest.fail(
             f"host ports {busy} are taken on 127.0.0.1; the stack publishes them (stop what uses them)"
         )
+
+
+#: Held while a test uses the Astro project's compose project name and image tag, which `astro dev start`
+#: derives from the project folder: b/c/h (Airflow 2) and l (Airflow 3) run in different lanes (lab/run).
+ASTRO_PROJECT_LOCK = Path(os.environ.get("LAB_RUN", "/run/movielens-lab")) / "astro-project.lock"
+
+
+@contextmanager
+def astro_project(test: str) -> Iterator[None]:
+    """Exclusive use of the Astro project's name and image for the ``with`` block, across the lab's lanes."""
+    ASTRO_PROJECT_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with ASTRO_PROJECT_LOCK.open("w") as lock:
+        began = time.monotonic()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waited = time.monotonic() - began
+        if waited > 1:
+            REPORT.append(f"{test}: waited {waited:.0f} s for the Astro project (the other lane used it)")
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def astro_stack(

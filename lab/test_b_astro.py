@@ -21,7 +21,7 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab import astro_cli, images
-from lab.conftest import REPORT, api_matches, astro_stack, require_free_ports
+from lab.conftest import REPORT, api_matches, astro_project, astro_stack, require_free_ports
 from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, owned
 from tests.environment import OTHER_AIRFLOW
@@ -49,6 +49,11 @@ def _build(tmp: Path, *, for_start: bool) -> str:
 def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("astro")
     require_free_ports(5000)
+    with astro_project("b/c/h"):
+        yield from _astro(tmp, shell_env)
+
+
+def _astro(tmp: Path, shell_env: dict[str, str]) -> Iterator[dict]:
     _build(tmp, for_start=True)
     stack, ports = astro_stack(
         tmp,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import airflow_runs as runs
-from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume
+from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume, free_port
 from lab.fresh_machine import FreshMachine
 from lab.stack import Stack, assert_down_leaves_nothing, docker, owned
 
@@ -29,7 +29,13 @@ def stack(api_volume: ApiVolume, shell_env: dict[str, str], fresh_machine: Fresh
         cwd=ROOT,
         project_dir=ROOT,
         files=[*PLAIN_FILES, ROOT / "lab" / "compose" / "celery.yml"],
-        env={**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
+        # beside the defaults lane (lab/run), which holds 8080 and 5000: the documented port knobs
+        env={
+            **shell_env,
+            "MOVIELENS_DATA": DATASET_IN_VOLUME,
+            "MOVIELENS_API_PORT": str(free_port()),
+            "AIRFLOW_WEBSERVER_PORT": str(free_port()),
+        },
     )
     with owned(s):
         s.compose("up", "--build", "--no-start", *SERVICES, timeout=1200)

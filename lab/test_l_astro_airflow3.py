@@ -24,7 +24,15 @@ import pytest
 
 from lab import airflow_runs as runs
 from lab import astro_cli, astro_cli3, images
-from lab.conftest import DATASET_IN_VOLUME, REPORT, ApiVolume, api_matches, astro_stack, require_free_ports
+from lab.conftest import (
+    DATASET_IN_VOLUME,
+    REPORT,
+    ApiVolume,
+    api_matches,
+    astro_project,
+    astro_stack,
+    free_port,
+)
 from lab.first_start import FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, docker, owned
 
@@ -40,8 +48,12 @@ CONNECTIONS = ("movielens", "movielens_results")
 def astro3(
     tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str], api_volume: ApiVolume
 ) -> Iterator[dict]:
-    tmp = tmp_path_factory.mktemp("astro3")
-    require_free_ports(5000)
+    with astro_project("l"):
+        yield from _astro3(tmp_path_factory.mktemp("astro3"), shell_env, api_volume)
+
+
+def _astro3(tmp: Path, shell_env: dict[str, str], api_volume: ApiVolume) -> Iterator[dict]:
+    api_port = free_port()  # beside the defaults lane, which holds 5000
     began = time.monotonic()
     images.build_project(tmp, IMAGE, "Dockerfile.airflow3")  # as documented: no --pull, no CLI line
     built = time.monotonic() - began
@@ -64,11 +76,17 @@ def astro3(
         lambda ports: astro_cli3.render(
             ROOT, postgres_port=ports["postgres"], api_server_port=ports["airflow"], env_file=dotenv
         ),
-        {**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME},
+        {**shell_env, "MOVIELENS_DATA": DATASET_IN_VOLUME, "MOVIELENS_API_PORT": str(api_port)},
         airflow_major="3",
     )
     with owned(stack):
-        yield {"stack": stack, "ports": ports, "built": built, "label": label, "volume": api_volume}
+        yield {
+            "stack": stack,
+            "ports": {**ports, "api": api_port},
+            "built": built,
+            "label": label,
+            "volume": api_volume,
+        }
 
 
 def test_l_astro_dev_start_airflow3_runs_02_hook_exact(astro3: dict, dataset: Path) -> None:
@@ -77,7 +95,7 @@ def test_l_astro_dev_start_airflow3_runs_02_hook_exact(astro3: dict, dataset: Pa
     stack.compose("up", "--no-build", "--no-start")
     astro3["volume"].seed(stack, venvs=True)
     stack.compose("up", "-d", "--no-build")
-    start = FirstStart()
+    start = FirstStart(api=f"http://127.0.0.1:{astro3['ports']['api']}")
     start.wait_webserver(port, within=astro_cli.DEFAULT_WAIT, path=astro_cli3.HEALTH_PATH, name="api-server")
     began = time.monotonic()
     added = astro_cli.load_settings(ROOT, port, major="3")
