@@ -122,21 +122,27 @@ def require_free_ports(*ports: int) -> None:
         )
 
 
-#: Held while a test uses the Astro project's compose project name and image tag, which `astro dev start`
-#: derives from the project folder: b/c/h (Airflow 2) and l (Airflow 3) run in different lanes (lab/run).
-ASTRO_PROJECT_LOCK = Path(os.environ.get("LAB_RUN", "/run/movielens-lab")) / "astro-project.lock"
+#: Where the lanes of lab/run keep their locks.
+LOCKS = Path(os.environ.get("LAB_RUN", "/run/movielens-lab")) / "locks"
+#: What the two lanes of lab/run would otherwise both use at once: the Astro project's compose project name
+#: and image tag, which `astro dev start` derives from the project folder (b/c/h on Airflow 2, l on Airflow
+#: 3), and the compose stacks' image ``movielens-airflow:local``, which `docker compose up --build` builds (a
+#: and d).
+ASTRO_PROJECT = "astro-project"
+COMPOSE_IMAGE = "compose-image"
 
 
 @contextmanager
-def astro_project(test: str) -> Iterator[None]:
-    """Exclusive use of the Astro project's name and image for the ``with`` block, across the lab's lanes."""
-    ASTRO_PROJECT_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with ASTRO_PROJECT_LOCK.open("w") as lock:
+def exclusive(resource: str, holder: str) -> Iterator[None]:
+    """Exclusive use of a shared ``resource`` of the lab engine for the ``with`` block, across the lanes; a
+    wait longer than a second is reported under "container lab measurements"."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with (LOCKS / f"{resource}.lock").open("w") as lock:
         began = time.monotonic()
         fcntl.flock(lock, fcntl.LOCK_EX)
         waited = time.monotonic() - began
         if waited > 1:
-            REPORT.append(f"{test}: waited {waited:.0f} s for the Astro project (the other lane used it)")
+            REPORT.append(f"{holder}: waited {waited:.0f} s for {resource} (the other lane held it)")
         try:
             yield
         finally:

@@ -20,7 +20,15 @@ import requests
 import yaml
 
 from lab import airflow_runs as runs
-from lab.conftest import PLAIN_FILES, REPORT, ApiVolume, api_matches, require_free_ports
+from lab.conftest import (
+    COMPOSE_IMAGE,
+    PLAIN_FILES,
+    REPORT,
+    ApiVolume,
+    api_matches,
+    exclusive,
+    require_free_ports,
+)
 from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, owned
 
@@ -53,7 +61,8 @@ def stack(shell_env: dict[str, str]) -> Iterator[Stack]:
 
 
 def test_a_services_become_healthy(stack: Stack, api_volume: ApiVolume, twin: Path) -> None:
-    stack.compose("up", "--build", "-d", timeout=1800)
+    with exclusive(COMPOSE_IMAGE, "a"):  # test d's `up --build` builds the same image
+        stack.compose("up", "--build", "-d", timeout=1800)
     start = FirstStart()
     stack.wait(["airflow-init"], timeout=300, condition="exited")
     stack.wait(["postgres", "webserver"], timeout=420)

@@ -21,7 +21,7 @@ import yaml
 
 from lab import airflow_runs as runs
 from lab import astro_cli, images
-from lab.conftest import REPORT, api_matches, astro_project, astro_stack, require_free_ports
+from lab.conftest import ASTRO_PROJECT, REPORT, api_matches, astro_stack, exclusive, require_free_ports
 from lab.first_start import API, FirstStart
 from lab.stack import Stack, assert_down_leaves_nothing, owned
 from tests.environment import OTHER_AIRFLOW
@@ -49,7 +49,7 @@ def _build(tmp: Path, *, for_start: bool) -> str:
 def astro(tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str]) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("astro")
     require_free_ports(5000)
-    with astro_project("b/c/h"):
+    with exclusive(ASTRO_PROJECT, "b/c/h"):
         yield from _astro(tmp, shell_env)
 
 

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from lab import airflow_runs as runs
-from lab.conftest import DATASET_IN_VOLUME, PLAIN_FILES, REPORT, ApiVolume, free_port
+from lab.conftest import (
+    COMPOSE_IMAGE,
+    DATASET_IN_VOLUME,
+    PLAIN_FILES,
+    REPORT,
+    ApiVolume,
+    exclusive,
+    free_port,
+)
 from lab.fresh_machine import FreshMachine
 from lab.stack import Stack, assert_down_leaves_nothing, docker, owned
 
@@ -38,7 +46,8 @@ def stack(api_volume: ApiVolume, shell_env: dict[str, str], fresh_machine: Fresh
         },
     )
     with owned(s):
-        s.compose("up", "--build", "--no-start", *SERVICES, timeout=1200)
+        with exclusive(COMPOSE_IMAGE, "d"):  # test a's `up --build` builds the same image
+            s.compose("up", "--build", "--no-start", *SERVICES, timeout=1200)
         api_volume.seed(s, venvs=True)
         s.compose("up", "-d", *SERVICES)
         yield s

@@ -25,12 +25,13 @@ import pytest
 from lab import airflow_runs as runs
 from lab import astro_cli, astro_cli3, images
 from lab.conftest import (
+    ASTRO_PROJECT,
     DATASET_IN_VOLUME,
     REPORT,
     ApiVolume,
     api_matches,
-    astro_project,
     astro_stack,
+    exclusive,
     free_port,
 )
 from lab.first_start import FirstStart
@@ -48,7 +49,7 @@ CONNECTIONS = ("movielens", "movielens_results")
 def astro3(
     tmp_path_factory: pytest.TempPathFactory, shell_env: dict[str, str], api_volume: ApiVolume
 ) -> Iterator[dict]:
-    with astro_project("l"):
+    with exclusive(ASTRO_PROJECT, "l"):
         yield from _astro3(tmp_path_factory.mktemp("astro3"), shell_env, api_volume)
 
 
