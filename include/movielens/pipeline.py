@@ -68,6 +68,7 @@ from include.movielens.compat import (
     temp_table,
     transform,
 )
+from include.movielens.dag_factory import api_paging
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
 from include.movielens.results import loaded_days, replace_windows
@@ -264,7 +265,8 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
     :param loaded: the load task (or its output); it must finish before the window is aggregated.
     :return: the task group, so that more tasks can be wired after it.
     """
-    filled = fill_history(
+    # pages up to the widest window of the API's ratings: the API's pool, a timeout for that many days
+    filled = fill_history.override(**api_paging(max(WINDOW_DAYS)))(
         settings.WINDOW_END_TS_TEMPLATE, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
     )
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
