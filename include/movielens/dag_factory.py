@@ -1,8 +1,8 @@
 """What the six DAGs share: default_args and tags; the daily DAGs' schedule, window and params; the triggered
 DAGs' one-run-at-a-time settings; the load step (one place, no copy-paste).
 
-Operations every task gets from ``default_args``: retries with backoff and an ``execution_timeout`` (the
-fixed bound :func:`settings.task_timeout`). A task
+Operations every task gets from ``default_args``: retries with backoff, an ``execution_timeout`` (the fixed
+bound :func:`settings.task_timeout`) and ``on_failure_callback`` (:mod:`include.movielens.alerts`). A task
 that pages the API's ratings takes :func:`api_paging` on top: the pool ``movielens_api`` and a timeout that
 grows with the days it pages."""
 
@@ -14,6 +14,7 @@ import pendulum
 
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
+from include.movielens.alerts import failure_callbacks
 from include.movielens.compat import DAG, DAILY, Param
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
@@ -55,6 +56,7 @@ def default_args() -> dict:
         "retry_exponential_backoff": True,
         "max_retry_delay": retry_delay * 10,
         "execution_timeout": settings.task_timeout(),
+        "on_failure_callback": failure_callbacks(),
     }
 
 

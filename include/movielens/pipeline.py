@@ -15,7 +15,7 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
                                    └──────────────────────────────────────────┴───────────────────┴─> publish
-    (export = export_ranking_csv, publish = publish_ranking; all ──> cleanup_temp_tables)
+    (export = export_ranking_csv, publish = publish_ranking ──> check_served; all ──> cleanup_temp_tables)
 
 * ``fill_history`` loads the days of the widest (365-day) window before the run's own day that are not in
   ``loaded_days`` yet, through the same loader: a fresh deployment's first run ranks every window, and in a
@@ -37,6 +37,9 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
 * ``export_ranking_csv`` (``@dataframe``) writes the rankings as an end-of-run artifact,
   ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
   local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
+* ``check_served`` fails the run (no retries) when ``popular_movies`` holds no list for the run's day after
+  the publish: a day without a served list is a failed run, reported like any failure
+  (:mod:`include.movielens.alerts`), not something a person has to notice.
 * ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
   happened upstream, without masking a failure in the DAG run's state.
 
@@ -56,6 +59,7 @@ from airflow_movielens.files import atomic_open
 from include.movielens import settings
 from include.movielens.compat import (
     RANKINGS_ASSET,
+    AirflowFailException,
     AirflowSkipException,
     ObjectStoragePath,
     TaskGroup,
@@ -85,6 +89,10 @@ from include.movielens.windows import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ServedListMissingError(AirflowFailException):
+    """After a run's publish, ``popular_movies`` holds no list for the run's day (fails without retries)."""
 
 
 def ratings_table(conn_id: str = settings.RESULTS_CONN_ID) -> Any:
@@ -259,6 +267,23 @@ def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str
     return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day)
 
 
+@task(task_id="check_served")
+def check_served(window_end_ts: str, conn_id: str) -> dict:
+    """Fail, without retries, when ``popular_movies`` holds no list for the run's day (its interval end)."""
+    from include.movielens.served import read_served
+
+    day = epoch_day(int(window_end_ts))
+    served = read_served(day, conn_id)
+    if served.empty:
+        raise ServedListMissingError(
+            f"popular_movies holds no list for {day} after this run's publish: nothing to serve that day "
+            "(see publish_ranking's log: which windows were computed, which were empty)"
+        )
+    first = served.iloc[0]
+    log.info("Served on %s: %s/%s, %d movies", day, first["method"], first["window_days"], len(served))
+    return {"window_end": day.isoformat(), "movies": len(served)}
+
+
 def rank_and_publish(loaded: Any) -> TaskGroup:
     """Wire the shared ranking tasks downstream of the task that loaded the interval's ratings.
 
@@ -291,5 +316,6 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
             [weights, stats, ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
         ).as_teardown()
         [exported, published] >> dropped
+        published >> check_served(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
     loaded >> filled >> group
     return group

@@ -36,6 +36,9 @@ Environment variables:
 ``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``
     The Airflow pool of every task that pages the API (default ``movielens_api``) and its size (default 4),
     which airflow_settings.yaml, docker-compose.yml's ``airflow-init`` and ``make up`` create.
+``MOVIELENS_ALERT_CONN_ID``
+    An HTTP connection that a failed task's JSON record is POSTed to (unset: no notifier, only the log
+    line; :mod:`include.movielens.alerts`).
 """
 
 from __future__ import annotations
@@ -196,3 +199,8 @@ def api_pool() -> str:
 
 def api_pool_slots() -> int:
     return _env_int("MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
+
+
+def alert_conn_id() -> str | None:
+    """The HTTP connection that failed tasks are reported to, if one is set."""
+    return (os.environ.get("MOVIELENS_ALERT_CONN_ID") or "").strip() or None

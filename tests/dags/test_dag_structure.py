@@ -1,5 +1,5 @@
 """The DAGs' shape and shared configuration (parsed, never run): the four daily DAGs' graph, and the
-operations of all six (timeouts, the API's pool)."""
+operations of all six (timeouts, the API's pool, failure callbacks)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ RANKING_EDGES = {
     ("rank_movies", "cleanup_temp_tables"),
     ("export_ranking_csv", "cleanup_temp_tables"),
     ("publish_ranking", "cleanup_temp_tables"),
+    ("publish_ranking", "check_served"),
 }
 
 # DagBag.get_dag() asks the metadata DB whether a DAG expired: the tests must not depend on another module
@@ -51,6 +52,7 @@ PARSE_SETTINGS = (
     "MOVIELENS_LOAD_TIMEOUT_PER_DAY",
     "MOVIELENS_API_POOL",
     "MOVIELENS_API_POOL_SLOTS",
+    "MOVIELENS_ALERT_CONN_ID",
 )
 
 
@@ -154,6 +156,7 @@ def test_shared_ranking_tasks(dags) -> None:
             "rank_movies",
             "export_ranking_csv",
             "publish_ranking",
+            "check_served",
             "cleanup_temp_tables",
         }
         for task_id, operator in types.items():
@@ -270,7 +273,7 @@ def test_data_location_default_and_override(monkeypatch, tmp_path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Operations of all six DAGs: timeouts, the API's pool
+# Operations of all six DAGs: timeouts, the API's pool, failure callbacks
 # ------------------------------------------------------------------------------------------------------
 #: The tasks that page the API's ratings, and how many days each pages at most.
 API_PAGING = {
@@ -338,3 +341,16 @@ def test_a_bad_timeout_setting_is_rejected(monkeypatch) -> None:
     monkeypatch.setenv("MOVIELENS_TASK_TIMEOUT", "0")
     with pytest.raises(ValueError, match="MOVIELENS_TASK_TIMEOUT must be >= 1, got 0"):
         settings.task_timeout()
+
+
+@pytest.mark.parametrize("alert_conn_id", [None, "ops_alerts"])
+def test_every_task_reports_its_failure(monkeypatch, alert_conn_id: str | None) -> None:
+    from include.movielens.alerts import FailureWebhookNotifier, log_failure
+
+    env = {"MOVIELENS_ALERT_CONN_ID": alert_conn_id} if alert_conn_id else {}
+    for dag in parse(monkeypatch, ALL_DAG_IDS, **env).values():
+        for task in dag.tasks:
+            callbacks = list(task.on_failure_callback)
+            assert callbacks[0] is log_failure, task.task_id
+            notifiers = [c.http_conn_id for c in callbacks if isinstance(c, FailureWebhookNotifier)]
+            assert notifiers == ([alert_conn_id] if alert_conn_id else []), task.task_id
