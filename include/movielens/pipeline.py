@@ -43,11 +43,16 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
 * ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
   happened upstream, without masking a failure in the DAG run's state.
 
+Whichever daily DAG publishes a day last replaces that day's computed lists whole, in one transaction, and
+``ranking_windows`` records which DAG run (``dag_id``, ``run_id``) with which ranking ``params`` computed
+each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
+
 This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
 parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -185,8 +190,7 @@ def window_weights(plan: dict) -> pd.DataFrame:
     """The complete windows' (window_days, age_days, weight) rows that the SQL aggregate joins."""
     if not plan["complete"]:
         raise AirflowSkipException(f"no window ending at {plan['window_end_ts']} has all its days loaded")
-    half_life = float(get_current_context()["params"].get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
-    return weight_table(plan["complete"], half_life)
+    return weight_table(plan["complete"], ranking_params()["half_life_days"])
 
 
 @transform(task_id="aggregate_windows")
@@ -215,15 +219,24 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
     return rank_windows(stats, movies, **knobs)
 
 
-def _knobs(plan: dict) -> dict:
-    """The ranking's arguments for the plan's windows, with the run's params."""
+def ranking_params() -> dict:
+    """The run's ranking params (``dag_factory.ranking_params``), typed, with their defaults."""
     params = get_current_context()["params"]
     return {
-        "end_ts": int(plan["window_end_ts"]),
-        "window_days": plan["complete"],
         "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
         "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
         "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
+        "half_life_days": float(params.get("half_life_days", DEFAULT_HALF_LIFE_DAYS)),
+    }
+
+
+def _knobs(plan: dict) -> dict:
+    """The ranking's arguments for the plan's windows, with the run's params."""
+    params = ranking_params()
+    return {
+        "end_ts": int(plan["window_end_ts"]),
+        "window_days": plan["complete"],
+        **{name: params[name] for name in ("min_ratings", "prior_weight", "top_n")},
     }
 
 
@@ -264,7 +277,15 @@ def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str
     from include.movielens.served import publish_day
 
     genres = genre_lists(stats, plan, movielens_conn_id)
-    return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day)
+    run = get_current_context()["dag_run"]
+    produced_by = {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "params": json.dumps(ranking_params(), sort_keys=True),
+    }
+    return replace_windows(
+        ranking, stats, plan, conn_id, genres=genres, also=publish_day, produced_by=produced_by
+    )
 
 
 @task(task_id="check_served")
