@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from include.movielens import client, settings
 from include.movielens.compat import task
-from include.movielens.dag_factory import movielens_dag
+from include.movielens.dag_factory import api_paging, movielens_dag
 from include.movielens.pipeline import load_interval, rank_and_publish
 
 DOC_MD = """
@@ -22,7 +22,7 @@ no typed errors). Params: `min_ratings`, `prior_weight`, `top_n`.
 
 with movielens_dag("01_python", doc_md=DOC_MD, tags=["python-operator"]) as dag:
 
-    @task
+    @task(**api_paging(days=1))
     def load_ratings(start_date: str, end_date: str) -> dict:
         """Page ``[start_date, end_date)`` by hand and replace that interval of the ``ratings`` table."""
         records = client.iter_ratings(

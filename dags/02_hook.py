@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow_movielens.hooks import MovielensHook
 from include.movielens import settings
 from include.movielens.compat import task
-from include.movielens.dag_factory import movielens_dag
+from include.movielens.dag_factory import api_paging, movielens_dag
 from include.movielens.pipeline import load_interval, rank_and_publish
 
 DOC_MD = """
@@ -22,7 +22,7 @@ What it demonstrates: moving connection logic out of the DAG into a reusable hoo
 
 with movielens_dag("02_hook", doc_md=DOC_MD, tags=["hook"]) as dag:
 
-    @task
+    @task(**api_paging(days=1))
     def load_ratings(start_date: str, end_date: str) -> dict:
         """Stream ``[start_date, end_date)`` from ``MovielensHook.iter_ratings`` into ``ratings``."""
         from airflow_movielens.checks import check_complete

@@ -23,6 +23,7 @@ What it demonstrates: a sensor gating the pipeline on data availability without 
 """
 
 with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as dag:
+    deferrable = settings.sensor_deferrable()
     wait_for_ratings = MovielensRatingsSensor(
         task_id="wait_for_ratings",
         conn_id=settings.MOVIELENS_CONN_ID,
@@ -31,7 +32,9 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
         mode="reschedule",
         poke_interval=settings.sensor_poke_interval(),
         timeout=settings.sensor_timeout(),
-        deferrable=settings.sensor_deferrable(),
+        deferrable=deferrable,
+        # one poke per try in reschedule mode; the whole wait when deferred (never before `timeout`)
+        execution_timeout=settings.sensor_execution_timeout(deferrable),
     )
     load_ratings = load_ratings_task()
     wait_for_ratings >> load_ratings

@@ -56,4 +56,5 @@ with on_demand_dag(
         interval_start="{{ params.history_start }}",
         interval_end="{{ params.history_end }}",
         batch_size=HISTORY_BATCH_SIZE,
+        days=settings.MOVIELENS_SPAN_DAYS,  # a range holds at most what a MovieLens release spans
     )

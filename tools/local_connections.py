@@ -6,7 +6,8 @@ point at the API on 127.0.0.1 and at a SQLite results file; login, password, sch
 file says.
 Usage: eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
        python tools/local_connections.py ... --save   (make up: into the metadata database of $AIRFLOW_HOME,
-       migrated first, through `airflow connections import --overwrite`, so that the UI lists them)
+       migrated first, through `airflow connections import --overwrite`, so that the UI lists them; the
+       file's pools too, through `airflow pools set`, as `astro dev start` creates them)
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def local_connections(api_port: int, results_db: Path, settings: Path = SETTINGS
     }
 
 
-def save(conns: dict[str, dict]) -> None:
+def local_pools(settings: Path = SETTINGS) -> list[dict]:
+    """The file's pools as ``{"name", "slots", "description"}``."""
+    pools = yaml.safe_load(settings.read_text())["airflow"].get("pools") or []
+    return [
+        {"name": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description") or ""}
+        for p in pools
+    ]
+
+
+def save(conns: dict[str, dict], pools: list[dict] | None = None) -> None:
     """Migrate the metadata database of ``$AIRFLOW_HOME`` and import ``conns`` into it, replacing connections
-    of the same ids, with the Airflow CLI of this interpreter's environment."""
+    of the same ids, then create or resize ``pools``, with the Airflow CLI of this interpreter's
+    environment."""
     airflow = Path(sys.executable).with_name("airflow")
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
@@ -55,18 +66,23 @@ def save(conns: dict[str, dict]) -> None:
         json.dump(conns, file)
         file.flush()
         subprocess.run([airflow, "connections", "import", "--overwrite", file.name], check=True)
+    for pool in pools or []:
+        command = [airflow, "pools", "set", pool["name"], str(pool["slots"]), pool["description"]]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=5000)
     parser.add_argument("--results-db", type=Path, required=True)
-    parser.add_argument("--save", action="store_true", help="store them in the metadata DB, print nothing")
+    parser.add_argument(
+        "--save", action="store_true", help="store them and the pools in the metadata DB, print nothing"
+    )
     args = parser.parse_args(argv)
     args.results_db.parent.mkdir(parents=True, exist_ok=True)
     conns = local_connections(args.api_port, args.results_db)
     if args.save:
-        save(conns)
+        save(conns, local_pools())
         return 0
     for conn_id, conn in conns.items():
         print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")

@@ -29,7 +29,9 @@ __all__ = [
     "DAG",
     "DAILY",
     "RANKINGS_ASSET",
+    "AirflowFailException",
     "AirflowSkipException",
+    "BaseNotifier",
     "ObjectStoragePath",
     "Param",
     "TaskGroup",
@@ -58,6 +60,7 @@ if AIRFLOW_3:
     from airflow.sdk import (
         DAG,
         Asset,
+        BaseNotifier,
         CronDataIntervalTimetable,
         ObjectStoragePath,
         Param,
@@ -65,7 +68,7 @@ if AIRFLOW_3:
         get_current_context,
         task,
     )
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from include.movielens.sql_tasks import (
         cleanup,
@@ -81,10 +84,11 @@ if AIRFLOW_3:
     RANKINGS_ASSET: Any = Asset(name=settings.RESULTS_TABLE, uri=RANKINGS_URI)
 else:
     from airflow.decorators import task
-    from airflow.exceptions import AirflowSkipException
+    from airflow.exceptions import AirflowFailException, AirflowSkipException
     from airflow.io.path import ObjectStoragePath
     from airflow.models.dag import DAG
     from airflow.models.param import Param
+    from airflow.notifications.basenotifier import BaseNotifier
     from airflow.operators.python import get_current_context
     from airflow.utils.task_group import TaskGroup
     from astro import sql as aql

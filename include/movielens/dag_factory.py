@@ -1,5 +1,10 @@
 """What the six DAGs share: default_args and tags; the daily DAGs' schedule, window and params; the triggered
-DAGs' one-run-at-a-time settings; the load step (one place, no copy-paste)."""
+DAGs' one-run-at-a-time settings; the load step (one place, no copy-paste).
+
+Operations every task gets from ``default_args``: retries with backoff, an ``execution_timeout`` (the fixed
+bound :func:`settings.task_timeout`) and ``on_failure_callback`` (:mod:`include.movielens.alerts`). A task
+that pages the API's ratings takes :func:`api_paging` on top: the pool ``movielens_api`` and a timeout that
+grows with the days it pages."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pendulum
 
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
+from include.movielens.alerts import failure_callbacks
 from include.movielens.compat import DAG, DAILY, Param
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
@@ -49,7 +55,15 @@ def default_args() -> dict:
         "retry_delay": retry_delay,
         "retry_exponential_backoff": True,
         "max_retry_delay": retry_delay * 10,
+        "execution_timeout": settings.task_timeout(),
+        "on_failure_callback": failure_callbacks(),
     }
+
+
+def api_paging(days: int) -> dict[str, Any]:
+    """The operator arguments of a task that pages ``days`` days of ratings from the Movie Rating API: the
+    API's pool (concurrent pulls are capped) and an ``execution_timeout`` that grows with the days."""
+    return {"pool": settings.api_pool(), "execution_timeout": settings.load_timeout(days)}
 
 
 def _dag(dag_id: str, *, doc_md: str, tags: list[str], **kwargs: Any) -> DAG:
@@ -98,10 +112,12 @@ def load_ratings_task(
     interval_start: str = settings.WINDOW_START_TEMPLATE,
     interval_end: str = settings.WINDOW_END_TEMPLATE,
     batch_size: int = settings.DEFAULT_BATCH_SIZE,
+    days: int = 1,
 ) -> MovielensRatingsToSqlOperator:
     """The provider's transfer operator as 03_operator, 04_sensor and 05_history use it: an interval (Jinja
     templates rendered per run; by default the run's data interval) from the API connection into the results
-    database's ``ratings`` table."""
+    database's ``ratings`` table; ``days``, the most days the interval spans, sets its timeout
+    (:func:`api_paging`)."""
     return MovielensRatingsToSqlOperator(
         task_id=task_id,
         conn_id=settings.MOVIELENS_CONN_ID,
@@ -111,4 +127,5 @@ def load_ratings_task(
         table=settings.RATINGS_TABLE,
         schema=settings.results_schema(),
         batch_size=batch_size,
+        **api_paging(days),
     )

@@ -15,7 +15,7 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
                                    └──────────────────────────────────────────┴───────────────────┴─> publish
-    (export = export_ranking_csv, publish = publish_ranking; all ──> cleanup_temp_tables)
+    (export = export_ranking_csv, publish = publish_ranking ──> check_served; all ──> cleanup_temp_tables)
 
 * ``fill_history`` loads the days of the widest (365-day) window before the run's own day that are not in
   ``loaded_days`` yet, through the same loader: a fresh deployment's first run ranks every window, and in a
@@ -37,14 +37,22 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
 * ``export_ranking_csv`` (``@dataframe``) writes the rankings as an end-of-run artifact,
   ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
   local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
+* ``check_served`` fails the run (no retries) when ``popular_movies`` holds no list for the run's day after
+  the publish: a day without a served list is a failed run, reported like any failure
+  (:mod:`include.movielens.alerts`), not something a person has to notice.
 * ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
   happened upstream, without masking a failure in the DAG run's state.
+
+Whichever daily DAG publishes a day last replaces that day's computed lists whole, in one transaction, and
+``ranking_windows`` records which DAG run (``dag_id``, ``run_id``) with which ranking ``params`` computed
+each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
 
 This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
 parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -56,6 +64,7 @@ from airflow_movielens.files import atomic_open
 from include.movielens import settings
 from include.movielens.compat import (
     RANKINGS_ASSET,
+    AirflowFailException,
     AirflowSkipException,
     ObjectStoragePath,
     TaskGroup,
@@ -68,6 +77,7 @@ from include.movielens.compat import (
     temp_table,
     transform,
 )
+from include.movielens.dag_factory import api_paging
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
 from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
 from include.movielens.results import loaded_days, replace_windows
@@ -84,6 +94,10 @@ from include.movielens.windows import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ServedListMissingError(AirflowFailException):
+    """After a run's publish, ``popular_movies`` holds no list for the run's day (fails without retries)."""
 
 
 def ratings_table(conn_id: str = settings.RESULTS_CONN_ID) -> Any:
@@ -176,8 +190,7 @@ def window_weights(plan: dict) -> pd.DataFrame:
     """The complete windows' (window_days, age_days, weight) rows that the SQL aggregate joins."""
     if not plan["complete"]:
         raise AirflowSkipException(f"no window ending at {plan['window_end_ts']} has all its days loaded")
-    half_life = float(get_current_context()["params"].get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
-    return weight_table(plan["complete"], half_life)
+    return weight_table(plan["complete"], ranking_params()["half_life_days"])
 
 
 @transform(task_id="aggregate_windows")
@@ -206,15 +219,24 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
     return rank_windows(stats, movies, **knobs)
 
 
-def _knobs(plan: dict) -> dict:
-    """The ranking's arguments for the plan's windows, with the run's params."""
+def ranking_params() -> dict:
+    """The run's ranking params (``dag_factory.ranking_params``), typed, with their defaults."""
     params = get_current_context()["params"]
     return {
-        "end_ts": int(plan["window_end_ts"]),
-        "window_days": plan["complete"],
         "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
         "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
         "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
+        "half_life_days": float(params.get("half_life_days", DEFAULT_HALF_LIFE_DAYS)),
+    }
+
+
+def _knobs(plan: dict) -> dict:
+    """The ranking's arguments for the plan's windows, with the run's params."""
+    params = ranking_params()
+    return {
+        "end_ts": int(plan["window_end_ts"]),
+        "window_days": plan["complete"],
+        **{name: params[name] for name in ("min_ratings", "prior_weight", "top_n")},
     }
 
 
@@ -255,7 +277,32 @@ def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str
     from include.movielens.served import publish_day
 
     genres = genre_lists(stats, plan, movielens_conn_id)
-    return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day)
+    run = get_current_context()["dag_run"]
+    produced_by = {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "params": json.dumps(ranking_params(), sort_keys=True),
+    }
+    return replace_windows(
+        ranking, stats, plan, conn_id, genres=genres, also=publish_day, produced_by=produced_by
+    )
+
+
+@task(task_id="check_served")
+def check_served(window_end_ts: str, conn_id: str) -> dict:
+    """Fail, without retries, when ``popular_movies`` holds no list for the run's day (its interval end)."""
+    from include.movielens.served import read_served
+
+    day = epoch_day(int(window_end_ts))
+    served = read_served(day, conn_id)
+    if served.empty:
+        raise ServedListMissingError(
+            f"popular_movies holds no list for {day} after this run's publish: nothing to serve that day "
+            "(see publish_ranking's log: which windows were computed, which were empty)"
+        )
+    first = served.iloc[0]
+    log.info("Served on %s: %s/%s, %d movies", day, first["method"], first["window_days"], len(served))
+    return {"window_end": day.isoformat(), "movies": len(served)}
 
 
 def rank_and_publish(loaded: Any) -> TaskGroup:
@@ -264,7 +311,8 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
     :param loaded: the load task (or its output); it must finish before the window is aggregated.
     :return: the task group, so that more tasks can be wired after it.
     """
-    filled = fill_history(
+    # pages up to the widest window of the API's ratings: the API's pool, a timeout for that many days
+    filled = fill_history.override(**api_paging(max(WINDOW_DAYS)))(
         settings.WINDOW_END_TS_TEMPLATE, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
     )
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
@@ -289,5 +337,6 @@ def rank_and_publish(loaded: Any) -> TaskGroup:
             [weights, stats, ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
         ).as_teardown()
         [exported, published] >> dropped
+        published >> check_served(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
     loaded >> filled >> group
     return group

@@ -9,7 +9,11 @@
 ``ranking_windows``
     One row per *computed* (window_end, method, window_days): ``n_ratings`` and ``n_movies`` of the window
     and ``computed_at``. A row with ``n_ratings = 0`` means "no ratings in this window"; no row means "not
-    computed yet" (e.g. some of the window's days are not loaded).
+    computed yet" (e.g. some of the window's days are not loaded). Which DAG run computed the list:
+    ``dag_id``, ``run_id`` and its ranking ``params`` (JSON); NULL for rows written before these columns
+    existed or outside a DAG run. Several daily DAGs may publish the same day: the last publish replaces
+    the lists it computed whole (rows, genres and this row in one transaction), so a list never mixes two
+    runs and its row here names the run it came from.
 ``loaded_days``
     Written by the loader (:mod:`airflow_movielens.ratings_table`): the days whose ratings are loaded.
 
@@ -18,7 +22,9 @@ write that finds ``movie_rankings`` without a ``method`` column copies its rows 
 schema as ``method = 'bayes'``, ``window_days = 1`` (what they were), records those windows in
 ``ranking_windows`` with unknown (NULL) counts, drops the old table and renames the new one -- all in the
 write's transaction (PostgreSQL's DROP TABLE locks the old table until the commit), so readers see the old
-table or the new one.
+table or the new one. Columns added since (``ranking_windows``' ``dag_id``, ``run_id``, ``params``;
+``popular_movies``' ``dag_id``, ``run_id``) are nullable and added by the first write that misses them
+(:meth:`ResultTables.add_columns`, ``ALTER TABLE ... ADD COLUMN``, in the write's transaction).
 
 The connection's common-sql hook gives the engine (SQLite: the connection's ``host`` is the file path;
 PostgreSQL: ``schema`` is the database), on Airflow 2 and 3 alike (:func:`open_results`); the writes are plain
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -49,6 +55,8 @@ WINDOWS_TABLE = "ranking_windows"
 #: An ``INSERT ... SELECT``'s row count: SQLAlchemy 2 (Airflow 3) keeps it only when asked (1.4 ignores this).
 _ROWCOUNT = {"preserve_rowcount": True}
 GENRE_TABLE = "genre_rankings"
+#: What ``ranking_windows`` records of the DAG run that computed a list.
+PRODUCED_BY = ("dag_id", "run_id", "params")
 
 
 def open_results(conn_id: str) -> tuple[Any, sa.engine.Engine, str | None]:
@@ -97,7 +105,14 @@ def _windows_columns() -> list[sa.Column]:
         sa.Column("n_ratings", sa.BigInteger),
         sa.Column("n_movies", sa.Integer),
         sa.Column("computed_at", sa.DateTime, nullable=False),
+        *provenance_columns(),
+        sa.Column("params", sa.Text),
     ]
+
+
+def provenance_columns() -> list[sa.Column]:
+    """``dag_id`` and ``run_id`` of the DAG run that wrote a row (nullable: unknown for older rows)."""
+    return [sa.Column("dag_id", sa.String(250)), sa.Column("run_id", sa.String(250))]
 
 
 class ResultTables:
@@ -125,6 +140,7 @@ class ResultTables:
             # runs race on CREATE TABLE: a duplicate key in the type catalogue); readers are not blocked.
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
         self.windows.create(conn, checkfirst=True)
+        self.add_columns(conn, self.windows)
         self.genres.create(conn, checkfirst=True)
         if not self.has(conn, self.rankings.name):
             self.rankings.create(conn)
@@ -132,6 +148,20 @@ class ResultTables:
         columns = {column["name"] for column in sa.inspect(conn).get_columns(self.rankings.name, self.schema)}
         if "method" not in columns:
             self._migrate(conn)
+
+    def add_columns(self, conn: sa.engine.Connection, table: sa.Table) -> list[str]:
+        """Add the nullable columns of ``table`` that its stored table lacks (a table created before they
+        existed), in the caller's transaction; the names added."""
+        stored = {column["name"] for column in sa.inspect(conn).get_columns(table.name, self.schema)}
+        missing = [column for column in table.columns if column.name not in stored]
+        for column in missing:
+            if not column.nullable:
+                raise ValueError(f"{table.name}.{column.name} is NOT NULL: it needs a migration of its own")
+            added = f'"{column.name}" {column.type.compile(dialect=conn.dialect)}'
+            conn.execute(sa.text(f"ALTER TABLE {self.qualified(table.name)} ADD COLUMN {added}"))
+        if missing:
+            log.warning("%s: columns added %s", table.name, [column.name for column in missing])
+        return [column.name for column in missing]
 
     def _migrate(self, conn: sa.engine.Connection) -> None:
         old = sa.Table(self.rankings.name, sa.MetaData(), autoload_with=conn, schema=self.schema)
@@ -203,6 +233,7 @@ def replace_windows(
     methods: Sequence[str] = METHODS,
     genres: pd.DataFrame | None = None,
     also: Callable[[sa.engine.Connection, ResultTables, dt.date], object] | None = None,
+    produced_by: Mapping[str, str] | None = None,
 ) -> dict:
     """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
 
@@ -212,7 +243,8 @@ def replace_windows(
     first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets readers in.
     Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per genre
     (:func:`windows.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)`` runs last
-    inside the same transaction (the served list is published there: :mod:`.served`).
+    inside the same transaction (the served list is published there: :mod:`.served`). ``produced_by``:
+    the ``dag_id``, ``run_id`` and ``params`` recorded in the windows' ``ranking_windows`` rows.
 
     :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
@@ -259,6 +291,7 @@ def replace_windows(
                 "n_ratings": totals[days][0],
                 "n_movies": totals[days][1],
                 "computed_at": now,
+                **{key: (produced_by or {}).get(key) for key in PRODUCED_BY},
             }
             for days in complete
             for method in methods

@@ -13,8 +13,9 @@
     ``method``/``window_days``, the
     decision's ``choice_from`` (NULL: the default, before any evaluation) and ``fallback`` (true when the
     chosen list is not computed for that day and the best computed one of the decision's order is served
-    instead). Key ``(window_end, genre, rank)``. Published by each daily run in the transaction that stores
-    its rankings, and again by ``06_evaluation`` for the days whose decision changed.
+    instead), and the ``dag_id`` and ``run_id`` of the DAG run that computed the list (its
+    ``ranking_windows`` row). Key ``(window_end, genre, rank)``. Published by each daily run in the
+    transaction that stores its rankings, and again by ``06_evaluation`` for the days whose decision changed.
 
 A downstream reader::
 
@@ -35,7 +36,7 @@ import sqlalchemy as sa
 from airflow_movielens.days import as_date
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
-from include.movielens.results import ResultTables
+from include.movielens.results import ResultTables, provenance_columns
 from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 SERVED_TABLE = "popular_movies"
 CHOICE_TABLE = "ranking_choice"
 SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "genre", "choice_from", "fallback"]
+#: Which DAG run computed the served list (stored, not part of :data:`SERVED_COLUMNS`).
+PRODUCED_BY = ["dag_id", "run_id"]
 
 
 def _choice_table(tables: ResultTables) -> sa.Table:
@@ -75,8 +78,19 @@ def _served_table(tables: ResultTables) -> sa.Table:
         *columns,
         sa.Column("choice_from", sa.Date),
         sa.Column("fallback", sa.Boolean, nullable=False),
+        *provenance_columns(),
         schema=tables.schema,
     )
+
+
+def _producer(conn: sa.engine.Connection, tables: ResultTables, end: dt.date, pick: tuple) -> list:
+    """``dag_id`` and ``run_id`` of the run that computed the list ``pick`` of ``end`` (NULL: unknown)."""
+    windows = tables.windows
+    query = sa.select(windows.c.dag_id, windows.c.run_id).where(
+        (windows.c.window_end == end) & (windows.c.method == pick[0]) & (windows.c.window_days == pick[1])
+    )
+    row = conn.execute(query).first() or (None, None)
+    return [sa.literal(value, sa.String).label(name) for name, value in zip(PRODUCED_BY, row, strict=True)]
 
 
 def _row(decision: Decision, now: dt.datetime) -> dict:
@@ -130,6 +144,7 @@ def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Itera
     """
     served = _served_table(tables)
     served.create(conn, checkfirst=True)
+    tables.add_columns(conn, served)
     chain = read_chain(conn, tables)
     rankings = tables.rankings
     out = {}
@@ -151,6 +166,7 @@ def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Itera
         about = [
             sa.literal(decision.valid_from, sa.Date).label("choice_from"),
             sa.literal(fallback).label("fallback"),
+            *_producer(conn, tables, end, pick),
         ]
         for table, genre in (
             (rankings, sa.literal(ALL_GENRES).label("genre")),
@@ -159,7 +175,7 @@ def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Itera
             source = sa.select(*(table.c[name] for name in WINDOW_RANKING_COLUMNS), genre, *about).where(
                 (table.c.window_end == end) & (table.c.method == pick[0]) & (table.c.window_days == pick[1])
             )
-            conn.execute(served.insert().from_select(SERVED_COLUMNS, source))
+            conn.execute(served.insert().from_select([*SERVED_COLUMNS, *PRODUCED_BY], source))
         out[end.isoformat()] = f"{pick[0]}/{pick[1]}" + (" (fallback)" if fallback else "")
     return out
 

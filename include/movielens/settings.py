@@ -1,4 +1,4 @@
-"""Configuration shared by the four DAGs and the Astro SDK tasks (no Airflow import).
+"""Configuration shared by the six DAGs and their tasks (no Airflow import).
 
 Everything that may differ between a laptop, the test suite and a deployment is read from the environment
 *when called*, so workers and tests see the current value, not the one from import time.
@@ -23,6 +23,22 @@ Environment variables:
 ``MOVIELENS_RESULTS_SCHEMA``
     Schema of ``movie_rankings`` and ``ratings`` on databases that have schemas (default ``public``;
     ignored by SQLite).
+``MOVIELENS_TASK_TIMEOUT``
+    The ``execution_timeout`` in seconds of every task whose work does not grow with a run's interval
+    (default 1800): planning, the aggregate and the ranking (the widest window is always 365 days), export,
+    publish, the served-list check, cleanup, ``05_history``'s range check, ``06_evaluation``, and one poke of
+    the sensor in reschedule mode. Measured on the full 25M twin: a daily run's ranking half 16 s, one
+    backtest cutoff 22 s (docs/benchmarks.md).
+``MOVIELENS_LOAD_TIMEOUT_PER_DAY``
+    What a task that pages the API's ratings may add per day of ratings it pages (default 1 s, 30 times
+    the slowest measured rate): its ``execution_timeout`` is ``MOVIELENS_TASK_TIMEOUT`` plus this times its
+    days (:func:`load_timeout`).
+``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``
+    The Airflow pool of every task that pages the API (default ``movielens_api``) and its size (default 4),
+    which airflow_settings.yaml, docker-compose.yml's ``airflow-init`` and ``make up`` create.
+``MOVIELENS_ALERT_CONN_ID``
+    An HTTP connection that a failed task's JSON record is POSTed to (unset: no notifier, only the log
+    line; :mod:`include.movielens.alerts`).
 """
 
 from __future__ import annotations
@@ -48,6 +64,13 @@ OWNER = "movielens"
 TAGS = ["movielens", "astro-sdk", "ranking"]
 RETRIES = 2
 RETRY_DELAY = dt.timedelta(minutes=1)
+TASK_TIMEOUT = dt.timedelta(minutes=30)
+LOAD_TIMEOUT_PER_DAY = dt.timedelta(seconds=1)
+API_POOL = "movielens_api"
+API_POOL_SLOTS = 4
+#: The longest range of ratings any MovieLens release spans (1995-01-09 .. 2023-10-12, ml-32m), rounded up:
+#: what a history load pages at most (05_history refuses a range past the API's newest rating).
+MOVIELENS_SPAN_DAYS = 29 * 365
 
 # The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD, and the same
 # bounds in epoch seconds (the ``timestamp`` unit of the ``ratings`` table).
@@ -140,3 +163,44 @@ def sensor_deferrable() -> bool:
 def results_schema() -> str | None:
     """Schema of the results table on databases with schemas; SQLite ignores it."""
     return os.environ.get("MOVIELENS_RESULTS_SCHEMA") or "public"
+
+
+def task_timeout() -> dt.timedelta:
+    """The ``execution_timeout`` of a task whose work does not grow with its interval."""
+    seconds = _env_int("MOVIELENS_TASK_TIMEOUT", int(TASK_TIMEOUT.total_seconds()))
+    return dt.timedelta(seconds=seconds)
+
+
+def load_timeout(days: int) -> dt.timedelta:
+    """The ``execution_timeout`` of a task that pages ``days`` days of ratings from the API: the fixed bound
+    plus ``MOVIELENS_LOAD_TIMEOUT_PER_DAY`` per day (paging scales with the ratings, hence the days)."""
+    per_day = _env_int("MOVIELENS_LOAD_TIMEOUT_PER_DAY", int(LOAD_TIMEOUT_PER_DAY.total_seconds()), minimum=0)
+    return task_timeout() + dt.timedelta(seconds=per_day * days)
+
+
+def sensor_execution_timeout(deferrable: bool) -> dt.timedelta:
+    """The sensor's ``execution_timeout``, which must never cut its own ``timeout`` short.
+
+    In reschedule mode each poke is a try of its own, bounded like any fixed task. A deferred sensor's try
+    spans the whole wait, and Airflow 2 ends the deferral at ``start + execution_timeout``: the bound then
+    covers the sensor's timeout, its trigger's last poll and the fixed bound, so that the sensor's own
+    timeout (``AirflowSensorTimeout``, no retries) is what fires.
+    """
+    if not deferrable:
+        return task_timeout()
+    wait = sensor_timeout() + 2 * sensor_poke_interval()
+    return task_timeout() + dt.timedelta(seconds=wait)
+
+
+def api_pool() -> str:
+    """The pool of every task that pages the Movie Rating API."""
+    return (os.environ.get("MOVIELENS_API_POOL") or "").strip() or API_POOL
+
+
+def api_pool_slots() -> int:
+    return _env_int("MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
+
+
+def alert_conn_id() -> str | None:
+    """The HTTP connection that failed tasks are reported to, if one is set."""
+    return (os.environ.get("MOVIELENS_ALERT_CONN_ID") or "").strip() or None

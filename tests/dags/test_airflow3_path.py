@@ -103,11 +103,12 @@ COMPARED_DAG = "02_hook"
 
 
 def snapshot(db: ResultsDb) -> dict[str, pd.DataFrame]:
-    """Every result table's rows in a canonical order, without the columns that say when they were written."""
+    """Every result table's rows in a canonical order, without the columns that say when or by which run
+    they were written (a ``dag.test()`` run's id is its start on Airflow 3)."""
     tables = {}
     for name in RESULT_TABLES:
         rows = db.query(f"SELECT * FROM {db.schema_prefix}{name}")
-        rows = rows.drop(columns=[column for column in rows.columns if column.endswith("_at")])
+        rows = rows.drop(columns=[c for c in rows.columns if c.endswith("_at") or c == "run_id"])
         tables[name] = rows.sort_values(list(rows.columns), kind="mergesort").reset_index(drop=True)
     return tables
 

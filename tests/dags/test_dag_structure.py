@@ -1,4 +1,5 @@
-"""The four DAGs' shape and shared configuration (parsed, never run)."""
+"""The DAGs' shape and shared configuration (parsed, never run): the four daily DAGs' graph, and the
+operations of all six (timeouts, the API's pool, failure callbacks)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.support.compat import serialized
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = ["01_python", "02_hook", "03_operator", "04_sensor"]
+ALL_DAG_IDS = [*DAG_IDS, "05_history", "06_evaluation"]
 RANKING_EDGES = {
     ("load_ratings", "fill_history"),
     ("fill_history", "plan_windows"),
@@ -28,6 +30,7 @@ RANKING_EDGES = {
     ("rank_movies", "cleanup_temp_tables"),
     ("export_ranking_csv", "cleanup_temp_tables"),
     ("publish_ranking", "cleanup_temp_tables"),
+    ("publish_ranking", "check_served"),
 }
 
 # DagBag.get_dag() asks the metadata DB whether a DAG expired: the tests must not depend on another module
@@ -35,24 +38,36 @@ RANKING_EDGES = {
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-def parse(monkeypatch, **env: str) -> dict:
+#: Every setting the DAGs read when parsed; a test parses with the production defaults unless it sets one.
+PARSE_SETTINGS = (
+    "MOVIELENS_START_DATE",
+    "MOVIELENS_END_DATE",
+    "MOVIELENS_MAX_ACTIVE_RUNS",
+    "MOVIELENS_TASK_RETRIES",
+    "MOVIELENS_TASK_RETRY_DELAY",
+    "MOVIELENS_SENSOR_POKE_INTERVAL",
+    "MOVIELENS_SENSOR_TIMEOUT",
+    "MOVIELENS_SENSOR_DEFERRABLE",
+    "MOVIELENS_TASK_TIMEOUT",
+    "MOVIELENS_LOAD_TIMEOUT_PER_DAY",
+    "MOVIELENS_API_POOL",
+    "MOVIELENS_API_POOL_SLOTS",
+    "MOVIELENS_ALERT_CONN_ID",
+)
+
+
+def parse(monkeypatch, ids: list[str] = DAG_IDS, **env: str) -> dict:
     from tests.support.compat import dag_bag
 
-    # the production defaults unless a test sets them (tests/conftest.py turns task retries off for runs)
-    for name in (
-        "MOVIELENS_START_DATE",
-        "MOVIELENS_END_DATE",
-        "MOVIELENS_MAX_ACTIVE_RUNS",
-        "MOVIELENS_TASK_RETRIES",
-        "MOVIELENS_TASK_RETRY_DELAY",
-    ):
+    # (tests/conftest.py turns task retries off for runs)
+    for name in PARSE_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     bag = dag_bag(str(DAGS_FOLDER))
     assert not bag.import_errors, bag.import_errors
     # bag.dags, not bag.get_dag(): get_dag() also looks the DAG up in the metadata database
-    return {dag_id: bag.dags[dag_id] for dag_id in DAG_IDS}
+    return {dag_id: bag.dags[dag_id] for dag_id in ids}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +156,7 @@ def test_shared_ranking_tasks(dags) -> None:
             "rank_movies",
             "export_ranking_csv",
             "publish_ranking",
+            "check_served",
             "cleanup_temp_tables",
         }
         for task_id, operator in types.items():
@@ -254,3 +270,87 @@ def test_data_location_default_and_override(monkeypatch, tmp_path) -> None:
     assert settings.data_location() == "s3://bucket/movielens"
     assert settings.data_conn_id() == "aws_artifacts"
     assert settings.ranking_csv_key("02_hook", "2019-01-01") == "rankings/02_hook/2019-01-01.csv"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Operations of all six DAGs: timeouts, the API's pool, failure callbacks
+# ------------------------------------------------------------------------------------------------------
+#: The tasks that page the API's ratings, and how many days each pages at most.
+API_PAGING = {
+    **{(dag_id, "load_ratings"): 1 for dag_id in DAG_IDS},
+    **{(dag_id, "fill_history"): 365 for dag_id in DAG_IDS},
+    ("05_history", "load_history"): 29 * 365,
+}
+FIXED = dt.timedelta(minutes=30)
+
+
+@pytest.fixture(scope="module")
+def six_dags() -> dict:
+    with pytest.MonkeyPatch.context() as patch:
+        return parse(patch, ALL_DAG_IDS)
+
+
+def test_every_task_has_a_timeout_and_every_api_pull_the_pool(six_dags) -> None:
+    found = set()
+    for dag_id, dag in six_dags.items():
+        scheduled = serialized(dag)  # what the scheduler and the workers see
+        for task in dag.tasks:
+            key = (dag_id, task.task_id)
+            for seen in (task, scheduled.get_task(task.task_id)):
+                if key in API_PAGING:
+                    found.add(key)
+                    assert seen.pool == "movielens_api", key
+                    assert seen.execution_timeout == FIXED + dt.timedelta(seconds=API_PAGING[key]), key
+                else:
+                    assert seen.pool == "default_pool", key
+                    assert seen.execution_timeout == FIXED, key
+    assert found == set(API_PAGING)  # every paging task exists under its id
+
+
+def test_timeouts_and_pool_follow_their_settings(monkeypatch) -> None:
+    env = {
+        "MOVIELENS_TASK_TIMEOUT": "120",
+        "MOVIELENS_LOAD_TIMEOUT_PER_DAY": "3",
+        "MOVIELENS_API_POOL": "api_pulls",
+    }
+    dags = parse(monkeypatch, ALL_DAG_IDS, **env)
+    assert dags["06_evaluation"].get_task("evaluate_rankings").execution_timeout == dt.timedelta(minutes=2)
+    assert dags["03_operator"].get_task("aggregate_windows").execution_timeout == dt.timedelta(minutes=2)
+    for (dag_id, task_id), days in API_PAGING.items():
+        task = dags[dag_id].get_task(task_id)
+        assert task.pool == "api_pulls"
+        assert task.execution_timeout == dt.timedelta(seconds=120 + 3 * days), (dag_id, task_id)
+
+
+@pytest.mark.parametrize("deferrable", ["false", "true"])
+def test_the_sensor_times_out_by_its_own_timeout(monkeypatch, deferrable: str) -> None:
+    env = {"MOVIELENS_SENSOR_DEFERRABLE": deferrable, "MOVIELENS_SENSOR_POKE_INTERVAL": "600"}
+    sensor = parse(monkeypatch, **env)["04_sensor"].get_task("wait_for_ratings")
+    assert sensor.pool == "default_pool"  # one request per poke: it does not page
+    if deferrable == "false":  # each poke is a try of its own; `timeout` spans the tries
+        assert sensor.execution_timeout == FIXED
+        return
+    # deferred, one try spans the wait: Airflow 2 ends the deferral at start + execution_timeout, which
+    # must come after the sensor's own deadline and its trigger's last poll (AirflowSensorTimeout, no retry)
+    assert sensor.execution_timeout > dt.timedelta(seconds=sensor.timeout + 2 * sensor.poke_interval)
+
+
+def test_a_bad_timeout_setting_is_rejected(monkeypatch) -> None:
+    from include.movielens import settings
+
+    monkeypatch.setenv("MOVIELENS_TASK_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="MOVIELENS_TASK_TIMEOUT must be >= 1, got 0"):
+        settings.task_timeout()
+
+
+@pytest.mark.parametrize("alert_conn_id", [None, "ops_alerts"])
+def test_every_task_reports_its_failure(monkeypatch, alert_conn_id: str | None) -> None:
+    from include.movielens.alerts import FailureWebhookNotifier, log_failure
+
+    env = {"MOVIELENS_ALERT_CONN_ID": alert_conn_id} if alert_conn_id else {}
+    for dag in parse(monkeypatch, ALL_DAG_IDS, **env).values():
+        for task in dag.tasks:
+            callbacks = list(task.on_failure_callback)
+            assert callbacks[0] is log_failure, task.task_id
+            notifiers = [c.http_conn_id for c in callbacks if isinstance(c, FailureWebhookNotifier)]
+            assert notifiers == ([alert_conn_id] if alert_conn_id else []), task.task_id

@@ -1,9 +1,10 @@
 """docker-compose.yml's airflow-init command, as Compose renders it, run by bash: with a stub `airflow` that
-fails one step (the stack must not start on a failed migration), and with the real Airflow CLI twice on a
-throwaway metadata database (a restart of the stack passes)."""
+fails one step (the stack must not start on a failed migration or pool), and with the real Airflow CLI twice
+on a throwaway metadata database (a restart of the stack passes; the API's pool exists)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -47,9 +48,10 @@ def _stub_bin(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("fail", "expected_calls"),
     [
-        ("none", ["db migrate", "users create"]),
+        ("none", ["db migrate", "pools set", "users create"]),
         ("db migrate", ["db migrate"]),
-        ("users create", ["db migrate", "users create"]),
+        ("pools set", ["db migrate", "pools set"]),
+        ("users create", ["db migrate", "pools set", "users create"]),
     ],
 )
 def test_a_failing_step_fails_airflow_init(
@@ -87,3 +89,7 @@ def test_real_airflow_init_succeeds_and_is_idempotent(init_command: list[str], t
     second = _run(init_command, path, env, tmp_path)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
     assert "admin already exist" in second.stdout + second.stderr
+    pools = _run(["airflow", "pools", "get", "movielens_api", "--output", "json"], path, env, tmp_path)
+    assert pools.returncode == 0, pools.stderr[-3000:]
+    [pool] = json.loads(pools.stdout)
+    assert (pool["pool"], int(pool["slots"])) == ("movielens_api", 4)

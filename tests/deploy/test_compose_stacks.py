@@ -200,3 +200,18 @@ def test_airflow_connections_in_compose_match_airflow_settings(plain_stack: dict
         assert from_env["host"] == expected["conn_host"]
         assert from_env["port"] == expected["conn_port"]
         assert from_env["schema"] == expected["conn_schema"]
+
+
+def test_every_stack_creates_the_api_pool_the_dags_use(plain_stack: dict) -> None:
+    """airflow_settings.yaml (`astro dev start`, `make up`) and the compose stack's airflow-init create the
+    pool that include/movielens/settings.py names, with its default size; the DAG containers use that name."""
+    from include.movielens import settings as movielens
+
+    settings = yaml.safe_load((REPO_ROOT / "airflow_settings.yaml").read_text())
+    assert [(p["pool_name"], p["pool_slot"]) for p in settings["airflow"]["pools"]] == [
+        (movielens.API_POOL, movielens.API_POOL_SLOTS)
+    ]
+    init = " ".join(plain_stack["services"]["airflow-init"]["command"])
+    assert f'airflow pools set "{movielens.API_POOL}" "{movielens.API_POOL_SLOTS}"' in init
+    for name in AIRFLOW_SERVICES:
+        assert plain_stack["services"][name]["environment"]["MOVIELENS_API_POOL"] == movielens.API_POOL

@@ -243,7 +243,8 @@ def test_table_schema_keys_the_window_method_length_and_rank(results_db) -> None
     key = inspector.get_pk_constraint("movie_rankings", schema=results_db["schema"])["constrained_columns"]
     assert key == ["window_end", "method", "window_days", "rank"]
     windows = inspector.get_columns("ranking_windows", schema=results_db["schema"])
-    assert [c["name"] for c in windows if c["nullable"]] == ["n_ratings", "n_movies"]  # NULL: not counted
+    nullable = [c["name"] for c in windows if c["nullable"]]
+    assert nullable == ["n_ratings", "n_movies", "dag_id", "run_id", "params"]  # NULL: not counted, unknown
     key = inspector.get_pk_constraint("ranking_windows", schema=results_db["schema"])["constrained_columns"]
     assert key == ["window_end", "method", "window_days"]
 
@@ -354,3 +355,31 @@ def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db)
     windows = stored(results_db, "ranking_windows")
     assert windows["window_end"].unique().tolist() == ["2019-01-09"]
     assert pd.to_datetime(windows["computed_at"]).between(before, after).all()  # UTC, not New York time
+
+
+def test_tables_from_before_the_run_columns_get_them_on_the_next_publish(results_db, make_ranking) -> None:
+    """ranking_windows and popular_movies without dag_id/run_id(/params), as an older version left them: the
+    next publish adds the columns in its transaction; the rows already there keep NULL (unknown)."""
+    from include.movielens.results import replace_windows
+    from include.movielens.served import publish_day
+
+    run = {"dag_id": "04_sensor", "run_id": "scheduled__2019-01-06", "params": '{"top_n": 100}'}
+    for end in (OLD, OTHER):
+        ranking = make_ranking(ranking_frame(end, 365, "count", 3))
+        replace_windows(ranking, None, plan(end, [365]), CONN_ID, also=publish_day, produced_by=run)
+        if end == OLD:  # make the tables what an older version left: without the columns
+            prefix = f"{results_db['schema']}." if results_db["schema"] else ""
+            with results_db["engine"].begin() as conn:
+                for table, columns in (("ranking_windows", run), ("popular_movies", ["dag_id", "run_id"])):
+                    for column in columns:
+                        conn.execute(sa.text(f"ALTER TABLE {prefix}{table} DROP COLUMN {column}"))
+
+    def runs(table: str, columns: list[str]) -> list[list]:
+        rows = stored(results_db, table)[["window_end", *columns]].drop_duplicates()
+        return rows.astype(object).where(rows.notna(), None).values.tolist()  # NULL as None, any pandas
+
+    assert runs("ranking_windows", list(run)) == [[OLD, None, None, None], [OTHER, *run.values()]]
+    assert runs("popular_movies", ["dag_id", "run_id"]) == [
+        [OLD, None, None],
+        [OTHER, "04_sensor", "scheduled__2019-01-06"],
+    ]

@@ -52,13 +52,21 @@ def daily_test_dag(dag_id: str) -> Any:
 
 
 def init_metadata_db() -> None:
-    """Create a migrated, empty metadata database (without Airflow 2's example connections)."""
+    """Create a migrated, empty metadata database (without Airflow 2's example connections) that holds the
+    API's pool, as every stack's does: a task outside ``dag.test()`` (``airflow tasks run``, a scheduler) in a
+    pool that does not exist is never run."""
+    from airflow.models.pool import Pool
     from airflow.utils import db
+
+    from include.movielens import settings
 
     if "load_connections" in inspect.signature(db.initdb).parameters:
         db.initdb(load_connections=False)
     else:
         db.initdb()
+    Pool.create_or_update_pool(
+        settings.api_pool(), settings.api_pool_slots(), "the Movie Rating API's pulls", include_deferred=False
+    )
 
 
 def dag_bag(dag_folder: str) -> Any:

@@ -43,7 +43,7 @@ def test_local_hosts_replace_the_compose_ones_and_the_rest_stays(tmp_path) -> No
 def test_saved_connections_are_the_only_ones_and_a_second_save_replaces_them(tmp_path) -> None:
     """What `make up` does before `airflow standalone`: on a fresh AIRFLOW_HOME, with the Makefile's setting
     against Airflow's example connections, the UI's connection list holds the project's two and nothing else;
-    a later `make up` on another port updates them in place."""
+    a later `make up` on another port updates them in place; the API's pool exists."""
     home = tmp_path / "airflow"
     env = {
         "PATH": os.environ["PATH"],
@@ -73,3 +73,14 @@ def test_saved_connections_are_the_only_ones_and_a_second_save_replaces_them(tmp
     assert conns["movielens"]["conn_type"] == "movielens"
     assert (conns["movielens"]["host"], int(conns["movielens"]["port"])) == ("127.0.0.1", 5001)
     assert conns["movielens_results"]["host"] == str(db)
+    pools = subprocess.run(
+        [airflow, "pools", "list", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    # the pool of airflow_settings.yaml, as `astro dev start` creates it (beside Airflow's default_pool)
+    by_name = {pool["pool"]: int(pool["slots"]) for pool in json.loads(pools.stdout)}
+    assert by_name["movielens_api"] == 4
