@@ -72,6 +72,25 @@ def task_report(stack: Stack, dag_id: str, day: str) -> str:
     return "\n".join(" ".join(r) for r in rows)
 
 
+#: The Airflow pool of the tasks that page the Movie Rating API (include/movielens/settings.py) and the tasks
+#: of a daily DAG that do: what the stack's own set-up must have created, and what must have run in it.
+API_POOL = "movielens_api"
+API_PAGING_TASKS = ("load_ratings", "fill_history")
+
+
+def assert_api_pool(stack: Stack, dag_ids: Iterable[str]) -> None:
+    """The stack created the API's pool, and every try of the DAGs' API-paging tasks ran in it."""
+    assert stack.sql(f"SELECT slots FROM slot_pool WHERE pool = '{API_POOL}'"), f"no pool {API_POOL}"
+    quoted = ",".join(f"'{d}'" for d in dag_ids)
+    tasks = ",".join(f"'{t}'" for t in API_PAGING_TASKS)
+    rows = stack.sql(
+        f"SELECT dag_id, task_id, pool FROM task_instance WHERE dag_id IN ({quoted}) AND task_id IN ({tasks})"
+    )
+    assert rows, f"no API-paging task of {quoted} ran"
+    outside = [row for row in rows if row[2] != API_POOL]
+    assert not outside, f"API-paging tasks outside {API_POOL}: {outside}"
+
+
 def wait_success(
     stack: Stack,
     runs: Sequence[tuple[str, str]],

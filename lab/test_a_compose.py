@@ -88,6 +88,7 @@ def test_a_04_sensor_runs_one_day_through_the_scheduler(stack: Stack, twin: Path
     REPORT.append(f"docker compose: 04_sensor {DAY} (its 365-day window loaded first) in {took:.0f} s")
     assert len(runs.expected_ranking(twin, DAY)) > 0
     runs.assert_exact(stack, twin, [DAY])
+    runs.assert_api_pool(stack, ["04_sensor"])  # airflow-init created the pool
     # A fresh stack ranks every window from its first run: the 7-, 30- and 365-day windows too, over exactly
     # the ratings of their days (the run loaded what its widest window lacked).
     end = dt.date.fromisoformat(DAY) + dt.timedelta(days=1)

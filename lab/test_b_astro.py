@@ -76,7 +76,7 @@ def test_b_astro_dev_start(astro: dict, twin: Path) -> None:
     start.wait_webserver(port, within=astro_cli.DEFAULT_WAIT)
     added = astro_cli.load_settings(ROOT, port)
     start.mark("airflow_settings.yaml loaded")
-    assert {"connection movielens", "connection movielens_results"} <= set(added)
+    assert {"connection movielens", "connection movielens_results", "pool movielens_api"} <= set(added), added
     stored = runs.airflow_cli(stack, "scheduler", "connections list -o json")
     assert {"movielens", "movielens_results"} <= {c["conn_id"] for c in yaml.safe_load(stored)}
     health = start.wait_api(stack, within=1500)
@@ -98,6 +98,7 @@ def test_b_astro_dev_start(astro: dict, twin: Path) -> None:
     took = time.monotonic() - began
     REPORT.append(f"astro dev start: 02_hook {DAY} (its 365-day window loaded first) in {took:.0f} s")
     runs.assert_exact(stack, twin, [DAY])
+    runs.assert_api_pool(stack, ["02_hook"])  # created from airflow_settings.yaml
     assert_down_leaves_nothing(stack)  # `astro dev kill`
 
 

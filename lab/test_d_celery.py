@@ -93,6 +93,7 @@ def test_d_all_four_dags_succeed_for_two_days_on_two_workers(stack: Stack, datas
     hosts = {r[0] for r in stack.sql("SELECT DISTINCT hostname FROM task_instance WHERE state = 'success'")}
     assert hosts == {"worker-1", "worker-2"}, hosts
     runs.assert_exact(stack, dataset, DAYS)
+    runs.assert_api_pool(stack, DAGS)
 
 
 def _running_heavy_task(stack: Stack, timeout: float) -> dict[str, str]:

@@ -103,7 +103,7 @@ def test_l_astro_dev_start_airflow3_runs_02_hook_exact(astro3: dict, dataset: Pa
     settings = time.monotonic() - began
     start.mark("airflow_settings.yaml loaded")
     restarts = _restarts(stack)
-    assert {f"connection {c}" for c in CONNECTIONS} <= set(added), added
+    assert {f"connection {c}" for c in CONNECTIONS} | {"pool movielens_api"} <= set(added), added
     client, base = astro_cli.api_client(port, major="3")
     stored = {c: client.get(f"{base}/connections/{c}", timeout=30).json() for c in CONNECTIONS}
     assert stored["movielens"]["host"] == "movielens-api", stored
@@ -126,6 +126,7 @@ def test_l_astro_dev_start_airflow3_runs_02_hook_exact(astro3: dict, dataset: Pa
     REPORT.append(f"astro dev start, Airflow 3: {DAG} {DAY} in {took:.0f} s after the unpause")
     assert set(runs.run_states(stack, [DAG])) == {(DAG, DAY)}, "the .env window allows one run only"
     runs.assert_exact(stack, dataset, [DAY])
+    runs.assert_api_pool(stack, [DAG])  # created from airflow_settings.yaml
     assert_down_leaves_nothing(stack)  # `astro dev kill`
 
 
