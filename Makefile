@@ -123,12 +123,14 @@ test-slow: setup ## The long checks of both Airflow suites (real scheduler/trigg
 test-containers: setup ## Container lab (root): compose, astro dev start/pytest, Celery, fault; see lab/README.md
 	$(ROOT)/lab/run
 
+# LAB_KEEP_RUNNING=1 (CI): the fresh machine of test f starts first and runs on, the engine stays up
 lab-images: setup ## The container lab's images only (root): pulled, or stand-ins built; kept for test-containers
-	LAB_IMAGES_ONLY=1 $(ROOT)/lab/run
+	LAB_IMAGES_ONLY=1 LAB_KEEP_RUNNING=$(LAB_KEEP_RUNNING) $(ROOT)/lab/run
 
 lab-purge: ## Stop the lab's private Docker engine and delete its images and cache (/var/lib/movielens-lab)
 	$(ROOT)/lab/engine purge
 
+LAB_KEEP_RUNNING ?=
 MUTATION_JOBS ?= 2
 # Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.paging.*' (default: all)
 MUTANTS ?=
