@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.support.dag_runs import assert_succeeded, run
+from tests.support.dag_runs import assert_succeeded, parse_dags, run
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 DAY = dt.date(2019, 1, 3)
@@ -35,7 +35,9 @@ def producers(db, table: str) -> set[tuple]:
 
 
 @pytest.mark.parametrize("results_db", ["sqlite"], indirect=True)
-def test_the_last_publish_of_a_day_serves_its_lists_and_names_its_run(dags, workspace) -> None:
+def test_the_last_publish_of_a_day_serves_its_lists_and_names_its_run(movielens_api, workspace) -> None:
+    # dag.test(run_conf=...) leaves the conf in the DAG object's params: DAGs no other test shares
+    dags = parse_dags()
     db = workspace["db"]
     short = run(dags["02_hook"], DAY, top_n=5)  # a run with other params: five movies per list
     assert_succeeded(short)

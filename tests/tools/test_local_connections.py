@@ -60,27 +60,17 @@ def test_saved_connections_are_the_only_ones_and_a_second_save_replaces_them(tmp
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.count("Imported connection") == 2, done.stdout
-    listed = subprocess.run(
-        [airflow, "connections", "list", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    conns = {c["conn_id"]: c for c in json.loads(listed.stdout)}
+
+    def listed(kind: str) -> list[dict]:
+        cmd = [airflow, kind, "list", "--output", "json"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=True)
+        return json.loads(done.stdout)
+
+    conns = {c["conn_id"]: c for c in listed("connections")}
     assert sorted(conns) == ["movielens", "movielens_results"]
     assert conns["movielens"]["conn_type"] == "movielens"
     assert (conns["movielens"]["host"], int(conns["movielens"]["port"])) == ("127.0.0.1", 5001)
     assert conns["movielens_results"]["host"] == str(db)
-    pools = subprocess.run(
-        [airflow, "pools", "list", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
     # the pool of airflow_settings.yaml, as `astro dev start` creates it (beside Airflow's default_pool)
-    by_name = {pool["pool"]: int(pool["slots"]) for pool in json.loads(pools.stdout)}
+    by_name = {pool["pool"]: int(pool["slots"]) for pool in listed("pools")}
     assert by_name["movielens_api"] == 4
