@@ -91,11 +91,15 @@ class FreshMachine:
     @staticmethod
     def _seconds(state: dict) -> float:
         """Seconds from the container's start to its end (or to now while it runs)."""
-        began = dt.datetime.fromisoformat(state["StartedAt"][:26].rstrip("Z") + "+00:00")
         ended = state.get("FinishedAt", "")
-        if state.get("Running") or ended.startswith("0001"):
-            return (dt.datetime.now(dt.UTC) - began).total_seconds()
-        return (dt.datetime.fromisoformat(ended[:26].rstrip("Z") + "+00:00") - began).total_seconds()
+        running = state.get("Running") or ended.startswith("0001")  # Docker's zero time: not ended yet
+        end = dt.datetime.now(dt.UTC) if running else _utc(ended)
+        return (end - _utc(state["StartedAt"])).total_seconds()
+
+
+def _utc(stamp: str) -> dt.datetime:
+    """Docker's RFC 3339 UTC time (nanoseconds, ``Z``) as an aware datetime, to the microsecond."""
+    return dt.datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
 
 
 if __name__ == "__main__":
