@@ -20,6 +20,13 @@ CUTOFFS ?=
 HORIZON ?= 30
 K ?= 10
 EVAL_OUT ?= $(ROOT)/include/data/ranking_evaluation.csv
+DEPTHS ?=
+HISTORY_DAYS ?= 365
+# The first day the demo loads (START - HISTORY_DAYS): its users' history, for make demo and make recommend.
+DEMO_HISTORY_START = $(shell date -u -d "$(START) - $(HISTORY_DAYS) days" +%F)
+USER_ID ?=
+GENRE ?= (all genres)
+DAY ?=
 
 VENV := $(ROOT)/.venv
 VENV_AF3 := $(ROOT)/.venv-af3
@@ -37,7 +44,7 @@ export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES := airflow.* astro.*
 export PYTHONPATH := $(ROOT)
 
-.PHONY: help setup lock lint fmt test test-slow test-api test-airflow test-airflow3 test-containers lab-images lab-purge mutation bench bench-api bench-evaluation soak api demo up evaluate clean
+.PHONY: help setup lock lint fmt test test-slow test-api test-airflow test-airflow3 test-containers lab-images lab-purge mutation bench bench-api bench-evaluation soak api demo recommend up evaluate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -170,14 +177,20 @@ api: setup ## Run the Movie Rating API under gunicorn on 127.0.0.1:$${API_PORT:-
 	cd api && exec $(API_VENV)/bin/gunicorn --config gunicorn.conf.py "movielens_api:create_app()"
 
 demo: setup ## Whole pipeline locally: API + 04_sensor over START..END (default 2019-01-01..07), top 10
-	START=$(START) END=$(END) API_PORT=$(API_PORT) DAG=$(DAG) MOVIELENS_DATA=$(MOVIELENS_DATA) $(ROOT)/tools/demo
+	START=$(START) END=$(END) API_PORT=$(API_PORT) DAG=$(DAG) MOVIELENS_DATA=$(MOVIELENS_DATA) \
+	  HISTORY_DAYS=$(HISTORY_DAYS) MOVIELENS_HISTORY_START=$(DEMO_HISTORY_START) $(ROOT)/tools/demo
+
+recommend: setup ## One user's list from make demo's results: USER_ID=.. [GENRE=..] [DAY=..] [K=..]
+	MOVIELENS_HISTORY_START=$(DEMO_HISTORY_START) $(VENV)/bin/python -m tools.recommend \
+	  --user-id "$(USER_ID)" --genre "$(GENRE)" $(if $(DAY),--day "$(DAY)") --k "$(K)"
 
 up: setup ## API on :$${API_PORT:-5000} + Airflow UI on :8080 (airflow standalone); Ctrl-C stops both
 	API_PORT=$(API_PORT) MOVIELENS_DATA=$(MOVIELENS_DATA) $(ROOT)/tools/up
 
-evaluate: setup ## Backtest the popular lists: HR/nDCG@K per method and window (CUTOFFS, HORIZON, K, EVAL_OUT)
+evaluate: setup ## Backtest the popular lists: HR/nDCG@K per method and window (CUTOFFS, HORIZON, K, EVAL_OUT, DEPTHS)
 	$(VENV)/bin/python $(ROOT)/tools/evaluate.py $(if $(MOVIELENS_DATA),--data "$(MOVIELENS_DATA)") \
-	  $(if $(CUTOFFS),--cutoffs "$(CUTOFFS)") --horizon "$(HORIZON)" --k "$(K)" --out "$(EVAL_OUT)"
+	  $(if $(CUTOFFS),--cutoffs "$(CUTOFFS)") --horizon "$(HORIZON)" --k "$(K)" --out "$(EVAL_OUT)" \
+	  $(if $(DEPTHS),--depths "$(DEPTHS)")
 
 clean: ## Remove environments, local Airflow home and caches (not datasets)
 	rm -rf $(VENV) $(VENV_AF3) $(API_VENV) $(ROOT)/.local .pytest_cache .ruff_cache api/.pytest_cache

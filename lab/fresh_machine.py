@@ -1,7 +1,7 @@
-"""The newcomer's machine of test f: the README's two commands, `make demo` then `make test`, from a
-`git clone` of this checkout, in a container of lab/fresh-machine/Dockerfile (python3, python3-venv, make,
-git, curl, CA bundle; no PostgreSQL, no uv), with no locale set and Docker's default capabilities (no
-CAP_SYS_PTRACE).
+"""The newcomer's machine of test f: the README's two commands, `make demo` then `make test` (and `make
+recommend` between them), from a `git clone` of this checkout, in a container of lab/fresh-machine/Dockerfile
+(python3, python3-venv, make, git, curl, CA bundle; no PostgreSQL, no uv), with no locale set and Docker's
+default capabilities (no CAP_SYS_PTRACE).
 
 CI starts the container as soon as its image exists (lab/run with LAB_KEEP_RUNNING: beside the other images'
 builds and the long checks), at a low CPU weight, so that it runs in whatever CPU the rest leaves; otherwise
@@ -25,11 +25,12 @@ python3 -c 'import sys; assert sys.flags.utf8_mode, "a locale is set"'
 ! command -v uv && ! command -v pg_ctl && ! command -v psql
 git clone --quiet /checkout /root/movielens
 cd /root/movielens
-for target in demo test; do
-  began=$SECONDS
-  make "$target"
-  echo "fresh-machine: make $target passed in $((SECONDS - began)) s"
-done
+passed() { echo "fresh-machine: make $1 passed in $((SECONDS - began)) s"; }
+began=$SECONDS; make demo 2>&1 | tee /tmp/demo.log; passed demo
+# the user whose list the demo printed, through make recommend (the newest served day by default)
+user=$(sed -n 's/^User \([0-9][0-9]*\), .*/\1/p' /tmp/demo.log | head -n 1)
+began=$SECONDS; make recommend USER_ID="$user" K=5; passed recommend
+began=$SECONDS; make test; passed test
 """
 TIMEOUT = 3600
 #: One fresh machine at a time in the lab engine, under this name: started early by CI (lab/run with

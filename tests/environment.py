@@ -51,4 +51,7 @@ def airflow_environment(home: Path) -> dict[str, str]:
         # DAG runs under test fail fast: a failing task fails its run at once instead of retrying for minutes
         "MOVIELENS_TASK_RETRIES": "0",
         "MOVIELENS_TASK_RETRY_DELAY": "0",
+        # rankings stored 100 deep, the depth of the expected rankings the DAG tests compute with
+        # include.movielens.popularity's defaults (a deployment stores MOVIELENS_TOP_N, default 300)
+        "MOVIELENS_TOP_N": "100",
     }

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from airflow_movielens.days import day_after
+from airflow_movielens.days import day_after, day_epoch
 from include.movielens import settings
 from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served
@@ -139,6 +139,34 @@ def side_by_side(last_day: str | dt.date, n: int = 10, pairs=PAIRS) -> str:
         columns[f"{method}, {days}d"] = cells + ["(not computed)" if top.empty else ""] * (n - len(cells))
     frame = pd.DataFrame(columns, index=pd.RangeIndex(1, n + 1, name="rank"))
     return frame.to_string()
+
+
+def user_list(start: dt.date, served_end: dt.date, k: int) -> str:
+    """The per-user list of ``served_end`` for the user with the most ratings in ``[start, served_end)``."""
+    import sqlalchemy as sa
+
+    from include.movielens.reader import PopularReader
+    from tools.recommend import describe
+
+    reader = PopularReader.from_connection()
+    ratings = sa.table(settings.RATINGS_TABLE, sa.column("userId"), sa.column("timestamp"))
+    ratings.schema = reader.schema
+    since, before = (day_epoch(day) for day in (start, served_end))
+    query = (
+        sa.select(ratings.c.userId)
+        .where((ratings.c.timestamp >= since) & (ratings.c.timestamp < before))
+        .group_by(ratings.c.userId)
+        .order_by(sa.func.count().desc(), ratings.c.userId)
+        .limit(1)
+    )
+    with reader.engine.connect() as conn:
+        user = conn.execute(query).scalar()
+    if user is None:
+        return "(no ratings in the window)"
+    try:
+        return describe(reader.for_user(int(user), day=served_end, k=k))
+    except ValueError as exc:  # e.g. a history not loaded from MOVIELENS_HISTORY_START
+        return f"(no per-user list: {exc})"
 
 
 def best_pair(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
@@ -274,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nServed list of {served_end} (popular_movies: ratings before that day), top {args.top}:")
     print(explain(read_decision(served_end), served))
     print(format_top(served.head(args.top)))
+    if not served.empty:
+        print(
+            f"\nOne user of the window, the one who rated most from {args.start} to {end} (make recommend):"
+        )
+        print(user_list(args.start, served_end, args.top))
     print(f"\nThe other lists of {served_end}, side by side (top {args.top}, ratings):")
     print(side_by_side(end, args.top))
     if not summary.empty:

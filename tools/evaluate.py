@@ -35,6 +35,7 @@ from include.movielens.backtest import (
     default_cutoffs,
     evaluate,
     summarize,
+    unseen_at_depth,
 )
 from include.movielens.popularity import METHODS, WINDOWS
 
@@ -147,6 +148,41 @@ def _positive(text: str) -> int:
     return value
 
 
+def _depths(text: str) -> tuple[int, ...]:
+    return tuple(_positive(part) for part in text.split(",") if part.strip())
+
+
+def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, horizon: int) -> pd.DataFrame:
+    """:func:`unseen_at_depth` of the default served list at every cutoff, one row per (cutoff, depth)."""
+    from include.movielens.choice import DEFAULT
+
+    window = f"{DEFAULT.window_days}d"
+    frames = [
+        unseen_at_depth(
+            log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k
+        ).assign(cutoff=str(cutoff))
+        for cutoff in cutoffs
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def pool_depths(table: pd.DataFrame) -> pd.DataFrame:
+    """Per depth: the lowest ``users_share`` and ``evaluated_share`` over the cutoffs, and both pooled."""
+    full = table.assign(
+        users_full=table["users"] * table["users_share"],
+        evaluated_full=table["evaluated"] * table["evaluated_share"],
+    ).groupby("depth")
+    sums = full[["users", "users_full", "evaluated", "evaluated_full"]].sum()
+    return pd.DataFrame(
+        {
+            "users_lowest": full["users_share"].min(),
+            "users_pooled": sums["users_full"] / sums["users"],
+            "evaluated_lowest": full["evaluated_share"].min(),
+            "evaluated_pooled": sums["evaluated_full"] / sums["evaluated"],
+        }
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, help="MovieLens folder or zip (default: the synthetic ml-25m twin)")
@@ -161,6 +197,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="list length K")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV to write (the chart goes beside it)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random baseline")
+    p.add_argument(
+        "--depths",
+        type=_depths,
+        default=(),
+        help="also print, per stored depth (e.g. 100,200), the share of users left with K unseen movies",
+    )
 
     return p
 
@@ -201,6 +243,17 @@ def main(argv: list[str] | None = None) -> int:
         f"\nBest: {best['method']} over {best['window']} (nDCG@{args.k} {best['ndcg']:.4f}, HR@{args.k} "
         f"{best['hr']:.4f})\nCSV: {out}\nChart: {chart}"
     )
+    if args.depths:
+        t2 = time.perf_counter()
+        table = depth_table(log, days, args.depths, args.k, args.horizon)
+        print(
+            f"\nUsers left with K = {args.k} unseen movies in the first d of the default served list, per "
+            f"cutoff ({time.perf_counter() - t2:.1f}s); all: users with a rating before the cutoff, "
+            "evaluated: the backtest's users"
+        )
+        print(table.to_string(index=False, float_format="{:.4%}".format))
+        print("\nPer depth, over the cutoffs: the lowest share, and all cutoffs' users pooled")
+        print(pool_depths(table).to_string(float_format="{:.4%}".format))
     return 0
 
 

@@ -46,7 +46,9 @@ __all__ = [
     "RatingLog",
     "default_cutoffs",
     "evaluate",
+    "scored_lists",
     "summarize",
+    "unseen_at_depth",
 ]
 
 RANDOM = "random"
@@ -128,6 +130,95 @@ def evaluate(
             half_life_days=half_life_days,
         )
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
+
+
+def scored_lists(
+    log: RatingLog,
+    cutoff: str | dt.date,
+    *,
+    method: str,
+    window: str,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    k: int = DEFAULT_K,
+    min_ratings: int = DEFAULT_MIN_RATINGS,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> pd.DataFrame:
+    """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, spelled out: one row per
+    (evaluated user, list position), columns ``userId``, ``position`` (1..K) and ``movieId``, in list order.
+
+    :func:`~include.movielens.holdout.metrics` never builds them (it reads list positions off a matrix); they
+    are what the per-user read path (:mod:`include.movielens.reader`) must return on the cutoff.
+    """
+    _check(horizon_days, k, [method], [window])
+    holdout = split(log, epoch_day(as_midnight(cutoff, "cutoff")), horizon_days)
+    params = {"min_ratings": min_ratings, "prior_weight": prior_weight, "half_life_days": half_life_days}
+    ((_, _, ranking),) = _rankings(log, holdout, [method], [window], **params)
+    pair_user, pair_rank = holdout.rated_pairs(ranking, 0, len(ranking))
+    order = np.argsort(pair_user, kind="stable")
+    pair_user, pair_rank = pair_user[order], pair_rank[order]
+    bounds = np.searchsorted(pair_user, np.arange(holdout.users + 1))
+    users, positions, movies = [], [], []
+    for i in range(holdout.users):
+        rated = pair_rank[bounds[i] : bounds[i + 1]]
+        ranks = np.setdiff1d(np.arange(1, min(len(ranking), k + len(rated)) + 1), rated)[:k]
+        users.append(np.full(len(ranks), log.user_ids[holdout.evaluated[i]]))
+        positions.append(np.arange(1, len(ranks) + 1))
+        movies.append(log.movie_ids[ranking[ranks - 1]])
+    return pd.DataFrame(
+        {
+            "userId": np.concatenate(users).astype(np.int64),
+            "position": np.concatenate(positions).astype(np.int64),
+            "movieId": np.concatenate(movies).astype(np.int64),
+        }
+    )
+
+
+def unseen_at_depth(
+    log: RatingLog,
+    cutoff: str | dt.date,
+    depths: Sequence[int],
+    *,
+    method: str,
+    window: str,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    k: int = DEFAULT_K,
+    **params: float,
+) -> pd.DataFrame:
+    """For each stored depth d: the share of users with at least ``k`` movies they have not rated among the
+    first d of the ``(method, window)`` ranking at ``cutoff`` (the per-user list a depth can still fill).
+
+    :return: one row per depth: ``depth``, ``users`` (with a rating before the cutoff), ``users_share``,
+        ``evaluated`` (the backtest's users at ``horizon_days``), ``evaluated_share``.
+    """
+    if not depths or min(depths) < 1:
+        raise ValueError(f"depths must be integers >= 1, got {list(depths)}")
+    _check(horizon_days, k, [method], [window])
+    holdout = split(log, epoch_day(as_midnight(cutoff, "cutoff")), horizon_days)
+    defaults = {"min_ratings": DEFAULT_MIN_RATINGS, "prior_weight": DEFAULT_PRIOR_WEIGHT}
+    params = {**defaults, "half_life_days": DEFAULT_HALF_LIFE_DAYS, **params}
+    ((_, _, ranking),) = _rankings(log, holdout, [method], [window], **params)
+    rank_of = np.zeros(len(log.movie_ids), dtype=np.int64)  # 0: not ranked
+    rank_of[ranking] = np.arange(1, len(ranking) + 1)
+    n_movies = len(log.movie_ids)
+    pairs = [
+        log.user[lo:hi].astype(np.int64) * n_movies + log.movie[lo:hi]
+        for lo, hi in chunks(0, holdout.n_train)
+    ]
+    pairs = np.unique(np.concatenate(pairs))  # each (user, movie) rated in train, once
+    user, rank = pairs // n_movies, rank_of[pairs % n_movies]
+    known = np.zeros(log.n_users, dtype=bool)
+    known[user] = True
+    evaluated = np.zeros(log.n_users, dtype=bool)
+    evaluated[holdout.evaluated] = True
+    rows = []
+    for depth in sorted(depths):
+        rated = np.bincount(user[(rank > 0) & (rank <= depth)], minlength=log.n_users)
+        full = min(depth, len(ranking)) - rated >= k
+        rows.append(
+            (depth, int(known.sum()), full[known].mean(), int(evaluated.sum()), full[evaluated].mean())
+        )
+    return pd.DataFrame(rows, columns=["depth", "users", "users_share", "evaluated", "evaluated_share"])
 
 
 def _evaluate_cutoff(

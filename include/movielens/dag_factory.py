@@ -17,7 +17,7 @@ from include.movielens import settings
 from include.movielens.alerts import failure_callbacks
 from include.movielens.compat import DAG, DAILY, Param
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
+from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
 
 
 def ranking_params() -> dict[str, Param]:
@@ -36,7 +36,7 @@ def ranking_params() -> dict[str, Param]:
             description="m in score = v/(v+m)*R + m/(v+m)*C: ratings of prior pull towards the window mean.",
         ),
         "top_n": Param(
-            DEFAULT_TOP_N, type="integer", minimum=1, description="How many movies each ranking keeps."
+            settings.top_n(), type="integer", minimum=1, description="How many movies each ranking keeps."
         ),
         "half_life_days": Param(
             DEFAULT_HALF_LIFE_DAYS,

@@ -38,6 +38,7 @@ class RatingLog:
     movie: np.ndarray  # int32 codes 0..n_movies-1
     rating: np.ndarray  # float64, or float32 if the caller gives it (exact ratings)
     movie_ids: np.ndarray  # movieId of each movie code
+    user_ids: np.ndarray  # userId of each user code
 
     @classmethod
     def from_frame(cls, ratings: pd.DataFrame) -> RatingLog:
@@ -74,7 +75,7 @@ class RatingLog:
             return values if order is None else values[order]
 
         owned = reuse or order is not None  # a permuted column is a fresh copy
-        user, _ = _codes(in_time_order(np.asarray(user_id)), sort=False, in_place=owned)
+        user, user_ids = _codes(in_time_order(np.asarray(user_id)), sort=False, in_place=owned)
         movie, movie_ids = _codes(in_time_order(np.asarray(movie_id)), sort=True, in_place=owned)
         return cls(
             timestamp=in_time_order(timestamp),
@@ -82,6 +83,7 @@ class RatingLog:
             movie=movie,
             rating=in_time_order(_floats(np.asarray(rating))),
             movie_ids=movie_ids,
+            user_ids=user_ids,
         )
 
     @cached_property
@@ -149,6 +151,7 @@ class Split:
     end: int  # T as Unix seconds
     n_train: int  # train = log rows [0, n_train)
     users: int  # evaluated users
+    evaluated: np.ndarray  # their user codes, ascending (evaluated user i is code evaluated[i])
     rated_offsets: np.ndarray  # rated_users[rated_offsets[m]:rated_offsets[m + 1]] rated movie m in train
     rated_users: np.ndarray  # (evaluated users only; a user may appear twice if they rated m twice)
     rel_user: np.ndarray  # relevant (user, movie) pairs, each once
@@ -200,6 +203,7 @@ def split(log: RatingLog, cutoff: dt.date, horizon_days: int) -> Split:
         end=end,
         n_train=n_train,
         users=len(evaluated),
+        evaluated=evaluated.astype(np.int32),
         rated_offsets=rated_offsets,
         rated_users=rated_users,
         rel_user=index[rel_key // n_movies],

@@ -79,7 +79,7 @@ from include.movielens.compat import (
 )
 from include.movielens.dag_factory import api_paging
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT, DEFAULT_TOP_N
+from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
 from include.movielens.results import loaded_days, replace_windows
 from include.movielens.windows import (
     AGGREGATE_SQL,
@@ -225,7 +225,7 @@ def ranking_params() -> dict:
     return {
         "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
         "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
-        "top_n": int(params.get("top_n", DEFAULT_TOP_N)),
+        "top_n": int(params.get("top_n", settings.top_n())),
         "half_life_days": float(params.get("half_life_days", DEFAULT_HALF_LIFE_DAYS)),
     }
 

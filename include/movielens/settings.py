@@ -39,6 +39,13 @@ Environment variables:
 ``MOVIELENS_ALERT_CONN_ID``
     An HTTP connection that a failed task's JSON record is POSTed to (unset: no notifier, only the log
     line; :mod:`include.movielens.alerts`).
+``MOVIELENS_TOP_N``
+    How many movies each ranking stores: the default of the daily DAGs' ``top_n`` param (default 300, deep
+    enough that at least 99 % of users keep 10 movies they have not rated: docs/benchmarks.md).
+``MOVIELENS_HISTORY_START``
+    The first day of the users' history (default 1995-01-09, the day of MovieLens's first rating). The
+    per-user read path (:mod:`include.movielens.reader`) answers only when ``ratings`` holds every day from
+    it to the day before the list, so that "rated before" means every rating, as in the backtest.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ API_POOL_SLOTS = 4
 #: The longest range of ratings any MovieLens release spans (1995-01-09 .. 2023-10-12, ml-32m), rounded up:
 #: what a history load pages at most (05_history refuses a range past the API's newest rating).
 MOVIELENS_SPAN_DAYS = 29 * 365
+TOP_N = 300
+HISTORY_START = dt.date(1995, 1, 9)
 
 # The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD, and the same
 # bounds in epoch seconds (the ``timestamp`` unit of the ``ratings`` table).
@@ -204,3 +213,13 @@ def api_pool_slots() -> int:
 def alert_conn_id() -> str | None:
     """The HTTP connection that failed tasks are reported to, if one is set."""
     return (os.environ.get("MOVIELENS_ALERT_CONN_ID") or "").strip() or None
+
+
+def top_n() -> int:
+    """How many movies each ranking stores (the daily DAGs' ``top_n`` default)."""
+    return _env_int("MOVIELENS_TOP_N", TOP_N)
+
+
+def history_start() -> dt.date:
+    """The first day of the users' history that the per-user read path requires loaded."""
+    return _env_date("MOVIELENS_HISTORY_START", HISTORY_START)

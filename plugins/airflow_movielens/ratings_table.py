@@ -4,8 +4,9 @@ The one loader the DAG tasks and :class:`~airflow_movielens.transfers.MovielensR
 It works on any common-sql ``DbApiHook`` (``BaseHook.get_connection(conn_id).get_hook()``) and is tested on
 SQLite and PostgreSQL:
 
-1. create the table (``userId``, ``movieId``, ``rating``, ``timestamp`` in epoch seconds) and its index on
-   ``timestamp`` if needed;
+1. create the table (``userId``, ``movieId``, ``rating``, ``timestamp`` in epoch seconds) and its indexes
+   if needed: on ``timestamp`` (the windows) and on ``(userId, movieId)`` (a user's ratings: the per-user
+   read path of the results);
 2. stream the records page by page into a session-local staging table (PostgreSQL: ``COPY``, through
    psycopg2's ``copy_expert``; other databases: ``executemany``), so memory stays bounded by one page;
 3. check that every staged rating lies in ``[start, end)`` and let the caller check the count;
@@ -110,6 +111,7 @@ def _ensure_table(
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_timestamp_idx" ON {name} ("timestamp")')
+    cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_user_idx" ON {name} ("userId", "movieId")')
     days = None
     if days_table:
         days = qualified_name(hook, days_table, schema)

@@ -53,6 +53,7 @@ PARSE_SETTINGS = (
     "MOVIELENS_API_POOL",
     "MOVIELENS_API_POOL_SLOTS",
     "MOVIELENS_ALERT_CONN_ID",
+    "MOVIELENS_TOP_N",
 )
 
 
@@ -354,3 +355,21 @@ def test_every_task_reports_its_failure(monkeypatch, alert_conn_id: str | None) 
             assert callbacks[0] is log_failure, task.task_id
             notifiers = [c.http_conn_id for c in callbacks if isinstance(c, FailureWebhookNotifier)]
             assert notifiers == ([alert_conn_id] if alert_conn_id else []), task.task_id
+
+
+def test_the_stored_depth_follows_its_setting(monkeypatch) -> None:
+    """``top_n`` defaults to MOVIELENS_TOP_N: 300 unless set (the depth docs/benchmarks.md measures)."""
+    for dag in parse(monkeypatch).values():
+        assert dag.params["top_n"] == 300, dag.dag_id
+    for dag in parse(monkeypatch, MOVIELENS_TOP_N="120").values():
+        assert dag.params["top_n"] == 120, dag.dag_id
+    monkeypatch.setenv("MOVIELENS_TOP_N", "0")
+    from include.movielens import settings
+
+    with pytest.raises(ValueError, match="MOVIELENS_TOP_N must be >= 1, got 0"):
+        settings.top_n()
+    monkeypatch.setenv("MOVIELENS_HISTORY_START", "1995-13-01")
+    with pytest.raises(
+        ValueError, match="MOVIELENS_HISTORY_START must be a YYYY-MM-DD date, got '1995-13-01'"
+    ):
+        settings.history_start()

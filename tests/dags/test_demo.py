@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from airflow_movielens.days import as_midnight
 from tests.results_db import sqlite_results
 from tests.support.dag_runs import SENSOR_TIMEOUT, pipeline_env
 from tests.support.expected_runs import assert_same_ranking, expected_ranking
@@ -23,6 +24,7 @@ def test_demo_runs_a_range_and_reads_the_top_10(
     monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-01")
     monkeypatch.setenv("MOVIELENS_END_DATE", "2019-01-10")
     monkeypatch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
+    monkeypatch.setenv("MOVIELENS_HISTORY_START", "2019-01-13")  # the users' history: the days the demo loads
     db = sqlite_results(tmp_path / "results.db")
     with pipeline_env(db, tmp_path / "data"):
         chart = tmp_path / "data" / "top20.png"
@@ -53,5 +55,42 @@ def test_demo_runs_a_range_and_reads_the_top_10(
         top = demo.top_movies("2019-01-14", 10)
         assert_same_ranking(top, expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
         assert_same_ranking(demo.top_movies(n=10), expected_ranking(dataset, dt.date(2019, 1, 14)).head(10))
+        assert_user_list(out, dataset, db, capsys)
     ends = sorted(db.rankings()["window_end"].astype(str).unique())
     assert ends == ["2019-01-14", "2019-01-15"]
+
+
+def assert_user_list(out: str, dataset, db, capsys) -> None:
+    """The demo's per-user list: the busiest user of the window gets the served top 10 without the movies
+    they rated in it; ``make recommend`` (tools/recommend.py) prints the same, and refuses a bad user id."""
+    from include.movielens.results import read_ranking
+    from tools import recommend
+
+    shown = out.split("One user of the window", 1)[1]
+    header = shown.splitlines()[1]
+    assert header.startswith("User "), header
+    assert "the served list without the movies they rated since 2019-01-13" in header, header
+    user = int(header.split()[1].rstrip(","))
+    ratings = dataset[0]
+    window = ratings[
+        (ratings["timestamp"] >= as_midnight("2019-01-13"))
+        & (ratings["timestamp"] < as_midnight("2019-01-15"))
+    ]
+    assert user == window.groupby("userId").size().sort_values(ascending=False, kind="mergesort").index[0]
+    # everything the user rated before the served day in what the runs loaded (more than the window: the
+    # runs load the days their 365-day windows need)
+    loaded = db.ratings()
+    mine = (loaded["userId"] == user) & (loaded["timestamp"] < as_midnight("2019-01-15"))
+    seen = set(loaded.loc[mine, "movieId"])
+    served = read_ranking("2019-01-15", method="count", window_days=365)  # the served list (the default)
+    expected = [movie for movie in served["movieId"] if movie not in seen][:10]
+    lines = shown.splitlines()
+    table = next(i for i, line in enumerate(lines) if line.split()[:1] == ["#"])
+    listed = lines[table + 1 : lines.index("", table)]
+    assert [int(line.split()[2]) for line in listed] == expected
+    assert seen & set(served["movieId"].head(10)), "premise: the busiest user rated a movie of the top 10"
+    url = f"sqlite:///{db.path}"
+    assert recommend.main(["--user-id", str(user), "--url", url]) == 0
+    assert capsys.readouterr().out.strip() == "\n".join(lines[1 : table + 1 + len(listed)]).strip()
+    assert recommend.main(["--user-id", "0", "--url", url]) == 2
+    assert "recommend: user_id must be an integer >= 1, got 0" in capsys.readouterr().err

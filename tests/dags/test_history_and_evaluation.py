@@ -90,3 +90,40 @@ def test_evaluation_dag_stores_the_backtest_once_per_cutoff(dags, dataset, works
     # a 5-day horizon is not the one the choice rests on (30 days): no decision yet
     assert db.query(f"SELECT * FROM {db.schema_prefix}ranking_choice").empty
     assert len(db.query(f"SELECT * FROM {db.schema_prefix}ranking_evaluation")) == 16
+
+
+def test_a_users_list_is_the_list_the_backtest_scored(dags, workspace) -> None:
+    """For every user of a backtest at a cutoff: the read path on that day returns the backtest's list."""
+    from include.movielens.backtest import scored_lists
+    from include.movielens.evaluation import read_rating_log
+    from include.movielens.reader import PopularReader
+    from include.movielens.served import read_served
+
+    conf = {"history_start": "2018-12-01", "history_end": "2019-01-12"}
+    assert_succeeded(
+        dags["05_history"].test(execution_date=dt.datetime(2019, 2, 1, tzinfo=dt.UTC), run_conf=conf)
+    )
+    cutoff = "2019-01-08"
+    assert_succeeded(run(dags["02_hook"], dt.date(2019, 1, 7)))  # serves the list of 2019-01-08
+    served = read_served(cutoff)
+    method, days = served["method"].iloc[0], int(served["window_days"].iloc[0])
+    # what 06_evaluation scores: the backtest over the loaded ratings, 4 days of them after the cutoff
+    lists = scored_lists(read_rating_log(), cutoff, method=method, window=f"{days}d", horizon_days=4, k=10)
+    expected = lists.groupby("userId")["movieId"].apply(list).to_dict()
+    reader = PopularReader.from_connection(history_start=conf["history_start"])
+    served_top = served["movieId"].head(10).tolist()
+    excluded = short = 0
+    for user, backtest_list in expected.items():
+        answer = reader.for_user(int(user), day=cutoff, k=10)
+        got = answer.movies["movieId"].tolist()
+        if answer.short:  # the stored depth ran out: what there is, in the backtest's order
+            short += 1
+            assert got == backtest_list[: len(got)], user
+        else:
+            assert got == backtest_list, user
+        excluded += got != served_top
+    # premise: users whose exclusion changes their list, and most lists complete at the stored depth
+    counts = {"users": len(expected), "excluded": excluded, "short": short}
+    assert counts["users"] > 50, counts
+    assert counts["excluded"] > 10, counts
+    assert counts["short"] < counts["users"] / 10, counts

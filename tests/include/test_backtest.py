@@ -11,7 +11,16 @@ import pytest
 
 from airflow_movielens.days import as_midnight
 from include.movielens import holdout
-from include.movielens.backtest import EVAL_COLUMNS, RANDOM, RatingLog, default_cutoffs, evaluate, summarize
+from include.movielens.backtest import (
+    EVAL_COLUMNS,
+    RANDOM,
+    RatingLog,
+    default_cutoffs,
+    evaluate,
+    scored_lists,
+    summarize,
+    unseen_at_depth,
+)
 from include.movielens.popularity import METHODS, WINDOWS, rank_window
 
 T = as_midnight("2019-03-01")
@@ -183,6 +192,47 @@ def test_heavy_users_whose_lists_reach_deep_into_the_ranking() -> None:
     row = results.iloc[0]
     assert (row["users"], row["hr"], row["ndcg"]) == (1, 1.0, 0.5)
     assert row["coverage"] == pytest.approx(5 / 299)
+
+
+def _lists(frame: pd.DataFrame) -> dict[int, list[int]]:
+    assert (
+        frame.groupby("userId")["position"].apply(list).map(lambda p: p == list(range(1, len(p) + 1))).all()
+    )
+    return frame.groupby("userId", sort=True)["movieId"].apply(list).to_dict()
+
+
+def test_scored_lists_are_the_hand_computed_lists() -> None:
+    # The lists of test_hand_computed_case (count/all, K = 2) and of its 7-day window (u1 keeps one movie).
+    lists = scored_lists(_log(HAND), "2019-03-01", method="count", window="all", k=2)
+    assert _lists(lists) == {1: [30, 50], 2: [30, 40], 3: [30, 40], 4: [20, 40], 5: [10, 20], 6: [10, 20]}
+    lists = scored_lists(_log(HAND), "2019-03-01", method="count", window="7d", k=2)
+    assert _lists(lists) == {1: [30], 2: [30, 40], 3: [30, 40], 4: [20, 40], 5: [10, 20], 6: [10, 20]}
+    # the heavy user of the next case: beyond the first 200 ranks, which they all rated
+    rows = [(u, m, T - DAY - m) for m in range(1, 301) for u in range(1, 302 - m) if u != 1 or m <= 200]
+    rows += [(1, 203, T + DAY), (2, 1, T + DAY)]
+    heavy = scored_lists(_log(rows), "2019-03-01", method="count", window="all", k=5)
+    assert _lists(heavy) == {1: [201, 202, 203, 204, 205]}
+    with pytest.raises(ValueError, match="unknown method 'best'"):
+        scored_lists(_log(HAND), "2019-03-01", method="best", window="all")
+
+
+def test_unseen_at_depth_counts_the_users_a_depth_can_still_serve() -> None:
+    # count/all ranks [10, 20, 30, 40, 50, 70]. Users with train ratings: u1 {10, 20, 40}, u2 {10, 20, 50},
+    # u3 {10, 20}, u4 {10, 30}, u5 {30, 40, 70}, u7 {20}; evaluated: u1 .. u6 (u6 has no train).
+    # K = 1. Depth 2 ({10, 20}): unseen left for u4, u5, u7 (3/6 users) and u4, u5, u6 (3/6 evaluated).
+    # Depth 3 adds 30: everyone has one. Depth 10 is capped at the 6 ranked movies.
+    table = unseen_at_depth(_log(HAND), "2019-03-01", [3, 2, 10], method="count", window="all", k=1)
+    assert table["depth"].tolist() == [2, 3, 10]
+    assert table["users"].tolist() == [6, 6, 6]
+    assert table["evaluated"].tolist() == [6, 6, 6]
+    assert table["users_share"].tolist() == [0.5, 1.0, 1.0]
+    assert table["evaluated_share"].tolist() == [0.5, 1.0, 1.0]
+    # K = 4 at depth 10 (6 movies): u6 (nothing rated), u7 (5 unseen) and u3, u4 (4 unseen)
+    wide = unseen_at_depth(_log(HAND), "2019-03-01", [10], method="count", window="all", k=4)
+    assert wide["users_share"].tolist() == [3 / 6]
+    assert wide["evaluated_share"].tolist() == [3 / 6]
+    with pytest.raises(ValueError, match=r"depths must be integers >= 1, got \[0\]"):
+        unseen_at_depth(_log(HAND), "2019-03-01", [0], method="count", window="all")
 
 
 def test_random_baseline_is_reproducible_and_seeded() -> None:

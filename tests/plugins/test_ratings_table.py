@@ -100,7 +100,7 @@ def test_a_long_interval_marks_every_day_even_without_ratings(movielens_api, res
     assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
 
 
-def test_index_on_timestamp(movielens_api, results_db) -> None:
+def test_indexes_on_timestamp_and_user(movielens_api, results_db) -> None:
     load(DAY, NEXT_DAY)
     if results_db.kind == "sqlite":
         indexes = results_db.query(
@@ -111,8 +111,10 @@ def test_index_on_timestamp(movielens_api, results_db) -> None:
             "SELECT indexname AS name, indexdef AS sql FROM pg_indexes "
             "WHERE schemaname = 'public' AND tablename = 'ratings'"
         )
-    assert indexes["name"].tolist() == ["ratings_timestamp_idx"]
-    assert '("timestamp")' in indexes["sql"].iloc[0]
+    sql = dict(zip(indexes["name"], indexes["sql"], strict=True))
+    assert sorted(sql) == ["ratings_timestamp_idx", "ratings_user_idx"]
+    assert '("timestamp")' in sql["ratings_timestamp_idx"]
+    assert '("userId", "movieId")' in sql["ratings_user_idx"]
 
 
 def failing_after(records, count: int):
