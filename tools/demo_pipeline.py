@@ -34,6 +34,7 @@ from airflow_movielens.days import day_after, day_epoch
 from include.movielens import settings
 from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served
+from include.movielens.windows import ALL_GENRES
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
 #: The (method, window_days) rankings printed side by side.
@@ -142,25 +143,35 @@ def side_by_side(last_day: str | dt.date, n: int = 10, pairs=PAIRS) -> str:
 
 
 def user_list(start: dt.date, served_end: dt.date, k: int) -> str:
-    """The per-user list of ``served_end`` for the user with the most ratings in ``[start, served_end)``."""
+    """The per-user list of ``served_end`` for a user who rated in ``[start, served_end)``: the one who had
+    rated the most of the served top ``k`` (the exclusion shows), else the first."""
     import sqlalchemy as sa
 
     from include.movielens.reader import PopularReader
+    from include.movielens.served import SERVED_TABLE
     from tools.recommend import describe
 
     reader = PopularReader.from_connection()
-    ratings = sa.table(settings.RATINGS_TABLE, sa.column("userId"), sa.column("timestamp"))
-    ratings.schema = reader.schema
+    ratings = sa.table(settings.RATINGS_TABLE, *map(sa.column, ("userId", "movieId", "timestamp")))
+    served = sa.table(SERVED_TABLE, *map(sa.column, ("window_end", "genre", "rank", "movieId")))
+    ratings.schema = served.schema = reader.schema
     since, before = (day_epoch(day) for day in (start, served_end))
+    stamp = ratings.c.timestamp
+    active = sa.select(ratings.c.userId).where((stamp >= since) & (stamp < before))
+    top = sa.select(served.c.movieId).where(
+        (served.c.window_end == served_end) & (served.c.genre == ALL_GENRES) & (served.c["rank"] <= k)
+    )
     query = (
         sa.select(ratings.c.userId)
-        .where((ratings.c.timestamp >= since) & (ratings.c.timestamp < before))
+        .where(ratings.c.userId.in_(active) & ratings.c.movieId.in_(top) & (stamp < before))
         .group_by(ratings.c.userId)
-        .order_by(sa.func.count().desc(), ratings.c.userId)
+        .order_by(sa.func.count(sa.distinct(ratings.c.movieId)).desc(), ratings.c.userId)
         .limit(1)
     )
     with reader.engine.connect() as conn:
-        user = conn.execute(query).scalar()
+        user = (
+            conn.execute(query).scalar() or conn.execute(active.order_by(ratings.c.userId).limit(1)).scalar()
+        )
     if user is None:
         return "(no ratings in the window)"
     try:
@@ -304,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_top(served.head(args.top)))
     if not served.empty:
         print(
-            f"\nOne user of the window, the one who rated most from {args.start} to {end} (make recommend):"
+            f"\nOne user of {args.start} .. {end}, the one who had rated most of this top (make recommend):"
         )
         print(user_list(args.start, served_end, args.top))
     print(f"\nThe other lists of {served_end}, side by side (top {args.top}, ratings):")
