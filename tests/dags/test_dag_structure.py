@@ -111,7 +111,7 @@ def test_ranking_params(dags, dag_id: str) -> None:
     assert {name: params[name] for name in ("min_ratings", "prior_weight", "top_n", "half_life_days")} == {
         "min_ratings": 3,
         "prior_weight": 10,
-        "top_n": 100,
+        "top_n": 300,  # MOVIELENS_TOP_N's default
         "half_life_days": 7,
     }
 
