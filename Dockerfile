@@ -2,8 +2,9 @@
 # image bundles astro-sdk-python 1.8.1 and the postgres 5.14.0 / sqlite 3.9.1 / common-sql 1.25.0 / http 4.13.3
 # providers (Astronomer docs: "Astro Runtime provider package reference", section Astro Runtime 12.8.0, and the
 # Runtime release notes). The local lock (requirements/airflow.lock) pins the same versions; tests/test_versions.py
-# fails if the two drift apart. Airflow 3 (Runtime 3.x) is ruled out: astro-sdk-python does not import on it;
-# Airflow 2.11.1+ is ruled out: its flask-session>=0.8 conflicts with astro-sdk-python's <0.6 pin.
+# fails if the two drift apart. This image is the Astro SDK path: astro-sdk-python does not import on Airflow 3,
+# which runs the same DAGs without the SDK from Dockerfile.airflow3 (Runtime 3.x); Airflow 2.11.1+ is ruled out
+# here: its flask-session>=0.8 conflicts with astro-sdk-python's <0.6 pin.
 # Runtime 12.9.0 .. 12.12.0 (also Airflow 2.10.5) exist, but their provider lists could not be checked against
 # the lock from a published source here, so the project stays on 12.8.0 until a row for the newer tag is added
 # to tests/test_versions.py.

@@ -13,8 +13,10 @@ DOC_MD = """
 Pages each day's ratings from the Movie Rating API with a small hand-written `requests` client
 (`include/movielens/client.py`: limit/offset paging by hand, details from the Airflow connection
 `movielens`) and streams them into the table `ratings` of `movielens_results`, replacing that day in one
-transaction (the provider's shared loader). The Astro SDK then aggregates the day per movie in SQL, ranks
-the movies in an `@aql.dataframe` task into `movie_rankings` and exports `rankings/01_python/<ds>.csv`.
+transaction (the provider's shared loader). The ranking half is every DAG's (`include/movielens/pipeline.py`):
+the 1/7/30/365-day windows before the day aggregated in SQL, ranked by count, bayes and trending into
+`movie_rankings` and `genre_rankings`, the day's chosen list published in `popular_movies` and checked, and
+`rankings/01_python/<ds>.csv` exported; through the Astro SDK on Airflow 2, TaskFlow and common-sql on 3.
 
 What it demonstrates: the plain-Python baseline the next DAGs improve on (no retries on HTTP errors,
 no typed errors). Params: `min_ratings`, `prior_weight`, `top_n`.

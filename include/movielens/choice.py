@@ -4,7 +4,7 @@ The daily DAGs compute twelve lists per day (:data:`popularity.METHODS` x :data:
 ``06_evaluation`` measures them at monthly cutoffs (``ranking_evaluation``). This module turns those
 measurements into a chain of decisions, one per day on which new evidence became available. No Airflow import.
 
-The rule (README, "The served list"):
+The rule (docs/evaluation.md, "The served list"):
 
 * **Evidence.** An evaluation at cutoff T with horizon H (``k`` = :data:`CHOICE_K`, ``horizon_days`` =
   :data:`CHOICE_HORIZON_DAYS`) is *available* on day T + H: its test ratings all lie before that day. The

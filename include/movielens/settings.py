@@ -17,6 +17,8 @@ Environment variables:
     Bound on concurrent runs of each DAG (default 2).
 ``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``
     04_sensor's reschedule interval and timeout in seconds (default 300 / 3600).
+``MOVIELENS_SENSOR_DEFERRABLE``
+    Whether 04_sensor waits in the triggerer instead of rescheduling (default false).
 ``MOVIELENS_TASK_RETRIES`` / ``MOVIELENS_TASK_RETRY_DELAY``
     Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
     test suite sets 0, so that a failing task fails its run at once).
