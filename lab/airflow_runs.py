@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from include.movielens import settings
 from include.movielens.ranking import score_movies
 from lab.stack import Stack
 
@@ -178,8 +179,10 @@ def _day(dataset: Path, day: str) -> pd.DataFrame:
 
 
 def expected_ranking(dataset: Path, day: str) -> pd.DataFrame:
-    """The ranking of one day computed from the dataset's ratings.csv with the pure ranking function."""
-    return score_movies(_day(dataset, day))[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
+    """The ranking of one day computed from the dataset's ratings.csv with the pure ranking function, as
+    deep as the stacks store it (``MOVIELENS_TOP_N``'s default: they do not set it)."""
+    ranking = score_movies(_day(dataset, day), top_n=settings.TOP_N)
+    return ranking[["rank", "movieId", "n_ratings"]].reset_index(drop=True)
 
 
 def ratings_in_window(dataset: Path, day: str) -> int:
