@@ -10,6 +10,8 @@ UV_BOOT := $(ROOT)/.local/uv/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOT))
 export UV
 export UV_PYTHON_DOWNLOADS := never
+# A package index that drops connections for a minute should slow `make setup` down, not fail it (uv: 3).
+export UV_HTTP_RETRIES ?= 8
 
 START ?= 2019-01-01
 END ?= 2019-01-07
