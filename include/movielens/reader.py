@@ -173,7 +173,8 @@ class PopularReader:
         return sorted(conn.execute(query).scalars())
 
     def _check_history(self, conn: sa.engine.Connection, day: dt.date, before: int) -> None:
-        """Every day of ``[history_start, day)`` is loaded, else a ``ValueError`` naming the first missing."""
+        """Every day of ``[history_start, day)`` is loaded, else a ``ValueError`` naming the first missing
+        day, or the first run of missing days."""
         first = day_epoch(self.history_start)
         if first >= before:
             return
