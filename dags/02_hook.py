@@ -25,14 +25,12 @@ with movielens_dag("02_hook", doc_md=DOC_MD, tags=["hook"]) as dag:
     @task(**api_paging(days=1))
     def load_ratings(start_date: str, end_date: str) -> dict:
         """Stream ``[start_date, end_date)`` from ``MovielensHook.iter_ratings`` into ``ratings``."""
-        from airflow_movielens.checks import check_complete
-
         with MovielensHook(settings.MOVIELENS_CONN_ID, batch_size=settings.DEFAULT_BATCH_SIZE) as hook:
             return load_interval(
                 start_date,
                 end_date,
                 hook.iter_ratings(start_date, end_date),
-                before_commit=lambda count: check_complete(hook, start_date, end_date, count),
+                before_commit=lambda count: hook.check_complete(start_date, end_date, count),
             )
 
     rank_and_publish(load_ratings(settings.WINDOW_START_TEMPLATE, settings.WINDOW_END_TEMPLATE))

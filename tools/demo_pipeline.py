@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from airflow_movielens.days import day_after, day_epoch
+from airflow_movielens.dates import day_after, day_epoch
 from include.movielens import settings
 from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served

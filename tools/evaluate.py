@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.files import atomic_open
+from airflow_movielens.records import atomic_open
 from include.movielens.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.days import DAY_SECONDS, as_midnight, epoch_day
+from airflow_movielens.dates import DAY_SECONDS, as_midnight, epoch_day
 from include.movielens.holdout import RatingLog, Split, chunks, metrics, split
 from include.movielens.popularity import (
     DEFAULT_HALF_LIFE_DAYS,

@@ -20,7 +20,7 @@ DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 
 def base_url_from_connection(conn_id: str) -> tuple[str, tuple[str, str] | None]:
     """Build the API base URL and basic-auth pair from an Airflow connection."""
-    from airflow_movielens.compat import BaseHook
+    from airflow_movielens.version_compat import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
     host = (conn.host or "localhost").rstrip("/")

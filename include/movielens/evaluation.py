@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from airflow_movielens.dates import to_api_date
-from airflow_movielens.days import as_date
+from airflow_movielens.dates import as_date, to_api_date
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.identifiers import sql_identifier
+from airflow_movielens.ratings_table import sql_identifier
 from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow_movielens.dates import to_api_date
-from airflow_movielens.days import epoch_day
+from airflow_movielens.dates import epoch_day, to_api_date
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 

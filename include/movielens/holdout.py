@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.days import DAY_SECONDS, as_midnight, epoch_day
+from airflow_movielens.dates import DAY_SECONDS, as_midnight, epoch_day
 
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 #: Rows per step of the loops over the whole log (their temporaries are a few of these, not a whole column).

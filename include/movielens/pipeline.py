@@ -59,8 +59,8 @@ from typing import Any
 
 import pandas as pd
 
-from airflow_movielens.days import DAY_SECONDS, epoch_day
-from airflow_movielens.files import atomic_open
+from airflow_movielens.dates import DAY_SECONDS, epoch_day
+from airflow_movielens.records import atomic_open
 from include.movielens import settings
 from include.movielens.compat import (
     RANKINGS_ASSET,
@@ -118,8 +118,8 @@ def load_interval(
     The load step of 01_python and 02_hook; the operator of 03/04 calls the same provider loader
     (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
     """
-    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
+    from airflow_movielens.version_compat import BaseHook
 
     db_hook = BaseHook.get_connection(settings.RESULTS_CONN_ID).get_hook()
     return replace_interval(
@@ -150,7 +150,6 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
     run of a catch-up never waits for the runs of the days before it (they may finish later, or never rerun):
     each run ranks all of its windows. Once the days are loaded this is one ``loaded_days`` query.
     """
-    from airflow_movielens.checks import check_complete
     from airflow_movielens.hooks import MovielensHook
 
     end_ts = int(window_end_ts)
@@ -164,7 +163,7 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
                 start,
                 end,
                 hook.iter_ratings(start, end),
-                before_commit=functools.partial(check_complete, hook, start, end),
+                before_commit=functools.partial(hook.check_complete, start, end),
             )
             loaded.append({key: done[key] for key in ("start_date", "end_date", "count")})
     log.info("Days before %s not loaded yet, now loaded: %s", own_day, loaded or "none")

@@ -36,7 +36,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.days import DAY_SECONDS, as_midnight
+from airflow_movielens.dates import DAY_SECONDS, as_midnight
 from include.movielens.ranking import (
     DEFAULT_MIN_RATINGS,
     DEFAULT_PRIOR_WEIGHT,

@@ -14,7 +14,7 @@ import datetime as dt
 
 import pandas as pd
 
-from airflow_movielens.days import as_date
+from airflow_movielens.dates import as_date
 
 DEFAULT_MIN_RATINGS = 3
 DEFAULT_PRIOR_WEIGHT = 10.0

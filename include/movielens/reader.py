@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from airflow_movielens.days import DAY_SECONDS, as_date, as_midnight, day_epoch, epoch_day
-from airflow_movielens.identifiers import sql_identifier
-from airflow_movielens.ratings_table import LOADED_DAYS_TABLE
+from airflow_movielens.dates import DAY_SECONDS, as_date, as_midnight, day_epoch, epoch_day
+from airflow_movielens.ratings_table import LOADED_DAYS_TABLE, sql_identifier
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_K
 from include.movielens.served import SERVED_TABLE

@@ -42,9 +42,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from airflow_movielens.days import epoch_day
-from airflow_movielens.identifiers import sql_identifier
-from airflow_movielens.ratings_table import DDL_LOCK_KEY, LOADED_DAYS_TABLE
+from airflow_movielens.dates import epoch_day
+from airflow_movielens.ratings_table import DDL_LOCK_KEY, LOADED_DAYS_TABLE, sql_identifier
 from include.movielens import settings
 from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
@@ -62,7 +61,7 @@ PRODUCED_BY = ("dag_id", "run_id", "params")
 def open_results(conn_id: str) -> tuple[Any, sa.engine.Engine, str | None]:
     """The results connection's common-sql hook, its SQLAlchemy engine and the schema of the result tables
     (``None`` on SQLite, else ``MOVIELENS_RESULTS_SCHEMA``, checked as an identifier)."""
-    from airflow_movielens.compat import BaseHook
+    from airflow_movielens.version_compat import BaseHook
 
     hook = BaseHook.get_connection(conn_id).get_hook()
     engine = hook.get_sqlalchemy_engine()

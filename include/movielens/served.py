@@ -33,7 +33,7 @@ from collections.abc import Iterable
 import pandas as pd
 import sqlalchemy as sa
 
-from airflow_movielens.days import as_date
+from airflow_movielens.dates import as_date
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
 from include.movielens.results import ResultTables, provenance_columns

@@ -56,7 +56,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
+from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
 
 MOVIELENS_CONN_ID = "movielens"
 RESULTS_CONN_ID = "movielens_results"

@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 from airflow.sdk import task
 
-from airflow_movielens.identifiers import sql_identifier
+from airflow_movielens.ratings_table import sql_identifier
 from include.movielens.results import open_results
 
 __all__ = ["cleanup", "dataframe", "read_table", "table", "table_metadata", "temp_table", "transform"]

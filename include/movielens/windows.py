@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.days import DAY_SECONDS, epoch_day
+from airflow_movielens.dates import DAY_SECONDS, epoch_day
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     DEFAULT_HALF_LIFE_DAYS,

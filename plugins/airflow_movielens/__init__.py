@@ -21,8 +21,7 @@ def get_provider_info() -> dict[str, Any]:
     The connection type also carries the form declaratively (``conn-fields``, ``ui-field-behaviour``), as
     Airflow 3's UI reads it; Airflow 2 ignores those keys and asks the hook's form methods instead.
     """
-    from airflow_movielens.form import conn_fields, ui_field_behaviour
-    from airflow_movielens.settings import DEFAULTS
+    from airflow_movielens.connection import DEFAULTS, conn_fields, ui_field_behaviour
 
     behaviour = ui_field_behaviour(DEFAULTS)
     return {

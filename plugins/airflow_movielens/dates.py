@@ -1,33 +1,136 @@
-"""Date arguments of the Movie Rating API: whole UTC days, ``YYYY-MM-DD``, checked with typed errors.
+"""UTC days: dates, intervals and the closed-window decision of the provider (no Airflow import).
 
-The conversions themselves (days, midnights, epoch seconds) live in :mod:`airflow_movielens.days`.
+The Movie Rating API, the ratings table and the rankings count whole UTC days; a timestamp is Unix seconds.
+This module converts between them, checks the date arguments of the hook, operators and sensor (errors are
+:class:`~airflow_movielens.exceptions.MovielensArgumentError`, a ``ValueError``, imported only to be raised),
+and decides whether an empty interval can still receive ratings. The pipeline's pure modules
+(``include/movielens``) use it as it is: importing it imports nothing from Airflow.
+
+**Closed intervals.** The API serves ratings in time order and reports its newest one (``/health``'s
+``last_rating_timestamp``). An interval ``[start, end)`` whose ``end`` (midnight UTC) is at or before that
+timestamp is *closed*: if it holds no rating now, it never will, so waiting for it only turns a quiet day into
+a failed run. An open interval (no ``end``, or an ``end`` after the newest rating) may still fill.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-
-from airflow_movielens.days import day_epoch, midnight_of
-from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.templates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "CLOSED",
+    "DAY_SECONDS",
     "DEFAULT_END_TEMPLATE",
     "DEFAULT_START_TEMPLATE",
+    "READY",
+    "WAITING",
     "DateLike",
-    "epoch_seconds",
+    "WindowProbe",
+    "argument_error",
+    "as_date",
+    "as_midnight",
+    "day_after",
+    "day_epoch",
+    "epoch_day",
+    "has_ratings",
     "interval_params",
+    "is_closed",
+    "midnight_of",
+    "newest_timestamp",
+    "response_error",
     "task_window",
     "to_api_date",
     "validate_interval",
+    "window_state",
 ]
 
-#: What the hook, operator and sensor accept for a date: ``"YYYY-MM-DD"``, a ``date`` or a ``datetime``
+DAY_SECONDS = 86_400
+
+#: The run's data interval as whole days, ``[data_interval_start, data_interval_end)`` as ``YYYY-MM-DD``: the
+#: default window of the operators and the sensor (these context keys exist on Airflow 2.10 and 3.x alike).
+DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
+DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"
+
+#: What the hook, operators and sensor accept for a date: ``"YYYY-MM-DD"``, a ``date`` or a ``datetime``
 #: (pendulum's ``Date``/``DateTime`` included, they subclass the standard types).
 DateLike = str | dt.date | dt.datetime
 
+#: States of an interval: it holds ratings; it holds none and never will; it holds none yet.
+READY, CLOSED, WAITING = "ready", "closed", "waiting"
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def argument_error(message: str) -> Exception:
+    """A :class:`~airflow_movielens.exceptions.MovielensArgumentError`, imported only when one is raised.
+
+    The modules that the pipeline's pure code and plain scripts import (this one, ``records``) raise the
+    provider's typed errors through this and :func:`response_error`, and so import no Airflow until then.
+    """
+    from airflow_movielens.exceptions import MovielensArgumentError
+
+    return MovielensArgumentError(message)
+
+
+def response_error(message: str, url: str) -> Exception:
+    """A :class:`~airflow_movielens.exceptions.MovielensResponseError`, imported only when one is raised."""
+    from airflow_movielens.exceptions import MovielensResponseError
+
+    return MovielensResponseError(message, url=url)
+
+
+# -- days and epoch seconds ---------------------------------------------------------------------------------
+
+
+def midnight_of(moment: dt.datetime) -> dt.date | None:
+    """The UTC day that starts at ``moment`` (naive means UTC), ``None`` if it is not a UTC midnight."""
+    utc = moment.astimezone(dt.UTC) if moment.tzinfo else moment
+    return utc.date() if utc.time() == dt.time(0) else None
+
+
+def day_epoch(day: dt.date | str) -> int:
+    """Epoch seconds of the UTC midnight that starts ``day`` (a date or ``YYYY-MM-DD``)."""
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+def epoch_day(timestamp: int | float) -> dt.date:
+    """The UTC day that holds the epoch second ``timestamp``."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+
+
+def day_after(day: dt.date | str) -> dt.date:
+    """The day after ``day`` (a date or ``YYYY-MM-DD``): the exclusive end of windows whose last day it is."""
+    last = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+    return last + dt.timedelta(days=1)
+
+
+def as_midnight(value: DateLike, what: str = "date") -> int:
+    """Epoch seconds of the UTC midnight that starts a day given as ``YYYY-MM-DD``, a date or a datetime.
+
+    :param what: how error messages name the value.
+    :raises MovielensArgumentError: (a ``ValueError``) as :func:`to_api_date`, or no day at all.
+    """
+    day = to_api_date(value, what)
+    if day is None:
+        raise argument_error(f"{what} is required, got {value!r}")
+    return day_epoch(day)
+
+
+def as_date(value: DateLike) -> dt.date:
+    """The day of a date, a datetime or a ``YYYY-MM-DD...`` string (as the result tables' drivers give it)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+# -- the API's date arguments -------------------------------------------------------------------------------
 
 
 def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
@@ -36,7 +139,6 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
     A ``datetime`` is converted to UTC (naive ones are taken as UTC) and must fall on midnight, because the
     API works in whole days: silently truncating 2019-01-01T06:00 would fetch six hours that were not asked.
 
-    :param value: the date to normalise.
     :param name: parameter name used in error messages.
     :raises MovielensArgumentError: malformed or impossible date, or a datetime that is not midnight UTC.
     """
@@ -45,34 +147,21 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
     if isinstance(value, str):
         text = value.strip()
         if not _ISO_DATE.fullmatch(text):
-            raise MovielensArgumentError(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
+            raise argument_error(f"{name} must be a date in YYYY-MM-DD form, got {value!r}")
         try:
             return dt.date.fromisoformat(text).isoformat()
         except ValueError:
-            raise MovielensArgumentError(f"{name} is not a valid calendar date: {value!r}") from None
+            raise argument_error(f"{name} is not a valid calendar date: {value!r}") from None
     if isinstance(value, dt.datetime):
         day = midnight_of(value)
         if day is None:
-            raise MovielensArgumentError(
+            raise argument_error(
                 f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
             )
         return day.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    raise MovielensArgumentError(
-        f"{name} must be a str, date or datetime, got {value!r} ({type(value).__name__})"
-    )
-
-
-def epoch_seconds(day: DateLike, name: str = "date") -> int:
-    """Midnight UTC of ``day`` (``YYYY-MM-DD``, date or midnight datetime) in epoch seconds.
-
-    :raises MovielensArgumentError: as :func:`to_api_date`, or no day at all.
-    """
-    text = to_api_date(day, name)
-    if text is None:
-        raise MovielensArgumentError(f"{name} is required, got {day!r}")
-    return day_epoch(text)
+    raise argument_error(f"{name} must be a str, date or datetime, got {value!r} ({type(value).__name__})")
 
 
 def validate_interval(
@@ -85,7 +174,7 @@ def validate_interval(
     start = to_api_date(start_date, "start_date")
     end = to_api_date(end_date, "end_date")
     if start is not None and end is not None and end < start:
-        raise MovielensArgumentError(f"end_date {end} is before start_date {start}")
+        raise argument_error(f"end_date {end} is before start_date {start}")
     return start, end
 
 
@@ -106,9 +195,71 @@ def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple
     """
     start, end = validate_interval(start_date, end_date)
     if start is not None and start == end:
-        raise MovielensArgumentError(
+        raise argument_error(
             f"the window [{start}, {end}) is empty (start and end are the same day). On Airflow 3 a cron "
             "schedule has zero-length data intervals: use CronDataIntervalTimetable or a timedelta schedule "
             "(or [scheduler] create_cron_data_intervals = True), or pass the window's dates explicitly"
         )
     return start, end
+
+
+# -- closed intervals ---------------------------------------------------------------------------------------
+
+
+def is_closed(end: str | None, newest_timestamp: int | None) -> bool:
+    """Whether ``[.., end)`` (``end`` as ``YYYY-MM-DD``) ends at or before the newest rating."""
+    if end is None or newest_timestamp is None:
+        return False
+    return day_epoch(end) <= newest_timestamp
+
+
+def window_state(has_ratings: bool, end: str | None, newest_timestamp: int | None) -> str:
+    """:data:`READY`, :data:`CLOSED` or :data:`WAITING` (see the module docstring)."""
+    if has_ratings:
+        return READY
+    return CLOSED if is_closed(end, newest_timestamp) else WAITING
+
+
+def has_ratings(page: Mapping[str, Any]) -> bool:
+    """Whether a ``limit=1`` page of ``/ratings`` shows a rating (its item, or a non-zero ``total``)."""
+    return bool(page.get("result")) or bool(page.get("total"))
+
+
+def newest_timestamp(health: Mapping[str, Any], url: str) -> int | None:
+    """The newest rating's epoch seconds in a ``/health`` answer, ``None`` if it serves none or does not say.
+
+    :raises MovielensResponseError: a value that is not an integer.
+    """
+    newest = health.get("last_rating_timestamp")
+    if newest is not None and (isinstance(newest, bool) or not isinstance(newest, int)):
+        raise response_error(f"{url} answered a 'last_rating_timestamp' of {newest!r}", url)
+    return newest
+
+
+@dataclass(frozen=True)
+class WindowProbe:
+    """How the state of ``[start, end)`` (checked ``YYYY-MM-DD`` days or ``None``) is read from the API.
+
+    GET ``/ratings`` with :attr:`params` (also the hook's ``limit=1`` count request); if :meth:`needs_newest`
+    says so, GET ``/health``; then :meth:`state` decides from the answers. The hook sends the requests with
+    ``requests``, the trigger with aiohttp: the decision is this one.
+    """
+
+    start: str | None
+    end: str | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Query of the ``/ratings`` request: the window, and one rating at most."""
+        return {**interval_params(self.start, self.end), "limit": 1}
+
+    def needs_newest(self, page: Mapping[str, Any]) -> bool:
+        """Whether the state also needs ``/health``'s newest rating: only for an empty, bounded window."""
+        return not has_ratings(page) and self.end is not None
+
+    def state(
+        self, page: Mapping[str, Any], health: Mapping[str, Any] | None, health_url: str
+    ) -> tuple[str, int | None]:
+        """The window's state and the newest rating's timestamp (``None`` when ``health`` was not read)."""
+        newest = None if health is None else newest_timestamp(health, health_url)
+        return window_state(has_ratings(page), self.end, newest), newest

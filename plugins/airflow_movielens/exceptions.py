@@ -17,7 +17,7 @@ The policy lives in the types, so every task that uses the provider (its operato
 
 from __future__ import annotations
 
-from airflow_movielens.compat import (
+from airflow_movielens.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,

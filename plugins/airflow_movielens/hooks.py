@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
@@ -11,15 +12,34 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import requests
 
-from airflow_movielens.compat import BaseHook
-from airflow_movielens.dates import DateLike, interval_params, validate_interval
-from airflow_movielens.exceptions import MovielensArgumentError, MovielensResponseError
-from airflow_movielens.form import connection_form_widgets, ui_field_behaviour
-from airflow_movielens.paging import pages
+from airflow_movielens.connection import (
+    DEFAULTS,
+    Defaults,
+    HookSettings,
+    Overrides,
+    Timeout,
+    basic_auth,
+    connection_form_widgets,
+    resolve_settings,
+    ui_field_behaviour,
+)
+from airflow_movielens.dates import (
+    CLOSED,
+    DateLike,
+    WindowProbe,
+    has_ratings,
+    interval_params,
+    newest_timestamp,
+    validate_interval,
+)
+from airflow_movielens.exceptions import (
+    MovielensArgumentError,
+    MovielensDataChangedError,
+    MovielensResponseError,
+)
 from airflow_movielens.records import MOVIE_DTYPES, RATING_DTYPES, join_genres, movie_id, typed_frame
-from airflow_movielens.settings import DEFAULTS, Defaults, HookSettings, Overrides, Timeout, resolve_settings
-from airflow_movielens.transport import Transport, basic_auth, build_session, result_page
-from airflow_movielens.windows import WindowProbe, has_ratings, newest_timestamp
+from airflow_movielens.transport import Transport, build_session, pages, result_page
+from airflow_movielens.version_compat import BaseHook
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
@@ -33,7 +53,7 @@ class MovielensHook(BaseHook):
     Nothing touches the network (or even the connection) until the first request; then one session serves
     every page until :meth:`close`, with timeouts and retries (:mod:`airflow_movielens.transport`) and the
     typed errors of :mod:`airflow_movielens.exceptions`. Arguments given here win over the connection's
-    extras, which win over the class defaults (:mod:`airflow_movielens.settings`).
+    extras, which win over the class defaults (:mod:`airflow_movielens.connection`).
 
     :param movielens_conn_id: Airflow connection id (host, port, schema as the URL scheme, login, password).
     :param timeout: read timeout in seconds, or a ``(connect, read)`` pair.
@@ -171,7 +191,7 @@ class MovielensHook(BaseHook):
         return itertools.chain.from_iterable(self._pages(endpoint, params, batch_size))
 
     def _pages(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[list[dict]]:
-        """Yield the non-empty pages of a result set (:func:`airflow_movielens.paging.pages`)."""
+        """Yield the non-empty pages of a result set (:func:`airflow_movielens.transport.pages`)."""
         return pages(
             lambda query: self._get_page(endpoint, query),
             self._url(endpoint),
@@ -233,6 +253,45 @@ class MovielensHook(BaseHook):
             raise MovielensResponseError(message, url=url)
         return total
 
+    def check_complete(
+        self,
+        start_date: DateLike | None,
+        end_date: DateLike | None,
+        fetched: int,
+        *,
+        consequence: str = "nothing was stored",
+        log: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> int:
+        """Compare the number of ratings fetched for ``[start_date, end_date)`` with the API's ``total``.
+
+        Paging already fails when the total changes *between* pages; this one extra ``limit=1`` request after
+        the last page also catches a change between the first request and the end. The one completeness check
+        of every transfer of an interval (file or SQL table). An empty interval is logged as *closed* (it can
+        never get ratings) or *still open* (:mod:`airflow_movielens.dates`): the caller stores an empty result
+        either way.
+
+        :param fetched: how many ratings the caller received.
+        :param consequence: what the caller did not do because of the mismatch (ends the error message).
+        :param log: the task's logger (default: the hook's).
+        :return: the API's total (equal to ``fetched``).
+        :raises MovielensDataChangedError: the API now reports another number.
+        """
+        total = self.count_ratings(start_date, end_date)
+        if fetched != total:
+            raise MovielensDataChangedError(
+                f"fetched {fetched} ratings for [{start_date}, {end_date}) but the API now reports {total}; "
+                f"the data changed during the fetch, {consequence}",
+                url=self._url("ratings"),
+            )
+        if not total:
+            closed = self.window_state(start_date, end_date)[0] == CLOSED
+            (log or self.log).log(
+                logging.INFO if closed else logging.WARNING,
+                "[%s, %s) has no ratings; the window is %s: storing an empty result",
+                start_date, end_date, "closed" if closed else "still open",
+            )  # fmt: skip
+        return total
+
     def has_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> bool:
         """Return whether ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request)."""
         return has_ratings(self._first_rating(start_date, end_date))
@@ -240,7 +299,7 @@ class MovielensHook(BaseHook):
     def newest_rating_timestamp(self) -> int | None:
         """Epoch seconds of the API's newest rating (``/health``), ``None`` if it serves none or does not say.
 
-        A window ending at or before it is closed (:mod:`airflow_movielens.windows`).
+        A window ending at or before it is closed (:mod:`airflow_movielens.dates`).
         """
         url = self._url("health")
         return newest_timestamp(self.transport.get_json(url), url)
@@ -250,7 +309,7 @@ class MovielensHook(BaseHook):
 
         One ``limit=1`` request, plus one ``/health`` request when the window is empty and bounded.
 
-        :return: the :mod:`~airflow_movielens.windows` state and the newest rating's timestamp (if read).
+        :return: the :mod:`~airflow_movielens.dates` state and the newest rating's timestamp (if read).
         """
         probe = WindowProbe(*validate_interval(start_date, end_date))
         page = self._get_page("ratings", probe.params)
@@ -259,7 +318,7 @@ class MovielensHook(BaseHook):
 
     def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
         """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""
-        return self._get_page("ratings", {**interval_params(start_date, end_date), "limit": 1})
+        return self._get_page("ratings", WindowProbe(*validate_interval(start_date, end_date)).params)
 
     # -- movies ---------------------------------------------------------------------------------------
 

@@ -6,16 +6,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_movielens.checks import check_complete
-from airflow_movielens.compat import BaseOperator
-from airflow_movielens.dates import (
-    DEFAULT_END_TEMPLATE,
-    DEFAULT_START_TEMPLATE,
-    DateLike,
-    task_window,
-)
-from airflow_movielens.files import atomic_write_records, record_format
+from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE, DateLike, task_window
 from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.records import atomic_write_records, record_format
+from airflow_movielens.version_compat import BaseOperator
 
 __all__ = ["MovielensFetchRatingsOperator"]
 
@@ -65,7 +59,7 @@ class MovielensFetchRatingsOperator(BaseOperator):
         record_format(self.output_path)  # fail on an unknown extension before fetching anything
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
             ratings = hook.get_ratings(start, end)
-            check_complete(hook, start, end, len(ratings), consequence="nothing was written", log=self.log)
+            hook.check_complete(start, end, len(ratings), consequence="nothing was written", log=self.log)
         count = atomic_write_records(self.output_path, ratings)
         self.log.info("Wrote %d ratings of [%s, %s) to %s", count, start, end, self.output_path)
         return {"path": self.output_path, "count": count, "start_date": start, "end_date": end}

@@ -30,27 +30,30 @@ import csv
 import io
 import itertools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from airflow_movielens.dates import DateLike, epoch_seconds, validate_interval
-from airflow_movielens.days import DAY_SECONDS
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 __all__ = [
+    "DDL_LOCK_KEY",
     "LOADED_DAYS_TABLE",
+    "MAX_IDENTIFIER_LENGTH",
     "RATING_COLUMNS",
     "RATINGS_TABLE",
     "check_names",
     "qualified_name",
+    "quoted_name",
     "replace_interval",
+    "sql_identifier",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,41 @@ DIRECT_LOAD_DAYS = 31
 # Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
 _STAGING = "movielens_ratings_staging"
-#: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS``.
+#: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS`` of this
+#: table and of every other table created in the same database (the pipeline's result tables take it too).
 DDL_LOCK_KEY = 7_404_518_273
+#: PostgreSQL's ``NAMEDATALEN - 1``: the longest identifier, in bytes.
+MAX_IDENTIFIER_LENGTH = 63
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def sql_identifier(value: object, name: str) -> str:
+    """``value`` if it is a plain SQL identifier, else :class:`MovielensArgumentError` naming ``name``.
+
+    Names that come from arguments (a templated ``table`` or ``schema``, a setting) are interpolated in SQL
+    inside double quotes: a name holding a quote, a semicolon or whitespace could leave them and run as SQL.
+    The rule is PostgreSQL's for an unquoted identifier (without its folding to lower case: names stay quoted,
+    so their case is kept), at most :data:`MAX_IDENTIFIER_LENGTH` bytes; every name that passes is also a
+    valid SQLite name.
+    """
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise MovielensArgumentError(
+            f"{name} must be a SQL identifier (a letter or _, then letters, digits, _ or $), got {value!r}"
+        )
+    if len(value.encode("utf-8")) > MAX_IDENTIFIER_LENGTH:
+        raise MovielensArgumentError(
+            f"{name} must be at most {MAX_IDENTIFIER_LENGTH} bytes long, got {value!r} ({len(value)})"
+        )
+    return value
+
+
+def quoted_name(table: str, schema: str | None = None) -> str:
+    """``"schema"."table"``, or ``"table"`` without a schema: the one way a checked name reaches SQL.
+
+    :raises MovielensArgumentError: ``table`` or ``schema`` is not a plain SQL identifier.
+    """
+    sql_identifier(table, "table")
+    return f'"{sql_identifier(schema, "schema")}"."{table}"' if schema else f'"{table}"'
 
 
 def _is_postgres(hook: DbApiHook) -> bool:
@@ -74,14 +110,8 @@ def _is_postgres(hook: DbApiHook) -> bool:
 
 
 def qualified_name(hook: DbApiHook, table: str = RATINGS_TABLE, schema: str | None = None) -> str:
-    """``"schema"."table"`` on databases with schemas, ``"table"`` on SQLite (which has none).
-
-    :raises MovielensArgumentError: ``table`` or ``schema`` is not a plain SQL identifier.
-    """
-    sql_identifier(table, "table")
-    if schema and getattr(hook, "conn_type", None) != "sqlite":
-        return f'"{sql_identifier(schema, "schema")}"."{table}"'
-    return f'"{table}"'
+    """:func:`quoted_name` on databases with schemas; SQLite has none, so there ``schema`` is left out."""
+    return quoted_name(table, None if getattr(hook, "conn_type", None) == "sqlite" else schema)
 
 
 def check_names(table: str, schema: str | None, days_table: str | None = None) -> None:
@@ -260,7 +290,7 @@ def replace_interval(
         )
     if page_size < 1:
         raise MovielensArgumentError(f"page_size must be >= 1, got {page_size!r}")
-    start_ts, end_ts = epoch_seconds(start), epoch_seconds(end)  # both valid dates by now
+    start_ts, end_ts = as_midnight(start), as_midnight(end)  # both valid dates by now
     postgres = _is_postgres(hook)
     placeholder = hook.placeholder
     started = time.monotonic()

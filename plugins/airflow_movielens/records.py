@@ -1,23 +1,47 @@
-"""The API's records as typed DataFrames: column dtypes, a fast page-by-page builder, movie fields."""
+"""The API's records: typed DataFrames of its pages, and the atomic, deterministic files they are written to.
+
+**Frames.** :func:`typed_frame` builds a typed DataFrame column by column, page by page; the dtypes of ratings
+and movies are :data:`RATING_DTYPES` and :data:`MOVIE_DTYPES`.
+
+**Files** (the one place the provider, the DAGs and the tools write their outputs). The format follows the
+extension: ``.json`` (one JSON list of objects, like the seed), ``.jsonl`` (one object per line), ``.csv`` and
+``.parquet``. Files are written to a temporary file in the target folder, fsynced and renamed over the target,
+so readers never see a half-written file, and the same records always give the same bytes (a rerun of a task
+does not change its output). :func:`atomic_open` also takes an object storage path (Airflow's
+``ObjectStoragePath`` on ``s3://``...): written under a temporary name, then renamed.
+
+Nothing here imports Airflow until an error is raised, so plain scripts (``tools/``) write through it too.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import operator
-from collections.abc import Iterable, Mapping
-from typing import Any
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.exceptions import MovielensArgumentError, MovielensResponseError
+from airflow_movielens.dates import argument_error, response_error
 
 __all__ = [
     "MOVIE_DTYPES",
     "RATING_COLUMNS",
     "RATING_DTYPES",
+    "SUPPORTED_FORMATS",
     "TEXT_DTYPE",
+    "atomic_open",
+    "atomic_write_records",
     "join_genres",
     "movie_id",
+    "read_records",
+    "record_format",
     "typed_frame",
 ]
 
@@ -46,9 +70,7 @@ def typed_frame(
             for name, values in columns.items():
                 values.extend([item[name] for item in page])
     except KeyError as err:
-        raise MovielensResponseError(
-            f"an item of {url}'s result has no {err.args[0]!r} field", url=url
-        ) from None
+        raise response_error(f"an item of {url}'s result has no {err.args[0]!r} field", url) from None
     return pd.DataFrame({name: _column(values, dtypes[name]) for name, values in columns.items()})
 
 
@@ -74,4 +96,153 @@ def movie_id(value: Any) -> int:
     try:
         return operator.index(value)  # int and numpy integers; not bool-like floats or "1.5"
     except TypeError:
-        raise MovielensArgumentError(f"movie ids must be integers, got {value!r}") from None
+        raise argument_error(f"movie ids must be integers, got {value!r}") from None
+
+
+SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
+
+Records = pd.DataFrame | Iterable[Mapping[str, Any]]
+
+
+def record_format(path: str | os.PathLike[str]) -> str:
+    """Return the file format (``".json"``, ``".jsonl"``, ``".csv"`` or ``".parquet"``) implied by ``path``.
+
+    :raises MovielensArgumentError: the extension is not one of :data:`SUPPORTED_FORMATS`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_FORMATS:
+        raise argument_error(
+            f"cannot tell the output format of {os.fspath(path)!r}: "
+            f"use one of the extensions {', '.join(SUPPORTED_FORMATS)}"
+        )
+    return suffix
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
+
+    Parent folders are created. On error the temporary file is removed and ``path`` is left untouched.
+
+    :param path: final file path: a local path, or a ``pathlib``-like object storage path (with a
+        ``protocol`` other than ``file``, e.g. Airflow's ``ObjectStoragePath``).
+    :param mode: ``"w"``/``"wb"`` style write mode.
+    :param open_kwargs: passed to :func:`open` (e.g. ``encoding``, ``newline``).
+    """
+    if not any(flag in mode for flag in "wx") or "+" in mode:
+        raise argument_error(f"atomic_open needs a plain write mode, got {mode!r}")
+    if getattr(path, "protocol", "") not in ("", "file", "local"):
+        with _atomic_object(path, mode.replace("x", "w"), open_kwargs) as handle:
+            yield handle
+        return
+    target = Path(getattr(path, "path", None) or path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    # Created like open() creates a file (0666 less the umask); O_EXCL: never someone else's file.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        with open(tmp, mode.replace("x", "w"), **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():  # a replaced file keeps its mode
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def _atomic_object(target: Any, mode: str, open_kwargs: dict[str, Any]) -> Iterator[IO[Any]]:
+    """:func:`atomic_open` on object storage: a temporary object, renamed over the target once written."""
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        with tmp.open(mode, **open_kwargs) as handle:
+            yield handle
+        tmp.rename(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
+    """Write ``records`` (a DataFrame or an iterable of mappings) to ``path`` atomically.
+
+    The format follows the extension (see :func:`record_format`). Missing values (``None``/``NaN``) become
+    JSON ``null``, empty CSV fields or parquet nulls. Column order is the DataFrame's, or the first record's
+    keys followed by keys first seen later.
+
+    :param path: output file; parent folders are created.
+    :param records: the rows to write.
+    :return: the number of records written.
+    """
+    fmt = record_format(path)
+    frame = records if isinstance(records, pd.DataFrame) else _frame_from_records(records)
+    if fmt == ".parquet":
+        with atomic_open(path) as handle:
+            frame.to_parquet(handle, index=False)  # pyarrow, snappy
+    elif fmt == ".csv":
+        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+    else:
+        rows = _json_rows(frame)
+        with atomic_open(path, "w", encoding="utf-8", newline="\n") as handle:
+            if fmt == ".json":
+                handle.write("[")
+                for i, row in enumerate(rows):
+                    handle.write(", " if i else "")
+                    handle.write(_dumps(row))
+                handle.write("]\n")
+            else:
+                for row in rows:
+                    handle.write(_dumps(row))
+                    handle.write("\n")
+    return len(frame)
+
+
+def read_records(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a file written by :func:`atomic_write_records` back into a DataFrame (format by extension)."""
+    fmt = record_format(path)
+    if fmt == ".parquet":
+        return pd.read_parquet(path)
+    if fmt == ".csv":
+        return pd.read_csv(path)
+    with open(path, encoding="utf-8") as handle:
+        rows = json.load(handle) if fmt == ".json" else [json.loads(line) for line in handle if line.strip()]
+    return pd.DataFrame.from_records(rows)
+
+
+def _frame_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    # pandas orders the columns as the keys are first seen (the first record's, then later ones)
+    return pd.DataFrame.from_records([dict(row) for row in records])
+
+
+def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    frame = frame.set_axis([str(col) for col in frame.columns], axis="columns")
+    if len(frame) and frame.isna().to_numpy().any():
+        frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")  # pandas boxes numpy scalars to Python ones here
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):  # pandas Timestamp included
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return str(value)
+
+
+def _dumps(row: Mapping[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

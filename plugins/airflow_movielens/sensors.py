@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,19 +11,41 @@ from typing import Any
 from airflow.configuration import conf
 
 from airflow_movielens import exceptions
-from airflow_movielens.compat import BaseSensorOperator
 from airflow_movielens.dates import (
+    CLOSED,
     DEFAULT_END_TEMPLATE,
     DEFAULT_START_TEMPLATE,
+    READY,
     DateLike,
     task_window,
 )
-from airflow_movielens.exceptions import AirflowSensorTimeout, MovielensUnavailableError
+from airflow_movielens.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    MovielensArgumentError,
+    MovielensUnavailableError,
+)
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.triggers import MovielensRatingsTrigger
-from airflow_movielens.windows import CLOSED, READY, check_on_empty, settle_closed_empty
+from airflow_movielens.version_compat import BaseSensorOperator
 
-__all__ = ["MovielensRatingsSensor"]
+__all__ = ["ON_EMPTY_CHOICES", "MovielensRatingsSensor", "check_on_empty", "settle_closed_empty"]
+
+#: What the sensor does with a closed, empty window: let the run go on (to an empty ranking), skip, or fail.
+ON_EMPTY_CHOICES = ("succeed", "skip", "fail")
+
+
+def check_on_empty(on_empty: str) -> str:
+    """Return ``on_empty`` if it is one of :data:`ON_EMPTY_CHOICES`.
+
+    :raises MovielensArgumentError: anything else (the message shows the value).
+    """
+    if on_empty not in ON_EMPTY_CHOICES:
+        raise MovielensArgumentError(
+            f"on_empty must be one of {', '.join(ON_EMPTY_CHOICES)}, got {on_empty!r}"
+        )
+    return on_empty
 
 
 class MovielensRatingsSensor(BaseSensorOperator):
@@ -112,3 +135,23 @@ class MovielensRatingsSensor(BaseSensorOperator):
             return settle_closed_empty(self.on_empty, start, end, newest, self.log)
         self.log.info("Ratings in [%s, %s): %s", start, end, "yes" if state == READY else "not yet")
         return state == READY
+
+
+def settle_closed_empty(
+    on_empty: str, start: str | None, end: str | None, newest_timestamp: int, log: logging.Logger
+) -> bool:
+    """Apply ``on_empty`` to a closed, empty window: return True (``succeed``) or raise.
+
+    :raises AirflowSkipException: ``on_empty="skip"``.
+    :raises AirflowFailException: ``on_empty="fail"``.
+    """
+    newest = dt.datetime.fromtimestamp(newest_timestamp, dt.UTC).isoformat()
+    message = (
+        f"[{start}, {end}) has no ratings and is closed: the API's newest rating ({newest}) is past its end"
+    )
+    if check_on_empty(on_empty) == "succeed":
+        log.info("%s; going on with no ratings (on_empty='succeed')", message)
+        return True
+    if on_empty == "skip":
+        raise AirflowSkipException(f"{message} (on_empty='skip')")
+    raise AirflowFailException(f"{message} (on_empty='fail')")

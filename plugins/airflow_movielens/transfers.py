@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_movielens.checks import check_complete
-from airflow_movielens.compat import BaseHook, BaseOperator
-from airflow_movielens.dates import (
-    DEFAULT_END_TEMPLATE,
-    DEFAULT_START_TEMPLATE,
-    DateLike,
-    task_window,
-)
+from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE, DateLike, task_window
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import RATINGS_TABLE, check_names, replace_interval
+from airflow_movielens.version_compat import BaseHook, BaseOperator
 
 __all__ = ["MovielensRatingsToSqlOperator"]
 
@@ -73,6 +67,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
                 f"{self.task_id}: interval_start and interval_end are both required, got "
                 f"{self.interval_start!r} and {self.interval_end!r}"
             )
+        # on use: only this operator needs common-sql (the distribution's "sql" extra)
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
         db_hook = BaseHook.get_connection(self.sql_conn_id).get_hook()
@@ -89,7 +84,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
                 hook.iter_ratings(start, end),
                 table=self.table,
                 schema=self.schema,
-                before_commit=lambda count: check_complete(
-                    hook, start, end, count, consequence="the table was left unchanged", log=self.log
+                before_commit=lambda count: hook.check_complete(
+                    start, end, count, consequence="the table was left unchanged", log=self.log
                 ),
             )

@@ -14,11 +14,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_movielens.dates import validate_interval
+from airflow_movielens.connection import basic_auth
+from airflow_movielens.dates import READY, WAITING, WindowProbe, validate_interval
 from airflow_movielens.exceptions import MovielensError, MovielensUnavailableError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.transport import AsyncTransport, basic_auth, result_page
-from airflow_movielens.windows import READY, WAITING, WindowProbe
+from airflow_movielens.transport import AsyncTransport, result_page
 
 __all__ = ["MovielensRatingsTrigger"]
 
@@ -30,7 +30,7 @@ class MovielensRatingsTrigger(BaseTrigger):
 
     - ``{"status": "ready"}`` once the window holds a rating;
     - ``{"status": "closed", "newest_timestamp": ...}`` once the window is closed and empty (see
-      :mod:`airflow_movielens.windows`);
+      :mod:`airflow_movielens.dates`);
     - ``{"status": "timeout"}`` when ``deadline`` (epoch seconds) passes first;
     - ``{"status": "error", "error": <MovielensError class name>, "message", "status_code", "url"}`` at once
       when the API rejects the credentials or the request, or breaks its contract.
@@ -119,6 +119,6 @@ async def _get_connection(conn_id: str) -> Any:
     aget = getattr(MovielensHook, "aget_connection", None)  # Airflow 3
     if aget is not None:
         return await aget(conn_id)
-    from asgiref.sync import sync_to_async
+    from asgiref.sync import sync_to_async  # Airflow 2 only (Airflow 3 has aget_connection)
 
     return await sync_to_async(MovielensHook.get_connection)(conn_id)

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens import popularity
 from tests.support.dag_runs import assert_succeeded, run
 

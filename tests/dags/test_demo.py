@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from tests.results_db import sqlite_results
 from tests.support.dag_runs import SENSOR_TIMEOUT, pipeline_env
 from tests.support.expected_runs import assert_same_ranking, expected_ranking

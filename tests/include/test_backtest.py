@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens import holdout
 from include.movielens.backtest import (
     EVAL_COLUMNS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens.popularity import aggregate
 from include.movielens.windows import rank_genres
 

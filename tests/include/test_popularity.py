@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     METHODS,

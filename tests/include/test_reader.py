@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
 from tests.environment import REPO_ROOT
 
@@ -63,8 +63,8 @@ RATINGS = [
 @pytest.fixture
 def served(results_db) -> dict:
     """DAY's and EARLIER's served lists (overall and Comedy), and the ratings of [2019-01-01, DAY + 1)."""
-    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
+    from airflow_movielens.version_compat import BaseHook
     from include.movielens.compat import table
     from include.movielens.results import replace_windows
     from include.movielens.served import publish_day

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from include.movielens.windows import WINDOW_RANKING_COLUMNS
 from tests.support.timezone import local_time_zone
 
@@ -298,8 +298,8 @@ def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -
 def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypatch) -> None:
     """MOVIELENS_RESULTS_SCHEMA on PostgreSQL: rankings, windows and loaded days live there, public stays
     empty, and a first-schema table there is migrated there."""
-    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
+    from airflow_movielens.version_compat import BaseHook
     from include.movielens.compat import table as path_table
     from include.movielens.results import loaded_days, replace_windows
     from tests.results_db import forget_connection_types

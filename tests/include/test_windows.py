@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.hooks.base import BaseHook
 
-from airflow_movielens.days import as_midnight
+from airflow_movielens.dates import as_midnight
 from airflow_movielens.ratings_table import replace_interval
 from include.movielens import popularity
 from include.movielens.results import read_ranking, replace_windows

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from airflow_movielens.connection import HookSettings
 from airflow_movielens.exceptions import (
     MovielensAuthError,
     MovielensError,
@@ -20,7 +21,6 @@ from airflow_movielens.exceptions import (
     MovielensResponseError,
     MovielensUnavailableError,
 )
-from airflow_movielens.settings import HookSettings
 from airflow_movielens.transport import AsyncTransport, Transport, build_session
 from tests.support.live_api import free_port
 

@@ -1,42 +1,45 @@
-"""check_complete: the extra count after a transfer, on a stand-in hook (live: tests/plugins/transfers)."""
+"""MovielensHook.check_complete: the extra count after a transfer, with the API's answers stubbed (live:
+tests/plugins/transfers)."""
 
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import pytest
 
-from airflow_movielens.checks import check_complete
+from airflow_movielens.dates import CLOSED, WAITING
 from airflow_movielens.exceptions import MovielensDataChangedError
-from airflow_movielens.windows import CLOSED, WAITING
+from airflow_movielens.hooks import MovielensHook
 
 BASE = "http://api.test:5000"
 INTERVALS = {("2019-01-01", "2019-01-02"), ("2019-02-01", "2019-02-02")}
 
 
-def hook(total: int, state: str = CLOSED) -> SimpleNamespace:
-    """Answers only for the interval it is asked about."""
+def hook(total: int, state: str = CLOSED) -> MovielensHook:
+    """A hook whose count and window state answer only for the interval it is asked about."""
 
     def for_the_interval(answer):
         return lambda start, end: (
             answer if (start, end) in INTERVALS else pytest.fail(f"asked {start}..{end}")
         )
 
-    return SimpleNamespace(
-        base_url=BASE, count_ratings=for_the_interval(total), window_state=for_the_interval((state, None))
-    )
+    class Stubbed(MovielensHook):
+        base_url = BASE
+        count_ratings = staticmethod(for_the_interval(total))
+        window_state = staticmethod(for_the_interval((state, None)))
+
+    return Stubbed()
 
 
 def test_a_matching_count_returns_the_total() -> None:
-    assert check_complete(hook(3), "2019-01-01", "2019-01-02", 3) == 3
+    assert hook(3).check_complete("2019-01-01", "2019-01-02", 3) == 3
 
 
 @pytest.mark.parametrize("consequence", [None, "the table was left as it was"])
 def test_a_different_count_is_a_data_change_saying_what_was_not_done(consequence) -> None:
     kwargs = {} if consequence is None else {"consequence": consequence}
     with pytest.raises(MovielensDataChangedError) as caught:
-        check_complete(hook(4), "2019-01-01", "2019-01-02", 3, **kwargs)
+        hook(4).check_complete("2019-01-01", "2019-01-02", 3, **kwargs)
     assert str(caught.value) == (
         "fetched 3 ratings for [2019-01-01, 2019-01-02) but the API now reports 4; "
         f"the data changed during the fetch, {consequence or 'nothing was stored'}"
@@ -50,7 +53,7 @@ def test_a_different_count_is_a_data_change_saying_what_was_not_done(consequence
 def test_an_empty_interval_is_logged_as_closed_or_still_open(caplog, state, level, word) -> None:
     log = logging.getLogger("test.checks")
     with caplog.at_level(logging.INFO, logger="test.checks"):
-        assert check_complete(hook(0, state), "2019-02-01", "2019-02-02", 0, log=log) == 0
+        assert hook(0, state).check_complete("2019-02-01", "2019-02-02", 0, log=log) == 0
     [record] = caplog.records
     assert (record.levelno, record.getMessage()) == (
         level,

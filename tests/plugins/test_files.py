@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.files import atomic_open, atomic_write_records, read_records, record_format
+from airflow_movielens.records import atomic_open, atomic_write_records, read_records, record_format
 
 FRAME = pd.DataFrame(
     {
@@ -134,7 +134,7 @@ def test_a_file_url_path_is_written_locally(tmp_path):
 
 def test_writing_a_file_imports_no_airflow(tmp_path):
     code = (
-        "import sys, airflow_movielens.files as files\n"
+        "import sys, airflow_movielens.records as files\n"
         f"files.atomic_write_records({str(tmp_path / 'a.csv')!r}, [{{'a': 1}}])\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'airflow_movielens'}))"
     )

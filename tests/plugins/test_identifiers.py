@@ -1,4 +1,4 @@
-"""SQL identifiers from arguments (airflow_movielens.identifiers), and the transfer operator refusing hostile
+"""SQL identifiers from arguments (airflow_movielens.ratings_table), and the transfer operator refusing
 ``table`` / ``schema`` values before any SQL, on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.identifiers import MAX_IDENTIFIER_LENGTH, sql_identifier
+from airflow_movielens.ratings_table import MAX_IDENTIFIER_LENGTH, sql_identifier
 from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 
 DAY, NEXT_DAY = "2019-01-07", "2019-01-08"

@@ -18,7 +18,7 @@ import pytest
 
 import airflow_movielens
 from airflow_movielens import get_provider_info
-from airflow_movielens.form import EXTRA_FIELDS
+from airflow_movielens.connection import EXTRA_FIELDS
 from airflow_movielens.hooks import MovielensHook
 from tests.environment import require
 from tests.support.compat import AIRFLOW_3

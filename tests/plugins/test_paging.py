@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_movielens import paging
+from airflow_movielens import transport as paging
 from airflow_movielens.exceptions import MovielensDataChangedError, MovielensResponseError
 from airflow_movielens.hooks import RATING_DTYPES, MovielensHook
 

@@ -15,12 +15,11 @@ import pytest
 from airflow.hooks.base import BaseHook
 
 from airflow_movielens import ratings_table
-from airflow_movielens.dates import epoch_seconds
+from airflow_movielens.dates import as_midnight
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.ratings_table import replace_interval
 from tests.support.threads import run_at_once
-from tests.support.timezone import local_time_zone
 
 DAY, NEXT_DAY, DAY_AFTER = "2019-01-05", "2019-01-06", "2019-01-07"
 CONN_ID = "movielens_results"
@@ -45,19 +44,6 @@ def assert_rows(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(
         actual.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
     )
-
-
-def test_epoch_seconds() -> None:
-    assert epoch_seconds("2019-01-01") == 1_546_300_800
-    with pytest.raises(MovielensArgumentError) as caught:
-        epoch_seconds("01/01/2019")
-    assert str(caught.value) == "date must be a date in YYYY-MM-DD form, got '01/01/2019'"
-    with pytest.raises(MovielensArgumentError) as caught:
-        epoch_seconds("2019-02-30", "day")
-    assert str(caught.value) == "day is not a valid calendar date: '2019-02-30'"
-    with pytest.raises(MovielensArgumentError) as caught:
-        epoch_seconds(None, "day")
-    assert str(caught.value) == "day is required, got None"
 
 
 def test_loads_reruns_and_keeps_other_intervals(movielens_api, expected_ratings, results_db) -> None:
@@ -164,8 +150,8 @@ def test_a_failed_first_load_marks_no_day(movielens_api, results_db) -> None:
 def test_rejects_records_outside_the_interval(movielens_api, results_db) -> None:
     load(DAY, NEXT_DAY)
     before = results_db.ratings()
-    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(NEXT_DAY)}
-    early = {**stray, "timestamp": epoch_seconds(DAY) - 1}
+    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(NEXT_DAY)}
+    early = {**stray, "timestamp": as_midnight(DAY) - 1}
     with pytest.raises(ValueError, match=r"2 of \d+ ratings lie outside \[2019-01-05, 2019-01-06\)"):
         load(DAY, NEXT_DAY, itertools.chain(api_ratings(DAY, NEXT_DAY), [stray, early]))
     pd.testing.assert_frame_equal(results_db.ratings(), before)
@@ -206,7 +192,7 @@ def test_a_long_interval_is_written_directly_and_still_atomic(
     before = results_db.ratings()
     with pytest.raises(ConnectionError, match="injected"):
         load(*LONG, failing_after(api_ratings(*LONG), 2_500))
-    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(LONG[1])}
+    stray = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(LONG[1])}
     with pytest.raises(ValueError, match=r"1 ratings of a page lie outside \[2018-12-01, 2019-01-10\)"):
         load(*LONG, itertools.chain(api_ratings(*LONG), [stray]))
 
@@ -218,7 +204,7 @@ def test_a_long_interval_is_written_directly_and_still_atomic(
     pd.testing.assert_frame_equal(results_db.ratings(), before)
     assert len(loaded_days(results_db)) == 40
     # the direct path's page check: the start second is inside, the second before it is not
-    at_start = {"userId": 2, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(LONG[0])}
+    at_start = {"userId": 2, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(LONG[0])}
     with pytest.raises(ValueError, match=r"1 ratings of a page lie outside"):
         load(*LONG, [{**at_start, "timestamp": at_start["timestamp"] - 1}])
     assert load(*LONG, itertools.chain(api_ratings(*LONG), [at_start]))["count"] == first["count"] + 1
@@ -333,19 +319,14 @@ def test_bad_bounds_name_the_argument() -> None:
         replace_interval(None, DAY, "tomorrow", [])
 
 
-def test_epoch_seconds_is_utc_midnight_whatever_the_local_time_zone() -> None:
-    with local_time_zone("Asia/Tokyo"):
-        assert epoch_seconds("2019-01-01") == 1_546_300_800
-
-
 def test_a_page_size_of_one_is_valid(results_db) -> None:
-    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
+    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(DAY) + u} for u in range(3)]
     assert replace_interval(db_hook(), DAY, NEXT_DAY, rows, schema="public", page_size=1)["count"] == 3
     assert results_db.ratings()["userId"].tolist() == [0, 1, 2]
 
 
 def test_no_days_table_marks_nothing(results_db) -> None:
-    rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY)}]
+    rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(DAY)}]
     assert replace_interval(db_hook(), DAY, NEXT_DAY, rows, schema="public", days_table=None)["count"] == 1
     assert [name.split(".")[-1] for name in results_db.tables()] == ["ratings"]
 
@@ -359,14 +340,14 @@ def test_no_days_table_marks_nothing(results_db) -> None:
 )
 def test_intervals_up_to_direct_load_days_are_staged_longer_ones_direct(results_db, end, message) -> None:
     assert ratings_table.DIRECT_LOAD_DAYS == 31
-    stray = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(end)}]
+    stray = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(end)}]
     with pytest.raises(ValueError, match=message):
         replace_interval(db_hook(), "2019-01-01", end, stray, schema="public")
 
 
 def test_a_db_api_hook_without_a_conn_type_gets_plain_inserts(postgres_server) -> None:
     """Any DB-API hook works: one that declares no ``conn_type`` gets inserts (no COPY), schema-qualified."""
-    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(DAY) + u} for u in range(3)]
+    rows = [{"userId": u, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(DAY) + u} for u in range(3)]
     with postgres_server.database() as name:
 
         class PlainHook:
@@ -398,7 +379,7 @@ def test_concurrent_first_loads_create_the_tables_once(postgres_server) -> None:
                 return conn
 
         def first_load(start: str, end: str) -> None:
-            rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": epoch_seconds(start)}]
+            rows = [{"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(start)}]
             replace_interval(ConnectedTogether(), start, end, rows, schema="public")
 
         assert run_at_once([functools.partial(first_load, *pair) for pair in itertools.pairwise(days)]) == []

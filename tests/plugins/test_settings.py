@@ -1,12 +1,12 @@
-"""Fast unit tests of airflow_movielens.settings: precedence, checks and the base URL (no network)."""
+"""Fast unit tests of airflow_movielens.connection: precedence, checks and the base URL (no network)."""
 
 from __future__ import annotations
 
 import pytest
 
+from airflow_movielens.connection import Overrides, resolve_settings
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.settings import Overrides, resolve_settings
 
 try:
     from airflow.sdk import Connection

@@ -14,13 +14,13 @@ import pytest
 import requests
 
 from airflow_movielens import transport as transport_module
+from airflow_movielens.connection import HookSettings
 from airflow_movielens.exceptions import (
     MovielensAuthError,
     MovielensRequestError,
     MovielensResponseError,
     MovielensUnavailableError,
 )
-from airflow_movielens.settings import HookSettings
 from airflow_movielens.transport import Transport, build_session, error_message, retry_after
 
 URL = "http://api.test:5000/ratings"

@@ -1,4 +1,4 @@
-"""Closed windows: the pure rules (airflow_movielens.windows) and the hook's window_state (requests-mock)."""
+"""Closed windows: the pure rules (airflow_movielens.dates) and the hook's window_state (requests-mock)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,10 @@ import logging
 
 import pytest
 
+from airflow_movielens.dates import CLOSED, READY, WAITING, WindowProbe, is_closed, window_state
 from airflow_movielens.exceptions import AirflowFailException, MovielensArgumentError, MovielensResponseError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.windows import (
-    CLOSED,
-    READY,
-    WAITING,
-    WindowProbe,
-    check_on_empty,
-    is_closed,
-    settle_closed_empty,
-    window_state,
-)
+from airflow_movielens.sensors import check_on_empty, settle_closed_empty
 
 try:
     from airflow.sdk.exceptions import AirflowSkipException

@@ -61,7 +61,7 @@ def test_an_empty_interval_is_logged_to_the_task_log(api, tmp_path, index, caplo
     with caplog.at_level(logging.INFO):
         assert operator.execute({})["count"] == 0
     names = [r.name for r in caplog.records if "has no ratings" in r.getMessage()]
-    assert "airflow_movielens.checks" not in names  # not the module's own logger
+    assert "airflow_movielens.hooks" not in names  # not the module's own logger
     if not AIRFLOW_3:  # Airflow 3's task logger is structlog's: it does not reach the logging module
         assert names == [operator.log.name]
 

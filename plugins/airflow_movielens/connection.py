@@ -1,7 +1,13 @@
-"""Effective settings of a :class:`~airflow_movielens.hooks.MovielensHook`, resolved once from its connection.
+"""The ``movielens`` connection: its form in the Airflow UI, and the settings the hook resolves from it.
 
-Precedence: caller arguments, else the connection's extras, else the hook's class defaults. Every value is
-checked here, so a bad extra fails with a message naming the connection, the field and the bad value.
+**Settings.** Precedence: caller arguments, else the connection's extras, else the hook's class defaults.
+Every value is checked here, so a bad extra fails with a message naming the connection, the field and the bad
+value.
+
+**Form.** One description, two renderings: the wtforms widgets of Airflow 2's UI
+(``get_connection_form_widgets``; wtforms and flask-appbuilder are imported inside the function, only the
+webserver needs them) and the declarative ``conn-fields`` / ``ui-field-behaviour`` of the provider info that
+Airflow 3's UI reads.
 """
 
 from __future__ import annotations
@@ -16,7 +22,19 @@ from airflow_movielens.exceptions import MovielensArgumentError
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
 
-__all__ = ["DEFAULTS", "Defaults", "HookSettings", "Overrides", "Timeout", "resolve_settings"]
+__all__ = [
+    "DEFAULTS",
+    "EXTRA_FIELDS",
+    "Defaults",
+    "HookSettings",
+    "Overrides",
+    "Timeout",
+    "basic_auth",
+    "conn_fields",
+    "connection_form_widgets",
+    "resolve_settings",
+    "ui_field_behaviour",
+]
 
 #: A read timeout in seconds, or a ``(connect, read)`` pair.
 Timeout = float | tuple[float, float]
@@ -93,6 +111,11 @@ def resolve_settings(
     )
 
 
+def basic_auth(conn: Connection) -> tuple[str, str] | None:
+    """``(login, password)`` of a connection, ``None`` when it has no login."""
+    return (conn.login, conn.password or "") if conn.login else None
+
+
 def base_url(conn: Connection, conn_id: str, defaults: Defaults) -> str:
     """``scheme://host:port`` of the API from the connection (host may already hold a scheme or port)."""
     host = (conn.host or "").strip().rstrip("/")
@@ -152,3 +175,56 @@ class _Resolver:
                 )
             return value[0], value[1]
         return None, value
+
+
+#: Extra fields of the form: name -> (label, smallest value). All integers, all optional.
+EXTRA_FIELDS: dict[str, tuple[str, int]] = {
+    "timeout": ("Read timeout (seconds)", 1),
+    "batch_size": ("Page size (ratings per request)", 1),
+    "max_retries": ("Retries", 0),
+}
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """Extra fields as wtforms widgets (Airflow 2)."""
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import IntegerField
+    from wtforms.validators import NumberRange, Optional
+
+    return {
+        name: IntegerField(
+            lazy_gettext(label), widget=BS3TextFieldWidget(), validators=[Optional(), NumberRange(min=least)]
+        )
+        for name, (label, least) in EXTRA_FIELDS.items()
+    }
+
+
+def conn_fields(defaults: Defaults) -> dict[str, Any]:
+    """Extra fields as the provider info's declarative ``conn-fields`` (Airflow 3)."""
+    return {
+        name: {
+            "label": label,
+            "schema": {"type": ["integer", "null"], "minimum": least, "default": getattr(defaults, name)},
+        }
+        for name, (label, least) in EXTRA_FIELDS.items()
+    }
+
+
+def ui_field_behaviour(defaults: Defaults) -> dict[str, Any]:
+    """Labels and placeholders of the connection form, showing the hook's defaults."""
+    return {
+        "hidden_fields": [],
+        "relabeling": {"schema": "Scheme (http or https)", "login": "Username"},
+        "placeholders": {
+            "host": "movielens-api",
+            "port": str(defaults.port),
+            "schema": defaults.scheme,
+            "login": "airflow",
+            "password": "airflow",
+            "timeout": str(int(defaults.timeout)),
+            "batch_size": str(defaults.batch_size),
+            "max_retries": str(defaults.max_retries),
+            "extra": '{"connect_timeout": 5, "backoff": 1.0}',
+        },
+    }

@@ -1,4 +1,4 @@
-"""airflow_movielens.compat resolves each Airflow name where the running Airflow keeps it."""
+"""airflow_movielens.version_compat resolves each Airflow name where the running Airflow keeps it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from airflow_movielens import compat
+from airflow_movielens import version_compat as compat
 from tests.support.compat import AIRFLOW_3
 
 
