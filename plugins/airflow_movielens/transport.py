@@ -172,9 +172,9 @@ class Transport:
             request.prepare_url(url, params)  # the URL as sent, for the message
             raise _Failure(f"{type(err).__name__}: {err}", request.url or url, cause=err) from err
         status = response.status_code
-        error = http_error(status, response.url, self.conn_id, error_message(response))
-        if error is None:
+        if status < 400:  # the body of a page is decoded once, by get_json: not for an error's reason
             return response
+        error = http_error(status, response.url, self.conn_id, error_message(response))
         if not isinstance(error, MovielensUnavailableError):  # rejected: never retried
             raise error
         raise _Failure(error.message, response.url, status, retry_after(response))
