@@ -155,9 +155,7 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
     if isinstance(value, dt.datetime):
         day = midnight_of(value)
         if day is None:
-            raise argument_error(
-                f"{name} must be midnight UTC (the API filters whole days), got {value.isoformat()}"
-            )
+            raise argument_error(f"{name} must be midnight UTC (whole days), got {value.isoformat()}")
         return day.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()

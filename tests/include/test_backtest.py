@@ -268,8 +268,8 @@ def test_summary_is_best_first() -> None:
     [
         ({"methods": ["count", "median"]}, "unknown method 'median'"),
         ({"windows": ["14d"]}, "unknown window '14d'"),
-        ({"cutoffs": ["2019-02-30"]}, "cutoff '2019-02-30' is not a YYYY-MM-DD date"),
-        ({"cutoffs": [dt.datetime(2019, 3, 1, 6, tzinfo=dt.UTC)]}, "is not at UTC midnight"),
+        ({"cutoffs": ["2019-02-30"]}, "cutoff is not a valid calendar date: '2019-02-30'"),
+        ({"cutoffs": [dt.datetime(2019, 3, 1, 6, tzinfo=dt.UTC)]}, "cutoff must be midnight UTC"),
         ({"cutoffs": []}, "no cutoffs given"),
         ({"k": 0}, "K must be >= 1, got 0"),
         ({"horizon_days": 0}, "horizon must be >= 1 day, got 0"),

@@ -155,7 +155,7 @@ SERVED_FROM = "lists are served from 2019-01-09 to 2019-01-10"
             f"no list served on 2019-01-08: {SERVED_FROM} (a day before the first ranking)",
         ),
         ({"day": "2019-01-11"}, f"no list served on 2019-01-11: {SERVED_FROM}"),
-        ({"day": "10/01/2019"}, "day '10/01/2019'"),
+        ({"day": "10/01/2019"}, "day must be a date in YYYY-MM-DD form, got '10/01/2019'"),
         ({"genre": "Horror"}, "genre 'Horror' is not served on 2019-01-10; served: (all genres), Comedy"),
     ],
 )
