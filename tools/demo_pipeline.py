@@ -32,9 +32,10 @@ import pandas as pd
 
 from airflow_movielens.days import day_after, day_epoch
 from include.movielens import settings
+from include.movielens.ranking import ALL_GENRES
 from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served
-from include.movielens.windows import ALL_GENRES
+from include.movielens.windows import window_label
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
 #: The (method, window_days) rankings printed side by side.
@@ -137,7 +138,9 @@ def side_by_side(last_day: str | dt.date, n: int = 10, pairs=PAIRS) -> str:
     for method, days in pairs:
         top = top_movies(last_day, n, method=method, window_days=days)
         cells = [f"{row.title or row.movieId} ({row.n_ratings})"[:38] for row in top.itertuples()]
-        columns[f"{method}, {days}d"] = cells + ["(not computed)" if top.empty else ""] * (n - len(cells))
+        columns[f"{method}, {window_label(days)}"] = cells + ["(not computed)" if top.empty else ""] * (
+            n - len(cells)
+        )
     frame = pd.DataFrame(columns, index=pd.RangeIndex(1, n + 1, name="rank"))
     return frame.to_string()
 

@@ -10,7 +10,7 @@ transaction per interval, reruns never duplicate, the interval's days marked in 
 values travel through XCom, and nothing through a worker's local disk, so every task of a run may run on a
 different worker. :func:`rank_and_publish` returns the task group ``rank_and_publish``; for the run's
 interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D by ``count``, ``bayes`` and
-``trending`` (see :mod:`include.movielens.windows`)::
+``trending`` (:mod:`include.movielens.windows`, :mod:`include.movielens.ranking`)::
 
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
@@ -78,20 +78,18 @@ from include.movielens.compat import (
     transform,
 )
 from include.movielens.dag_factory import api_paging
-from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
-from include.movielens.results import loaded_days, replace_windows
-from include.movielens.windows import (
+from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS, DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
+from include.movielens.ranking import (
     AGGREGATE_SQL,
-    WINDOW_DAYS,
     WINDOW_RANKING_COLUMNS,
-    missing_ranges,
-    plan_windows,
+    canonical_names,
     rank_genres,
     rank_windows,
     ranked_movie_ids,
     weight_table,
 )
+from include.movielens.results import loaded_days, replace_windows
+from include.movielens.windows import WINDOW_DAYS, missing_ranges, plan_windows
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +193,7 @@ def window_weights(plan: dict) -> pd.DataFrame:
 
 @transform(task_id="aggregate_windows")
 def aggregate_windows(ratings: Any, weights: Any, window_end_ts: str):
-    """Per window and movie: number, sum and decayed count of the ratings (see ``windows.AGGREGATE_SQL``)."""
+    """Per window and movie: number, sum and decayed count of the ratings (see ``ranking.AGGREGATE_SQL``)."""
     return AGGREGATE_SQL
 
 
@@ -259,8 +257,7 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
     """Write the window's ranking as CSV, whole or not at all (header only if ``rank_movies`` skipped)."""
     if ranking is None:
         ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
-    ranking = ranking.rename(columns={column: column.lower() for column in ranking.columns})
-    ranking = ranking.rename(columns={"movieid": "movieId"})[WINDOW_RANKING_COLUMNS]
+    ranking = ranking.rename(columns=canonical_names(ranking.columns))[WINDOW_RANKING_COLUMNS]
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
     target = ranking_csv_path(dag_id, day)

@@ -28,8 +28,8 @@ from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.ratings_table import LOADED_DAYS_TABLE
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_K
+from include.movielens.ranking import ALL_GENRES
 from include.movielens.served import SERVED_TABLE
-from include.movielens.windows import ALL_GENRES
 
 #: The columns of a user's list, best first.
 LIST_COLUMNS = ["rank", "movieId", "title", "genres", "n_ratings", "mean_rating", "score"]

@@ -2,7 +2,7 @@
 
 ``movie_rankings``
     One row per ranked movie, key ``(window_end, method, window_days, rank)``, columns
-    :data:`include.movielens.windows.WINDOW_RANKING_COLUMNS`.
+    :data:`include.movielens.ranking.WINDOW_RANKING_COLUMNS`.
 ``genre_rankings``
     The same lists per MovieLens genre (the genre's movies only): the columns of ``movie_rankings`` plus
     ``genre``, key ``(window_end, method, window_days, genre, rank)``, written with them.
@@ -47,7 +47,7 @@ from airflow_movielens.identifiers import sql_identifier
 from airflow_movielens.ratings_table import DDL_LOCK_KEY, LOADED_DAYS_TABLE
 from include.movielens import settings
 from include.movielens.popularity import METHODS
-from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from include.movielens.ranking import WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def replace_windows(
     of ``aggregate_windows`` (the window totals of ``ranking_windows``). Creates or migrates the tables on
     first use. On PostgreSQL concurrent writers are serialised by an advisory lock that lets readers in.
     Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per genre
-    (:func:`windows.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)`` runs last
+    (:func:`ranking.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)`` runs last
     inside the same transaction (the served list is published there: :mod:`.served`). ``produced_by``:
     the ``dag_id``, ``run_id`` and ``params`` recorded in the windows' ``ranking_windows`` rows.
 

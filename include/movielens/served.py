@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from airflow_movielens.days import as_date
 from include.movielens import settings
 from include.movielens.choice import DEFAULT, Decision, in_force
+from include.movielens.ranking import ALL_GENRES, WINDOW_RANKING_COLUMNS
 from include.movielens.results import ResultTables, provenance_columns
-from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_movielens.days import as_midnight
-from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from include.movielens.ranking import WINDOW_RANKING_COLUMNS
 from tests.support.timezone import local_time_zone
 
 CONN_ID = "movielens_results_test"
