@@ -151,13 +151,10 @@ def user_list(start: dt.date, served_end: dt.date, k: int) -> str:
     import sqlalchemy as sa
 
     from include.movielens.reader import PopularReader
-    from include.movielens.served import SERVED_TABLE
     from tools.recommend import describe
 
     reader = PopularReader.from_connection()
-    ratings = sa.table(settings.RATINGS_TABLE, *map(sa.column, ("userId", "movieId", "timestamp")))
-    served = sa.table(SERVED_TABLE, *map(sa.column, ("window_end", "genre", "rank", "movieId")))
-    ratings.schema = served.schema = reader.schema
+    ratings, served = reader.db.ratings, reader.db.served
     since, before = (day_epoch(day) for day in (start, served_end))
     stamp = ratings.c.timestamp
     active = sa.select(ratings.c.userId).where((stamp >= since) & (stamp < before))

@@ -48,7 +48,9 @@ Whichever daily DAG publishes a day last replaces that day's computed lists whol
 each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
 
 This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
-parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
+parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``. The provider's hook, checks
+and loader are imported in the tasks that use them, after Airflow: on Airflow 3 a process that imports the
+provider's exceptions before Airflow itself fails in the provider's own import order.
 """
 
 import functools
@@ -78,6 +80,7 @@ from include.movielens.compat import (
     transform,
 )
 from include.movielens.dag_factory import api_paging
+from include.movielens.database import ResultsDb
 from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS, DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
 from include.movielens.ranking import (
     AGGREGATE_SQL,
@@ -89,6 +92,7 @@ from include.movielens.ranking import (
     weight_table,
 )
 from include.movielens.results import loaded_days, replace_windows
+from include.movielens.served import publish_day, read_served
 from include.movielens.windows import WINDOW_DAYS, missing_ranges, plan_windows
 
 log = logging.getLogger(__name__)
@@ -116,12 +120,10 @@ def load_interval(
     The load step of 01_python and 02_hook; the operator of 03/04 calls the same provider loader
     (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
     """
-    from airflow_movielens.compat import BaseHook
     from airflow_movielens.ratings_table import replace_interval
 
-    db_hook = BaseHook.get_connection(settings.RESULTS_CONN_ID).get_hook()
     return replace_interval(
-        db_hook,
+        ResultsDb.connect(settings.RESULTS_CONN_ID).hook,
         start_date,
         end_date,
         records,
@@ -271,8 +273,6 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
 def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str, conn_id: str) -> dict:
     """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
     same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
-    from include.movielens.served import publish_day
-
     genres = genre_lists(stats, plan, movielens_conn_id)
     run = get_current_context()["dag_run"]
     produced_by = {
@@ -288,8 +288,6 @@ def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str
 @task(task_id="check_served")
 def check_served(window_end_ts: str, conn_id: str) -> dict:
     """Fail, without retries, when ``popular_movies`` holds no list for the run's day (its interval end)."""
-    from include.movielens.served import read_served
-
     day = epoch_day(int(window_end_ts))
     served = read_served(day, conn_id)
     if served.empty:
