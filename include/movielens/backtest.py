@@ -37,21 +37,6 @@ from include.movielens.popularity import (
 )
 from include.movielens.windows import WINDOWS, window_days, window_start
 
-__all__ = [
-    "DEFAULT_CUTOFFS",
-    "DEFAULT_HORIZON_DAYS",
-    "DEFAULT_K",
-    "DEFAULT_SEED",
-    "EVAL_COLUMNS",
-    "RANDOM",
-    "RatingLog",
-    "default_cutoffs",
-    "evaluate",
-    "scored_lists",
-    "summarize",
-    "unseen_at_depth",
-]
-
 RANDOM = "random"
 EVAL_COLUMNS = ["cutoff", "horizon_days", "k", "method", "window", "users", "hr", "ndcg", "coverage"]
 DEFAULT_HORIZON_DAYS = 30

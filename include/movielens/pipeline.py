@@ -17,31 +17,21 @@ interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D b
                                    └──────────────────────────────────────────┴───────────────────┴─> publish
     (export = export_ranking_csv, publish = publish_ranking ──> check_served; all ──> cleanup_temp_tables)
 
-* ``fill_history`` loads the days of the widest (365-day) window before the run's own day that are not in
-  ``loaded_days`` yet, through the same loader: a fresh deployment's first run ranks every window, and in a
-  catch-up whose runs finish out of order no run waits for the runs of the days before it (no window is left
-  "not computed" for a human to clear). With the days loaded, it is one query.
-* ``plan_windows`` reads ``loaded_days``: only windows whose days are all loaded are ranked; the others are
-  logged and left "not computed" (no row in ``ranking_windows``) -- never ranked from partial data.
-* ``window_weights`` (``@dataframe``) is the small (window, age in days, trending weight) table.
-* ``aggregate_windows`` (``@transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
-  warehouse): per window and movie, the number and the sum of the ratings and their decayed count. At most
-  one row per (window, movie), a temporary table of ``movielens_results``.
-* ``rank_movies`` (``@dataframe``) ranks each (window, method) with
-  :func:`include.movielens.popularity.rank_aggregates` (params ``min_ratings``, ``prior_weight``, ``top_n``,
-  ``half_life_days``), looks the titles up through ``MovielensHook.get_movies`` and returns a DataFrame that
-  the task stores in another temporary table. When no window has a ranked movie it is *skipped* (the SDK
-  cannot store an empty DataFrame).
-* ``publish_ranking`` replaces those windows' rows of ``movie_rankings`` and ``ranking_windows`` in ONE
-  transaction (:func:`include.movielens.results.replace_windows`); readers never see a half-replaced window.
-* ``export_ranking_csv`` (``@dataframe``) writes the rankings as an end-of-run artifact,
-  ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
-  local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
-* ``check_served`` fails the run (no retries) when ``popular_movies`` holds no list for the run's day after
-  the publish: a day without a served list is a failed run, reported like any failure
-  (:mod:`include.movielens.alerts`), not something a person has to notice.
-* ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
-  happened upstream, without masking a failure in the DAG run's state.
+* ``fill_history`` loads the days of the widest (365-day) window before the run's own day not in
+  ``loaded_days`` yet, so that no run waits for the runs of the days before it (a fresh deployment's first
+  run, a catch-up whose runs finish out of order); ``plan_windows`` then ranks only the windows whose days
+  are all loaded, the others are logged and left "not computed" -- never ranked from partial data.
+* ``window_weights`` and ``aggregate_windows`` (SQL in the database: per window and movie, the number and
+  sum of the ratings and their decayed count), then ``rank_movies`` (each (window, method) by
+  :func:`include.movielens.popularity.rank_aggregates`, titles from ``MovielensHook.get_movies``; *skipped*
+  when no window has a ranked movie: the SDK cannot store an empty DataFrame), each into a temporary table.
+* ``publish_ranking`` replaces those windows' rows in ONE transaction
+  (:func:`include.movielens.results.replace_windows`), with the day's served list; ``check_served`` fails
+  the run (no retries) when ``popular_movies`` holds no list for the run's day, reported like any failure
+  (:mod:`include.movielens.alerts`).
+* ``export_ranking_csv`` writes ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR`` (an end-of-run
+  artifact, through ``ObjectStoragePath``, renamed into place); ``cleanup_temp_tables``, a teardown, drops
+  the temporary tables whatever happened, without masking a failure in the run's state.
 
 Whichever daily DAG publishes a day last replaces that day's computed lists whole, in one transaction, and
 ``ranking_windows`` records which DAG run (``dag_id``, ``run_id``) with which ranking ``params`` computed
