@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from include.movielens import settings
-from include.movielens.ranking import score_movies
+from include.movielens.popularity import score_movies
 from lab.stack import Stack
 
 RESULTS_DB = "movielens"

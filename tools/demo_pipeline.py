@@ -32,9 +32,10 @@ import pandas as pd
 
 from airflow_movielens.dates import day_after, day_epoch
 from include.movielens import settings
+from include.movielens.ranking import ALL_GENRES
 from include.movielens.results import read_ranking
 from include.movielens.served import read_decision, read_served
-from include.movielens.windows import ALL_GENRES
+from include.movielens.windows import window_label
 
 DAGS_FOLDER = settings.PROJECT_ROOT / "dags"
 #: The (method, window_days) rankings printed side by side.
@@ -137,7 +138,9 @@ def side_by_side(last_day: str | dt.date, n: int = 10, pairs=PAIRS) -> str:
     for method, days in pairs:
         top = top_movies(last_day, n, method=method, window_days=days)
         cells = [f"{row.title or row.movieId} ({row.n_ratings})"[:38] for row in top.itertuples()]
-        columns[f"{method}, {days}d"] = cells + ["(not computed)" if top.empty else ""] * (n - len(cells))
+        columns[f"{method}, {window_label(days)}"] = cells + ["(not computed)" if top.empty else ""] * (
+            n - len(cells)
+        )
     frame = pd.DataFrame(columns, index=pd.RangeIndex(1, n + 1, name="rank"))
     return frame.to_string()
 
@@ -148,13 +151,10 @@ def user_list(start: dt.date, served_end: dt.date, k: int) -> str:
     import sqlalchemy as sa
 
     from include.movielens.reader import PopularReader
-    from include.movielens.served import SERVED_TABLE
     from tools.recommend import describe
 
     reader = PopularReader.from_connection()
-    ratings = sa.table(settings.RATINGS_TABLE, *map(sa.column, ("userId", "movieId", "timestamp")))
-    served = sa.table(SERVED_TABLE, *map(sa.column, ("window_end", "genre", "rank", "movieId")))
-    ratings.schema = served.schema = reader.schema
+    ratings, served = reader.db.ratings, reader.db.served
     since, before = (day_epoch(day) for day in (start, served_end))
     stamp = ratings.c.timestamp
     active = sa.select(ratings.c.userId).where((stamp >= since) & (stamp < before))

@@ -37,7 +37,8 @@ from include.movielens.backtest import (
     summarize,
     unseen_at_depth,
 )
-from include.movielens.popularity import METHODS, WINDOWS
+from include.movielens.popularity import METHODS
+from include.movielens.windows import WINDOWS, window_label
 
 if TYPE_CHECKING:
     pass
@@ -156,7 +157,7 @@ def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, 
     """:func:`unseen_at_depth` of the default served list at every cutoff, one row per (cutoff, depth)."""
     from include.movielens.choice import DEFAULT
 
-    window = f"{DEFAULT.window_days}d"
+    window = window_label(DEFAULT.window_days)
     frames = [
         unseen_at_depth(
             log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k

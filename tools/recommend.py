@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_K
+from include.movielens.ranking import ALL_GENRES
 from include.movielens.reader import PopularReader, UserList
-from include.movielens.windows import ALL_GENRES
 
 RESULTS_FILE = "movielens_results.db"
 

@@ -5,7 +5,8 @@ Protocol, for a cutoff T (a UTC midnight) and a horizon of H days:
 - train = ratings with ``timestamp < T``; test = ratings with ``T <= timestamp < T + H days``.
 - a user is *evaluated* if they have at least one *relevant* movie: rated in test and never rated in train.
 - each (method, window) ranks movies from train only, exactly as :mod:`include.movielens.popularity` does with
-  ``end = T``; the ``random`` baseline is one random permutation of the movies in train (seeded per cutoff).
+  ``end = T`` (windows: :mod:`include.movielens.windows`); the ``random`` baseline is one random
+  permutation of the movies in train (seeded per cutoff).
 - a user's list = that ranking without the movies the user rated in train, cut at K.
 - HR@K = share of evaluated users with at least one relevant movie in their list.
 - nDCG@K = mean over evaluated users of DCG/IDCG (binary relevance): DCG = sum over hits of 1/log2(pos + 1),
@@ -28,28 +29,13 @@ from airflow_movielens.dates import DAY_SECONDS, as_midnight, epoch_day
 from include.movielens.holdout import RatingLog, Split, chunks, metrics, split
 from include.movielens.popularity import (
     DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_MIN_RATINGS,
+    DEFAULT_PRIOR_WEIGHT,
     METHODS,
-    WINDOWS,
     decay_weights,
     rank_aggregates,
-    window_start,
 )
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
-
-__all__ = [
-    "DEFAULT_CUTOFFS",
-    "DEFAULT_HORIZON_DAYS",
-    "DEFAULT_K",
-    "DEFAULT_SEED",
-    "EVAL_COLUMNS",
-    "RANDOM",
-    "RatingLog",
-    "default_cutoffs",
-    "evaluate",
-    "scored_lists",
-    "summarize",
-    "unseen_at_depth",
-]
+from include.movielens.windows import WINDOWS, window_days, window_start
 
 RANDOM = "random"
 EVAL_COLUMNS = ["cutoff", "horizon_days", "k", "method", "window", "users", "hr", "ndcg", "coverage"]
@@ -89,7 +75,7 @@ def _check(horizon_days: int, k: int, methods: Sequence[str], windows: Sequence[
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected some of {', '.join(METHODS)}")
     for window in windows:
-        window_start(0, window)  # raises naming an unknown window
+        window_days(window)  # raises naming an unknown window
 
 
 def evaluate(

@@ -29,7 +29,7 @@ import pandas as pd
 
 from include.movielens.backtest import DEFAULT_HORIZON_DAYS, DEFAULT_K
 from include.movielens.popularity import METHODS
-from include.movielens.windows import WINDOW_DAYS
+from include.movielens.windows import WINDOW_DAYS, window_days, window_label
 
 CHOICE_K = DEFAULT_K
 CHOICE_HORIZON_DAYS = DEFAULT_HORIZON_DAYS
@@ -70,15 +70,14 @@ DEFAULT = Decision(None, *DEFAULT_ORDER[0])
 
 def _servable(evaluations: pd.DataFrame, k: int, horizon_days: int) -> pd.DataFrame:
     """The rows about servable lists at (k, horizon), with ``window_days`` and the day they became known."""
-    windows = {f"{days}d": days for days in WINDOW_DAYS}
     rows = evaluations[
         (evaluations["k"] == k)
         & (evaluations["horizon_days"] == horizon_days)
         & evaluations["method"].isin(METHODS)
-        & evaluations["window"].isin(list(windows))
+        & evaluations["window"].isin([window_label(days) for days in WINDOW_DAYS])
     ].copy()
     rows["cutoff"] = pd.to_datetime(rows["cutoff"]).dt.date
-    rows["window_days"] = rows["window"].map(windows).astype("int64")
+    rows["window_days"] = rows["window"].map(window_days).astype("int64")
     rows["available"] = [cutoff + dt.timedelta(days=horizon_days) for cutoff in rows["cutoff"]]
     return rows
 

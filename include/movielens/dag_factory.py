@@ -16,8 +16,7 @@ from airflow_movielens.transfers import MovielensRatingsToSqlOperator
 from include.movielens import settings
 from include.movielens.alerts import failure_callbacks
 from include.movielens.compat import DAG, DAILY, Param
-from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
+from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS, DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
 
 
 def ranking_params() -> dict[str, Param]:

@@ -21,39 +21,17 @@ import sqlalchemy as sa
 
 from airflow_movielens.dates import as_date, to_api_date
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.ratings_table import sql_identifier
+from airflow_movielens.ratings_table import quoted_name
 from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow
+from include.movielens.database import EVALUATION_TABLE, ResultsDb, utc_now
 from include.movielens.holdout import RATING_COLUMNS
-from include.movielens.results import open_results
 
 log = logging.getLogger(__name__)
 
-EVALUATION_TABLE = "ranking_evaluation"
 #: The columns as read (in :data:`RATING_COLUMNS` order), unless a value needs the wide type of its kind.
 _DTYPES = (np.int32, np.int32, np.float32, np.int64)
-
-
-def _evaluation_columns() -> list[sa.Column]:
-    return [
-        sa.Column("cutoff", sa.Date, primary_key=True),
-        sa.Column("horizon_days", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("k", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("method", sa.String(16), primary_key=True),
-        sa.Column("window", sa.String(8), primary_key=True),
-        sa.Column("users", sa.Integer, nullable=False),
-        sa.Column("hr", sa.Float, nullable=False),
-        sa.Column("ndcg", sa.Float, nullable=False),
-        sa.Column("coverage", sa.Float, nullable=False),
-        sa.Column("computed_at", sa.DateTime, nullable=False),
-    ]
-
-
-def _open(conn_id: str) -> tuple[sa.engine.Engine, str | None]:
-    """The results database's engine and schema (:func:`include.movielens.results.open_results`)."""
-    _, engine, schema = open_results(conn_id)
-    return engine, schema
 
 
 def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID, chunk_rows: int = 1_000_000) -> RatingLog:
@@ -76,22 +54,20 @@ def read_rating_columns(
     allocated once (:func:`~include.movielens.binary_copy.copy_columns`).
     Other databases: the table's order, streamed ``chunk_rows`` at a time through SQLAlchemy.
     """
-    hook, engine, schema = open_results(conn_id)
-    if engine.dialect.name == "postgresql" and engine.dialect.driver in ("psycopg2", "psycopg"):
-        columns = _copy_ratings(hook.get_conn(), schema)
+    results = ResultsDb.connect(conn_id)
+    dialect = results.engine.dialect
+    if dialect.name == "postgresql" and dialect.driver in ("psycopg2", "psycopg"):
+        columns = _copy_ratings(results.hook.get_conn(), results.schema)
     else:
-        columns = _query_ratings(engine, schema, chunk_rows)
+        columns = _query_ratings(results, chunk_rows)
     return dict(zip(RATING_COLUMNS, columns, strict=True))
 
 
-def _query_ratings(engine: sa.engine.Engine, schema: str | None, chunk_rows: int) -> list[np.ndarray]:
+def _query_ratings(results: ResultsDb, chunk_rows: int) -> list[np.ndarray]:
     """The four columns through a streamed SQLAlchemy query (a server-side cursor where there is one)."""
-    table = sa.Table(
-        settings.RATINGS_TABLE, sa.MetaData(), *(sa.Column(name) for name in RATING_COLUMNS), schema=schema
-    )
-    query = sa.select(*(table.c[name] for name in RATING_COLUMNS))
+    query = sa.select(*(results.ratings.c[name] for name in RATING_COLUMNS))
     chunks = []
-    with engine.connect().execution_options(stream_results=True) as conn:
+    with results.engine.connect().execution_options(stream_results=True) as conn:
         for chunk in pd.read_sql_query(query, conn, chunksize=chunk_rows):
             columns = zip(RATING_COLUMNS, _DTYPES, strict=True)
             chunks.append([narrow(chunk[name].to_numpy(), dtype) for name, dtype in columns])
@@ -105,7 +81,7 @@ def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
     the same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential
     scan's.
     """
-    name = f'"{sql_identifier(schema, "schema")}"."{settings.RATINGS_TABLE}"'
+    name = quoted_name(settings.RATINGS_TABLE, schema)
     casts = ", ".join(
         f'"{column}"::{"float8" if np.dtype(dtype).kind == "f" else "int8"}'
         for column, dtype in zip(RATING_COLUMNS, _DTYPES, strict=True)
@@ -122,10 +98,10 @@ def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
 
 def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS_CONN_ID) -> set[dt.date]:
     """The cutoffs already in ``ranking_evaluation`` for this horizon and K."""
-    engine, schema = _open(conn_id)
-    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
+    results = ResultsDb.connect(conn_id)
+    table = results.evaluation
+    with results.engine.connect() as conn:
+        if not results.has(conn, table):
             return set()
         query = sa.select(table.c.cutoff).where(table.c.horizon_days == horizon_days, table.c.k == k)
         return {as_date(day) for day in conn.execute(query.distinct()).scalars()}
@@ -133,10 +109,10 @@ def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS
 
 def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
     """Every row of ``ranking_evaluation`` (:data:`EVAL_COLUMNS`), or an empty frame."""
-    engine, schema = _open(conn_id)
-    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(EVALUATION_TABLE, schema=schema):
+    results = ResultsDb.connect(conn_id)
+    table = results.evaluation
+    with results.engine.connect() as conn:
+        if not results.has(conn, table):
             return pd.DataFrame(columns=EVAL_COLUMNS)
         rows = conn.execute(sa.select(*(table.c[name] for name in EVAL_COLUMNS))).fetchall()
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
@@ -183,15 +159,15 @@ def pending_cutoffs(
 
 def store_evaluation(results: pd.DataFrame, conn_id: str = settings.RESULTS_CONN_ID) -> int:
     """Replace the rows of ``results``' (cutoff, horizon, K) in ``ranking_evaluation``, in one transaction."""
-    engine, schema = _open(conn_id)
-    table = sa.Table(EVALUATION_TABLE, sa.MetaData(), *_evaluation_columns(), schema=schema)
+    db = ResultsDb.connect(conn_id)
+    table = db.evaluation
     rows = results[EVAL_COLUMNS].to_dict("records")
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utc_now()
     for row in rows:
         row["cutoff"] = as_date(row["cutoff"])
         row["computed_at"] = now
-    with engine.begin() as conn:
-        table.create(conn, checkfirst=True)
+    with db.engine.begin() as conn:
+        db.prepare(conn, table)
         for cutoff, horizon, k in {(r["cutoff"], r["horizon_days"], r["k"]) for r in rows}:
             conn.execute(
                 table.delete().where(

@@ -10,45 +10,37 @@ transaction per interval, reruns never duplicate, the interval's days marked in 
 values travel through XCom, and nothing through a worker's local disk, so every task of a run may run on a
 different worker. :func:`rank_and_publish` returns the task group ``rank_and_publish``; for the run's
 interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D by ``count``, ``bayes`` and
-``trending`` (see :mod:`include.movielens.windows`)::
+``trending`` (:mod:`include.movielens.windows`, :mod:`include.movielens.ranking`)::
 
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
                                    └──────────────────────────────────────────┴───────────────────┴─> publish
     (export = export_ranking_csv, publish = publish_ranking ──> check_served; all ──> cleanup_temp_tables)
 
-* ``fill_history`` loads the days of the widest (365-day) window before the run's own day that are not in
-  ``loaded_days`` yet, through the same loader: a fresh deployment's first run ranks every window, and in a
-  catch-up whose runs finish out of order no run waits for the runs of the days before it (no window is left
-  "not computed" for a human to clear). With the days loaded, it is one query.
-* ``plan_windows`` reads ``loaded_days``: only windows whose days are all loaded are ranked; the others are
-  logged and left "not computed" (no row in ``ranking_windows``) -- never ranked from partial data.
-* ``window_weights`` (``@dataframe``) is the small (window, age in days, trending weight) table.
-* ``aggregate_windows`` (``@transform``) is SQL that runs in the database (SQLite, PostgreSQL, or a
-  warehouse): per window and movie, the number and the sum of the ratings and their decayed count. At most
-  one row per (window, movie), a temporary table of ``movielens_results``.
-* ``rank_movies`` (``@dataframe``) ranks each (window, method) with
-  :func:`include.movielens.popularity.rank_aggregates` (params ``min_ratings``, ``prior_weight``, ``top_n``,
-  ``half_life_days``), looks the titles up through ``MovielensHook.get_movies`` and returns a DataFrame that
-  the task stores in another temporary table. When no window has a ranked movie it is *skipped* (the SDK
-  cannot store an empty DataFrame).
-* ``publish_ranking`` replaces those windows' rows of ``movie_rankings`` and ``ranking_windows`` in ONE
-  transaction (:func:`include.movielens.results.replace_windows`); readers never see a half-replaced window.
-* ``export_ranking_csv`` (``@dataframe``) writes the rankings as an end-of-run artifact,
-  ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``, through Airflow's ``ObjectStoragePath`` (a
-  local folder, ``file://`` or ``s3://...``): written to a temporary name, then renamed.
-* ``check_served`` fails the run (no retries) when ``popular_movies`` holds no list for the run's day after
-  the publish: a day without a served list is a failed run, reported like any failure
-  (:mod:`include.movielens.alerts`), not something a person has to notice.
-* ``cleanup_temp_tables`` (``cleanup``, an Airflow teardown task) drops the temporary tables whatever
-  happened upstream, without masking a failure in the DAG run's state.
+* ``fill_history`` loads the days of the widest (365-day) window before the run's own day not in
+  ``loaded_days`` yet, so that no run waits for the runs of the days before it (a fresh deployment's first
+  run, a catch-up whose runs finish out of order); ``plan_windows`` then ranks only the windows whose days
+  are all loaded, the others are logged and left "not computed" -- never ranked from partial data.
+* ``window_weights`` and ``aggregate_windows`` (SQL in the database: per window and movie, the number and
+  sum of the ratings and their decayed count), then ``rank_movies`` (each (window, method) by
+  :func:`include.movielens.popularity.rank_aggregates`, titles from ``MovielensHook.get_movies``; *skipped*
+  when no window has a ranked movie: the SDK cannot store an empty DataFrame), each into a temporary table.
+* ``publish_ranking`` replaces those windows' rows in ONE transaction
+  (:func:`include.movielens.results.replace_windows`), with the day's served list; ``check_served`` fails
+  the run (no retries) when ``popular_movies`` holds no list for the run's day, reported like any failure
+  (:mod:`include.movielens.alerts`).
+* ``export_ranking_csv`` writes ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR`` (an end-of-run
+  artifact, through ``ObjectStoragePath``, renamed into place); ``cleanup_temp_tables``, a teardown, drops
+  the temporary tables whatever happened, without masking a failure in the run's state.
 
 Whichever daily DAG publishes a day last replaces that day's computed lists whole, in one transaction, and
 ``ranking_windows`` records which DAG run (``dag_id``, ``run_id``) with which ranking ``params`` computed
 each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
 
 This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
-parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
+parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``. The provider's hook, checks
+and loader are imported in the tasks that use them, after Airflow: on Airflow 3 a process that imports the
+provider's exceptions before Airflow itself fails in the provider's own import order.
 """
 
 import functools
@@ -78,20 +70,20 @@ from include.movielens.compat import (
     transform,
 )
 from include.movielens.dag_factory import api_paging
-from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS
-from include.movielens.ranking import DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
-from include.movielens.results import loaded_days, replace_windows
-from include.movielens.windows import (
+from include.movielens.database import ResultsDb
+from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS, DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
+from include.movielens.ranking import (
     AGGREGATE_SQL,
-    WINDOW_DAYS,
     WINDOW_RANKING_COLUMNS,
-    missing_ranges,
-    plan_windows,
+    canonical_names,
     rank_genres,
     rank_windows,
     ranked_movie_ids,
     weight_table,
 )
+from include.movielens.results import loaded_days, replace_windows
+from include.movielens.served import publish_day, read_served
+from include.movielens.windows import WINDOW_DAYS, missing_ranges, plan_windows
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +111,9 @@ def load_interval(
     (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
     """
     from airflow_movielens.ratings_table import replace_interval
-    from airflow_movielens.version_compat import BaseHook
 
-    db_hook = BaseHook.get_connection(settings.RESULTS_CONN_ID).get_hook()
     return replace_interval(
-        db_hook,
+        ResultsDb.connect(settings.RESULTS_CONN_ID).hook,
         start_date,
         end_date,
         records,
@@ -194,7 +184,7 @@ def window_weights(plan: dict) -> pd.DataFrame:
 
 @transform(task_id="aggregate_windows")
 def aggregate_windows(ratings: Any, weights: Any, window_end_ts: str):
-    """Per window and movie: number, sum and decayed count of the ratings (see ``windows.AGGREGATE_SQL``)."""
+    """Per window and movie: number, sum and decayed count of the ratings (see ``ranking.AGGREGATE_SQL``)."""
     return AGGREGATE_SQL
 
 
@@ -258,8 +248,7 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
     """Write the window's ranking as CSV, whole or not at all (header only if ``rank_movies`` skipped)."""
     if ranking is None:
         ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
-    ranking = ranking.rename(columns={column: column.lower() for column in ranking.columns})
-    ranking = ranking.rename(columns={"movieid": "movieId"})[WINDOW_RANKING_COLUMNS]
+    ranking = ranking.rename(columns=canonical_names(ranking.columns))[WINDOW_RANKING_COLUMNS]
     order = ["window_days", "method", "rank"]
     ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
     target = ranking_csv_path(dag_id, day)
@@ -273,8 +262,6 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
 def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str, conn_id: str) -> dict:
     """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
     same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
-    from include.movielens.served import publish_day
-
     genres = genre_lists(stats, plan, movielens_conn_id)
     run = get_current_context()["dag_run"]
     produced_by = {
@@ -290,8 +277,6 @@ def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str
 @task(task_id="check_served")
 def check_served(window_end_ts: str, conn_id: str) -> dict:
     """Fail, without retries, when ``popular_movies`` holds no list for the run's day (its interval end)."""
-    from include.movielens.served import read_served
-
     day = epoch_day(int(window_end_ts))
     served = read_served(day, conn_id)
     if served.empty:

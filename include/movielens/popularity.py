@@ -1,92 +1,68 @@
-"""Popular-movie lists over rolling windows, by several methods: pure pandas/numpy, no Airflow import.
+"""Popular-movie lists of one window by several methods: the pure reference (pandas/numpy, no Airflow import).
 
-This module is the reference ("oracle") that any other implementation of the rankings (SQL aggregates in the
-database, the vectorised backtest) is tested against, so its semantics are spelled out here exactly.
-
-**Window end** ``end`` (called *D* in the pipeline, *T* in the backtest) is a UTC midnight; it is exclusive.
-Timestamps are Unix seconds (UTC).
-
-**Windows** (:data:`WINDOWS`): ``"1d"``, ``"7d"``, ``"30d"``, ``"365d"`` hold the ratings of the last N days
-before ``end``: ``end - N days <= timestamp < end``. ``"all"`` holds every rating with ``timestamp < end``.
-A rating exactly at ``end - N days`` is inside the window; a rating exactly at ``end`` is outside.
+Every other implementation of the rankings (the SQL aggregate and dataframe step of the daily DAGs,
+:mod:`include.movielens.ranking`; the vectorised backtest) is tested against this module, so its semantics
+are spelled out here exactly. Windows (which ratings, ending at ``end``) are :mod:`include.movielens.windows`;
+timestamps are Unix seconds (UTC).
 
 **Methods** (:data:`METHODS`); ``n_ratings`` and ``mean_rating`` are always the window's count and mean:
 
 - ``count``: ``score`` = number of ratings in the window; ties by movieId ascending.
-- ``bayes``: :func:`include.movielens.ranking.score_movies` (``v/(v+m)·R + m/(v+m)·C``, C = the window's mean,
-  only movies with at least ``min_ratings`` ratings); ties by n_ratings descending, then movieId ascending.
+- ``bayes``: IMDb's top-list weighting ``v/(v+m)·R + m/(v+m)·C`` (``v`` the movie's ratings in the window,
+  ``R`` their mean, ``C`` the mean of every rating in the window, ``m`` the prior weight), only movies with
+  at least ``min_ratings`` ratings; ties by n_ratings descending, then movieId ascending.
 - ``trending``: ``score`` = sum over the movie's ratings of ``0.5 ** (age_days / half_life_days)``, where
   ``age_days = floor((end - timestamp) / 86400)`` is the number of *whole* days between the rating and ``end``
-  (0 for the last 24 hours before ``end``, 1 for the 24 hours before those, ...). Whole days make the weight a
-  function of the rating's day, so a SQL version can join a small table of per-day weights instead of needing
-  ``POWER``/``EXP`` (missing from some SQLite builds). The sum is rounded to :data:`TREND_DECIMALS` decimals
-  before ranking (summation order must not break ties); ties by movieId ascending.
+  (0 for the last 24 hours before ``end``). Whole days make the weight a function of the rating's day, so SQL
+  can join a small table of per-day weights instead of needing ``POWER``/``EXP`` (missing from some SQLite
+  builds). The sum is rounded to :data:`TREND_DECIMALS` decimals before ranking (summation order must not
+  break ties); ties by movieId ascending.
 
-The split into :func:`aggregate` (per-movie ``n_ratings``, ``rating_sum``, ``decayed``: the part a database
-does) and :func:`rank_aggregates` (the part a dataframe task does) is the one the pipeline uses.
-
-Every ranking lists each movie with at least one rating in the window once (``bayes``: at least
-``min_ratings``), ranks 1..N without gaps.
+:func:`aggregate` (per-movie ``n_ratings``, ``rating_sum``, ``decayed``: the part a database does) and
+:func:`rank_aggregates` (the part a dataframe task does) are the split the pipeline uses. Every ranking lists
+each movie with at least one rating in the window once (``bayes``: at least ``min_ratings``), ranks 1..N
+without gaps, columns :data:`SCORE_COLUMNS`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from airflow_movielens.dates import DAY_SECONDS, as_midnight
-from include.movielens.ranking import (
-    DEFAULT_MIN_RATINGS,
-    DEFAULT_PRIOR_WEIGHT,
-    DEFAULT_TOP_N,
-    SCORE_COLUMNS,
-    score_aggregates,
-    score_movies,
-)
+from include.movielens.windows import select_window
 
 METHODS = ("count", "bayes", "trending")
-WINDOWS: dict[str, int | None] = {"1d": 1, "7d": 7, "30d": 30, "365d": 365, "all": None}
+DEFAULT_MIN_RATINGS = 3
+DEFAULT_PRIOR_WEIGHT = 10.0
+DEFAULT_TOP_N = 100
 DEFAULT_HALF_LIFE_DAYS = 7.0
 TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
-# the aggregates' types, whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
-_AGGREGATE_DTYPES = {"movieId": "int64", "n_ratings": "int64", "rating_sum": "float64", "decayed": "float64"}
-
-__all__ = [
-    "AGGREGATE_COLUMNS",
-    "DEFAULT_HALF_LIFE_DAYS",
-    "METHODS",
-    "TREND_DECIMALS",
-    "WINDOWS",
-    "aggregate",
-    "decay_weights",
-    "rank_aggregates",
-    "rank_ratings",
-    "rank_window",
-    "select_window",
-    "window_start",
-]
+SCORE_COLUMNS = ["rank", "movieId", "n_ratings", "mean_rating", "score"]
+# the types whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
+_DTYPES = {
+    "movieId": "int64",
+    "n_ratings": "int64",
+    "rating_sum": "float64",
+    "decayed": "float64",
+    "rank": "int64",
+    "mean_rating": "float64",
+    "score": "float64",
+}
 
 
-def window_start(end: int, window: str) -> int | None:
-    """The first timestamp (inclusive) of ``window`` ending at the Unix midnight ``end``; None for ``all``."""
-    if window not in WINDOWS:
-        raise ValueError(f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
-    days = WINDOWS[window]
-    return None if days is None else end - days * DAY_SECONDS
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = set(columns) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{what} lack column(s) {sorted(missing)}")
 
 
-def select_window(ratings: pd.DataFrame, end: str | dt.date | dt.datetime, window: str) -> pd.DataFrame:
-    """The rows of ``ratings`` inside ``window`` ending at ``end`` (see the module docstring)."""
-    end_ts = as_midnight(end, "window end")
-    start_ts = window_start(end_ts, window)
-    ts = ratings["timestamp"].to_numpy()
-    keep = ts < end_ts
-    if start_ts is not None:
-        keep &= ts >= start_ts
-    return ratings[keep]
+def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return frame[columns].astype({column: _DTYPES[column] for column in columns})
 
 
 def _check_method(method: str) -> None:
@@ -94,19 +70,25 @@ def _check_method(method: str) -> None:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
-def _check(method: str, half_life_days: float) -> None:
-    _check_method(method)
-    _check_half_life(half_life_days)
+def _check_top_n(top_n: int | None) -> None:
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be >= 1, got {top_n}")
 
 
-def _check_half_life(half_life_days: float) -> None:
-    if not half_life_days > 0:
-        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+def _numbered(scored: pd.DataFrame, order: list[str], top_n: int | None) -> pd.DataFrame:
+    """``scored`` sorted by ``order`` (score and n_ratings descending, movieId ascending), cut at ``top_n``,
+    ranked 1..N. movieId is unique: the order is total, no stable sort needed."""
+    ranked = scored.sort_values(order, ascending=[column == "movieId" for column in order])
+    if top_n is not None:
+        ranked = ranked.head(top_n)
+    ranked["rank"] = range(1, len(ranked) + 1)
+    return _typed(ranked, SCORE_COLUMNS).reset_index(drop=True)
 
 
 def decay_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
     """``0.5 ** (age_days / half_life_days)`` for whole-day ages (the ``trending`` weight of a rating)."""
-    _check_half_life(half_life_days)
+    if not half_life_days > 0:
+        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
     return np.power(0.5, age_days / float(half_life_days))
 
 
@@ -116,16 +98,13 @@ def aggregate(
     end: str | dt.date | dt.datetime | int,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
 ) -> pd.DataFrame:
-    """Per-movie aggregates of one window's ratings: what a SQL ``GROUP BY movieId`` computes.
+    """Per-movie aggregates of one window's ratings (``movieId``, ``rating``, ``timestamp``, all before the
+    window end ``end``, a UTC midnight or its Unix timestamp): what a SQL ``GROUP BY movieId`` computes.
 
-    :param ratings: the window's ratings (``movieId``, ``rating``, ``timestamp``), all before ``end``.
-    :param end: the window end, a UTC midnight (or its Unix timestamp).
-    :return: :data:`AGGREGATE_COLUMNS`, one row per movie, movieId ascending: ``n_ratings``,
-        ``rating_sum`` and ``decayed`` = the sum of the ratings' ``trending`` weights.
+    :return: :data:`AGGREGATE_COLUMNS`, one row per movie, movieId ascending; ``decayed`` is the sum of the
+        ratings' ``trending`` weights.
     """
-    missing = {"movieId", "rating", "timestamp"} - set(ratings.columns)
-    if missing:
-        raise ValueError(f"ratings lack column(s) {sorted(missing)}")
+    _require(ratings, ["movieId", "rating", "timestamp"], "ratings")
     end_ts = end if isinstance(end, int) else as_midnight(end, "window end")
     rated = ratings.dropna(subset=["movieId", "rating"])
     age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
@@ -139,7 +118,56 @@ def aggregate(
     stats = frame.groupby("movieId").agg(  # sorted by movieId
         n_ratings=("rating", "size"), rating_sum=("rating", "sum"), decayed=("weight", "sum")
     )
-    return stats.reset_index()[AGGREGATE_COLUMNS].astype(_AGGREGATE_DTYPES)
+    return _typed(stats.reset_index(), AGGREGATE_COLUMNS)
+
+
+def score_movies(
+    ratings: pd.DataFrame,
+    *,
+    min_ratings: int = DEFAULT_MIN_RATINGS,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    top_n: int | None = DEFAULT_TOP_N,
+) -> pd.DataFrame:
+    """The ``bayes`` ranking of one window's ratings (at least ``movieId`` and ``rating``, one row each);
+    the arguments as :func:`score_aggregates`."""
+    _require(ratings, ["movieId", "rating"], "ratings")
+    rated = ratings[["movieId", "rating"]].dropna()
+    stats = rated.groupby("movieId")["rating"].agg(n_ratings="count", rating_sum="sum").reset_index()
+    return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+
+
+def score_aggregates(
+    stats: pd.DataFrame,
+    *,
+    min_ratings: int = DEFAULT_MIN_RATINGS,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    top_n: int | None = DEFAULT_TOP_N,
+) -> pd.DataFrame:
+    """The ``bayes`` ranking of one window from its per-movie ``movieId``, ``n_ratings``, ``rating_sum``.
+
+    The window mean ``C`` is ``sum(rating_sum) / sum(n_ratings)`` over every row, before the ``min_ratings``
+    filter, exactly as from the raw ratings.
+
+    :param min_ratings: keep movies with at least this many ratings (``v >= min_ratings``).
+    :param prior_weight: ``m``, how many "average" ratings every movie is assumed to have.
+    :param top_n: keep the first ``top_n`` movies (``None`` keeps all).
+    """
+    if min_ratings < 1:
+        raise ValueError(f"min_ratings must be >= 1, got {min_ratings}")
+    if prior_weight < 0:
+        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
+    _check_top_n(top_n)
+    _require(stats, ["movieId", "n_ratings", "rating_sum"], "per-movie aggregates")
+    stats = _typed(stats, ["movieId", "n_ratings", "rating_sum"])
+    total = int(stats["n_ratings"].sum())
+    if total == 0:
+        return pd.DataFrame({column: pd.Series(dtype=_DTYPES[column]) for column in SCORE_COLUMNS})
+    overall_mean = float(stats["rating_sum"].sum()) / total
+    stats = stats[stats["n_ratings"] >= min_ratings].copy()
+    v, m = stats["n_ratings"], float(prior_weight)
+    stats["mean_rating"] = stats["rating_sum"] / v
+    stats["score"] = v / (v + m) * stats["mean_rating"] + m / (v + m) * overall_mean
+    return _numbered(stats, ["score", "n_ratings", "movieId"], top_n)
 
 
 def rank_aggregates(
@@ -152,33 +180,23 @@ def rank_aggregates(
 ) -> pd.DataFrame:
     """Rank one window's movies from their :func:`aggregate` rows (the only input a database must provide).
 
-    ``bayes`` is :func:`include.movielens.ranking.score_aggregates`; ``count`` scores ``n_ratings``;
-    ``trending`` scores ``decayed`` rounded to :data:`TREND_DECIMALS` decimals, so that the order in which a
-    database happens to add the weights cannot turn a tie into a difference of one ulp.
-
-    :return: columns ``rank, movieId, n_ratings, mean_rating, score``, best first.
+    ``bayes`` is :func:`score_aggregates`; ``count`` scores ``n_ratings``; ``trending`` scores ``decayed``
+    rounded to :data:`TREND_DECIMALS` decimals, so that the order in which a database adds the weights cannot
+    turn a tie into a difference of one ulp.
     """
     _check_method(method)
-    if top_n is not None and top_n < 1:
-        raise ValueError(f"top_n must be >= 1, got {top_n}")
+    _check_top_n(top_n)
     if method == "bayes":
         return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
-    missing = set(AGGREGATE_COLUMNS) - set(stats.columns)
-    if missing:
-        raise ValueError(f"per-movie aggregates lack column(s) {sorted(missing)}")
-    out = stats[AGGREGATE_COLUMNS].astype(_AGGREGATE_DTYPES)
+    _require(stats, AGGREGATE_COLUMNS, "per-movie aggregates")
+    out = _typed(stats, AGGREGATE_COLUMNS)
     out = out[out["n_ratings"] > 0].copy()
     out["mean_rating"] = out["rating_sum"] / out["n_ratings"]
     if method == "count":
         out["score"] = out["n_ratings"].astype(float)
     else:
         out["score"] = out["decayed"].round(TREND_DECIMALS)
-    # movieId is unique: the order is total, ties on the score go to the smaller movieId
-    ranked = out.sort_values(["score", "movieId"], ascending=[False, True])
-    if top_n is not None:
-        ranked = ranked.head(top_n)
-    ranked["rank"] = range(1, len(ranked) + 1)
-    return ranked[SCORE_COLUMNS].reset_index(drop=True)
+    return _numbered(out, ["score", "movieId"], top_n)
 
 
 def rank_ratings(
@@ -191,24 +209,17 @@ def rank_ratings(
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
     top_n: int | None = DEFAULT_TOP_N,
 ) -> pd.DataFrame:
-    """Rank the movies of ratings that are already one window (no filtering here) by ``method``.
+    """Rank the movies of ratings that are already one window (no filtering here) by ``method``:
+    :func:`aggregate`, then :func:`rank_aggregates`.
 
-    ``bayes`` goes straight through :func:`include.movielens.ranking.score_movies`; ``count`` and
-    ``trending`` through :func:`aggregate` and :func:`rank_aggregates`.
-
-    :param ratings: columns ``movieId``, ``rating`` and ``timestamp``, all before ``end``.
-    :param end: the window end, a UTC midnight (or its Unix timestamp); ``trending`` measures ages to it.
-    :param min_ratings: ``bayes`` only: keep movies with at least this many ratings.
-    :param prior_weight: ``bayes`` only: ``m``.
+    :param end: the window end; ``trending`` measures ages to it.
     :param half_life_days: ``trending`` only: a rating this many whole days old weighs 1/2.
-    :param top_n: keep the first ``top_n`` movies (``None`` keeps all).
-    :return: columns ``rank, movieId, n_ratings, mean_rating, score``, best first.
     """
-    _check(method, half_life_days)
-    if method == "bayes":
-        return score_movies(ratings, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+    _check_method(method)
     stats = aggregate(ratings, end=end, half_life_days=half_life_days)
-    return rank_aggregates(stats, method=method, top_n=top_n)
+    return rank_aggregates(
+        stats, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
+    )
 
 
 def rank_window(
@@ -222,16 +233,12 @@ def rank_window(
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
     top_n: int | None = DEFAULT_TOP_N,
 ) -> pd.DataFrame:
-    """The ranking of ``window`` ending at ``end``, from raw ratings: select, then :func:`rank_ratings`.
-
-    :param ratings: raw ratings with at least ``movieId``, ``rating``, ``timestamp`` (Unix seconds); rows
-        outside the window (before it or at/after ``end``) are ignored.
-    """
-    _check(method, half_life_days)
-    end_ts = as_midnight(end, "window end")
+    """The ranking of ``window`` ending at ``end`` from raw ratings (rows outside the window are ignored):
+    :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings`."""
+    _check_method(method)
     return rank_ratings(
         select_window(ratings, end, window),
-        end=end_ts,
+        end=as_midnight(end, "window end"),
         method=method,
         min_ratings=min_ratings,
         prior_weight=prior_weight,

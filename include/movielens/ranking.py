@@ -1,118 +1,85 @@
-"""Popular-movie ranking: a pure pandas function (no Airflow import), tested in tests/include.
+"""The daily DAGs' ranking of every window: the SQL aggregate the database runs, the dataframe step that ranks
+its rows. No Airflow import; tested against :mod:`include.movielens.popularity` (the reference).
 
-The score is the Bayesian ("true Bayesian estimate") weighting used by IMDb's top list::
-
-    score = v / (v + m) * R + m / (v + m) * C
-
-with ``v`` the movie's number of ratings in the window, ``R`` its mean rating, ``C`` the mean of all ratings
-in the window and ``m`` the prior weight. Movies with few ratings are pulled towards ``C``.
+* :func:`weight_table` -- one row per (window, whole-day age) with the ``trending`` weight
+  ``0.5 ** (age / half_life)``: the SQL joins it instead of calling ``POWER``/``EXP`` (absent from some
+  SQLite builds). The ages are those of :func:`popularity.aggregate`: ``floor((D - timestamp) / 86400)``.
+* :data:`AGGREGATE_SQL` -- the ``transform`` body: per (window, movie) ``n_ratings``, ``rating_sum`` and
+  ``decayed``, the numbers of :func:`popularity.aggregate`, for every complete window in one pass over the
+  ratings of the widest one.
+* :func:`rank_windows` -- the ``dataframe`` step: :func:`popularity.rank_aggregates` per (window, method),
+  with titles attached (:func:`attach_movies`); :func:`rank_genres` the same per MovieLens genre.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
-from airflow_movielens.dates import as_date
+from airflow_movielens.dates import DAY_SECONDS, as_date, epoch_day
+from include.movielens.popularity import (
+    AGGREGATE_COLUMNS,
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_MIN_RATINGS,
+    DEFAULT_PRIOR_WEIGHT,
+    DEFAULT_TOP_N,
+    METHODS,
+    SCORE_COLUMNS,
+    decay_weights,
+    rank_aggregates,
+)
 
-DEFAULT_MIN_RATINGS = 3
-DEFAULT_PRIOR_WEIGHT = 10.0
-DEFAULT_TOP_N = 100
-
-SCORE_COLUMNS = ["rank", "movieId", "n_ratings", "mean_rating", "score"]
+#: The ``genre`` of the lists over every movie (the others name one MovieLens genre).
+ALL_GENRES = "(all genres)"
+#: What movies.csv (and the API's movies as ``|``-joined text) says of a movie without a genre.
+NO_GENRES = "(no genres listed)"
+#: Columns of :func:`attach_movies`.
 RANKING_COLUMNS = [
-    "window_start",
-    "window_end",
-    "rank",
-    "movieId",
-    "title",
-    "genres",
-    "n_ratings",
-    "mean_rating",
-    "score",
-]
-_DTYPES = {
-    "rank": "int64",
-    "movieId": "int64",
-    "n_ratings": "int64",
-    "mean_rating": "float64",
-    "score": "float64",
-}
+    "window_start", "window_end", "rank", "movieId", "title", "genres", "n_ratings", "mean_rating", "score"
+]  # fmt: skip
+#: Columns of ``movie_rankings`` (key: window_end, method, window_days, rank).
+_KEY = ["window_end", "method", "window_days", "rank", "window_start"]
+WINDOW_RANKING_COLUMNS = _KEY + [column for column in RANKING_COLUMNS if column not in _KEY]
+
+#: Per (window, movie) aggregates of the ratings before ``window_end_ts``. ``weights`` holds the complete
+#: windows' (window_days, age_days, weight) rows: a rating joins the row of its whole-day age in each window
+#: that contains it (age N only for a rating exactly on an N-day window's first second). Integer division
+#: of non-negative BIGINTs floors on SQLite and PostgreSQL alike.
+AGGREGATE_SQL = """
+    SELECT w.window_days AS window_days, r."movieId" AS "movieId",
+           COUNT(*) AS n_ratings, SUM(r."rating") AS rating_sum, SUM(w.weight) AS decayed
+    FROM {{ ratings }} AS r
+    JOIN {{ weights }} AS w
+      ON w.age_days = (CAST({{ window_end_ts }} AS BIGINT) - r."timestamp") / 86400
+     AND r."timestamp" >= CAST({{ window_end_ts }} AS BIGINT) - 86400 * w.window_days
+    WHERE r."timestamp" < CAST({{ window_end_ts }} AS BIGINT)
+      AND r."timestamp" >= CAST({{ window_end_ts }} AS BIGINT)
+                           - 86400 * (SELECT MAX(window_days) FROM {{ weights }})
+    GROUP BY w.window_days, r."movieId"
+"""
+_NAMES = {name.lower(): name for name in [*WINDOW_RANKING_COLUMNS, *AGGREGATE_COLUMNS, "genre"]}
 
 
-def score_movies(
-    ratings: pd.DataFrame,
-    *,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    top_n: int | None = DEFAULT_TOP_N,
-) -> pd.DataFrame:
-    """Rank movies of one window by Bayesian score.
-
-    :param ratings: at least the columns ``movieId`` and ``rating``; one row per rating.
-    :param min_ratings: keep movies with at least this many ratings (``v >= min_ratings``).
-    :param prior_weight: ``m``, how many "average" ratings every movie is assumed to have.
-    :param top_n: keep the first ``top_n`` movies (``None`` keeps all).
-    :return: columns ``rank, movieId, n_ratings, mean_rating, score`` ordered by score desc,
-        n_ratings desc, movieId asc; ``rank`` is 1..N.
-    """
-    missing = {"movieId", "rating"} - set(ratings.columns)
-    if missing:
-        raise ValueError(f"ratings lack column(s) {sorted(missing)}")
-
-    rated = ratings[["movieId", "rating"]].dropna()
-    # score_aggregates checks the knobs and casts the aggregates' types
-    stats = rated.groupby("movieId")["rating"].agg(n_ratings="count", rating_sum="sum").reset_index()
-    return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+def canonical_names(names: Iterable[str]) -> dict[str, str]:
+    """``{name: its spelling here}`` for column names as a database returned them (it may fold unquoted
+    identifiers to upper or lower case); names it does not know stay as they are."""
+    return {name: _NAMES.get(name.lower(), name) for name in names}
 
 
-def score_aggregates(
-    stats: pd.DataFrame,
-    *,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    top_n: int | None = DEFAULT_TOP_N,
-) -> pd.DataFrame:
-    """Rank movies of one window from their per-movie aggregates (what the database computes).
-
-    :param stats: one row per movie with ``movieId``, ``n_ratings`` (ratings in the window) and
-        ``rating_sum`` (their sum); the window mean ``C`` is ``sum(rating_sum) / sum(n_ratings)`` over all
-        rows, before the ``min_ratings`` filter, exactly as from the raw ratings.
-    :return: as :func:`score_movies`.
-    """
-    _check_knobs(min_ratings, prior_weight, top_n)
-    missing = {"movieId", "n_ratings", "rating_sum"} - set(stats.columns)
-    if missing:
-        raise ValueError(f"per-movie aggregates lack column(s) {sorted(missing)}")
-    stats = stats[["movieId", "n_ratings", "rating_sum"]].astype(
-        {"movieId": "int64", "n_ratings": "int64", "rating_sum": "float64"}
-    )
-    total = int(stats["n_ratings"].sum())
-    if total == 0:
-        return pd.DataFrame({col: pd.Series(dtype=_DTYPES[col]) for col in SCORE_COLUMNS})
-    overall_mean = float(stats["rating_sum"].sum()) / total
-    stats = stats[stats["n_ratings"] >= min_ratings].copy()
-    v = stats["n_ratings"]
-    m = float(prior_weight)
-    stats["mean_rating"] = stats["rating_sum"] / v
-    stats["score"] = v / (v + m) * stats["mean_rating"] + m / (v + m) * overall_mean
-
-    # movieId is unique: the order is total, no stable sort needed
-    ranked = stats.sort_values(["score", "n_ratings", "movieId"], ascending=[False, False, True])
-    if top_n is not None:
-        ranked = ranked.head(top_n)
-    ranked["rank"] = range(1, len(ranked) + 1)
-    return ranked[SCORE_COLUMNS].reset_index(drop=True).astype(_DTYPES)
-
-
-def _check_knobs(min_ratings: int, prior_weight: float, top_n: int | None) -> None:
-    if min_ratings < 1:
-        raise ValueError(f"min_ratings must be >= 1, got {min_ratings}")
-    if prior_weight < 0:
-        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
-    if top_n is not None and top_n < 1:
-        raise ValueError(f"top_n must be >= 1, got {top_n}")
+def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> pd.DataFrame:
+    """Rows ``window_days, age_days, weight`` for the ages ``0 .. window_days`` of each window (age
+    ``window_days`` occurs only for a rating exactly at the window's start, still inside it)."""
+    if not len(window_days):
+        raise ValueError("no window to weigh")
+    frames = []
+    for days in window_days:
+        ages = np.arange(int(days) + 1, dtype="int64")
+        weights = decay_weights(ages, half_life_days)
+        frames.append(pd.DataFrame({"window_days": int(days), "age_days": ages, "weight": weights}))
+    return pd.concat(frames, ignore_index=True).astype({"window_days": "int64"})
 
 
 def attach_movies(
@@ -122,16 +89,13 @@ def attach_movies(
     window_start: str | dt.date | dt.datetime,
     window_end: str | dt.date | dt.datetime,
 ) -> pd.DataFrame:
-    """Add the window bounds and each movie's ``title``/``genres`` to :func:`score_movies` output.
-
-    Movies missing from ``movies`` keep an empty title and genres (the ranking never loses a row).
-    ``window_start``/``window_end`` become ``datetime.date`` values.
-    """
+    """:data:`RANKING_COLUMNS`: a ranking (``SCORE_COLUMNS``) with the window bounds (as ``datetime.date``)
+    and each movie's ``title``/``genres``; movies missing from ``movies`` keep an empty title and genres (the
+    ranking never loses a row)."""
     out = scores[SCORE_COLUMNS].copy()
     if movies is not None and not movies.empty:
         lookup = movies[["movieId", "title", "genres"]].drop_duplicates("movieId")
-        lookup = lookup.astype({"movieId": "int64"})
-        out = out.merge(lookup, on="movieId", how="left")
+        out = out.merge(lookup.astype({"movieId": "int64"}), on="movieId", how="left")
     else:
         out["title"] = out["genres"] = ""
     out["title"] = out["title"].fillna("").astype(object)
@@ -141,16 +105,62 @@ def attach_movies(
     return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
 
-def rank_window(
-    ratings: pd.DataFrame,
+def rank_windows(
+    stats: pd.DataFrame,
     movies: pd.DataFrame | None,
     *,
-    window_start: str | dt.date | dt.datetime,
-    window_end: str | dt.date | dt.datetime,
+    end_ts: int,
+    window_days: Sequence[int],
+    methods: Sequence[str] = METHODS,
     min_ratings: int = DEFAULT_MIN_RATINGS,
     prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     top_n: int | None = DEFAULT_TOP_N,
 ) -> pd.DataFrame:
-    """:func:`score_movies` then :func:`attach_movies`: the full ranking table of one window."""
-    scores = score_movies(ratings, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
-    return attach_movies(scores, movies, window_start=window_start, window_end=window_end)
+    """Rank every (window, method) from the rows of :data:`AGGREGATE_SQL`.
+
+    :param movies: ``movieId, title, genres`` of (at least) the ranked movies, or ``None``.
+    :return: :data:`WINDOW_RANKING_COLUMNS`, ordered by window, method and rank.
+    """
+    stats = stats.rename(columns=canonical_names(stats.columns))
+    end = epoch_day(end_ts)
+    parts = []
+    for days in window_days:
+        window = stats[stats["window_days"] == days]
+        start = epoch_day(end_ts - int(days) * DAY_SECONDS)
+        for method in methods:
+            ranked = rank_aggregates(
+                window, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
+            )
+            part = attach_movies(ranked, movies, window_start=start, window_end=end)
+            parts.append(part.assign(method=method, window_days=int(days)))
+    if not parts:
+        return pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)[WINDOW_RANKING_COLUMNS]
+    return out.astype({"window_days": "int64", "rank": "int64", "movieId": "int64", "n_ratings": "int64"})
+
+
+def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """:func:`rank_windows` once per MovieLens genre, over the aggregates of that genre's movies only (the
+    genre's own window: ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
+
+    :param movies: ``movieId`` and ``genres`` (``|``-joined, as movies.csv) of at least the windows' movies.
+    :param kwargs: the keyword arguments of :func:`rank_windows`.
+    """
+    stats = stats.rename(columns=canonical_names(stats.columns))
+    genres = movies[["movieId", "genres"]].astype({"movieId": "int64"}).drop_duplicates("movieId")
+    genres = genres.assign(genre=genres["genres"].fillna("").str.split("|")).explode("genre")
+    genres = genres[~genres["genre"].fillna("").isin(["", NO_GENRES])]
+    parts = []
+    for genre, ids in genres.groupby("genre", sort=True)["movieId"]:
+        mine = stats[stats["movieId"].isin(ids)]
+        if not mine.empty:
+            parts.append(rank_windows(mine, movies, **kwargs).assign(genre=genre))
+    if not parts:
+        return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def ranked_movie_ids(stats: pd.DataFrame, **kwargs) -> list[int]:
+    """The movies :func:`rank_windows` would list (to look their titles up once)."""
+    ranked = rank_windows(stats, None, **kwargs)
+    return sorted({int(movie) for movie in ranked["movieId"]})

@@ -24,11 +24,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from airflow_movielens.dates import DAY_SECONDS, as_date, as_midnight, day_epoch, epoch_day
-from airflow_movielens.ratings_table import LOADED_DAYS_TABLE, sql_identifier
+from airflow_movielens.ratings_table import quoted_name, sql_identifier
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_K
-from include.movielens.served import SERVED_TABLE
-from include.movielens.windows import ALL_GENRES
+from include.movielens.database import SERVED_TABLE, ResultsDb
+from include.movielens.ranking import ALL_GENRES
+from include.movielens.windows import missing_ranges
 
 #: The columns of a user's list, best first.
 LIST_COLUMNS = ["rank", "movieId", "title", "genres", "n_ratings", "mean_rating", "score"]
@@ -55,7 +56,7 @@ def user_list_sql(schema: str | None = None) -> str:
         return _TEMPLATE.format(served=SERVED_TABLE, ratings=settings.RATINGS_TABLE)
     schema = sql_identifier(schema, "schema")
     return _TEMPLATE.format(
-        served=f'"{schema}"."{SERVED_TABLE}"', ratings=f'"{schema}"."{settings.RATINGS_TABLE}"'
+        served=quoted_name(SERVED_TABLE, schema), ratings=quoted_name(settings.RATINGS_TABLE, schema)
     )
 
 
@@ -98,39 +99,26 @@ class PopularReader:
     def __init__(
         self, engine: sa.engine.Engine, schema: str | None = None, history_start: object = None
     ) -> None:
-        self.engine = engine
-        self.schema = None if engine.dialect.name == "sqlite" else schema
+        self.db = ResultsDb(engine, schema)
+        self.engine, self.schema = engine, self.db.schema
         self.history_start = settings.history_start() if history_start is None else as_date(history_start)
         self._query = sa.text(user_list_sql(self.schema)).bindparams(sa.bindparam("day", type_=sa.Date))
-        meta = sa.MetaData(schema=self.schema)
-        self._served = sa.Table(
-            SERVED_TABLE, meta, sa.Column("window_end", sa.Date), sa.Column("genre", sa.String)
-        )
-        self._ratings = sa.Table(
-            settings.RATINGS_TABLE,
-            meta,
-            sa.Column("userId", sa.BigInteger),
-            sa.Column("timestamp", sa.BigInteger),
-        )
-        self._days = sa.Table(LOADED_DAYS_TABLE, meta, sa.Column("day_start", sa.BigInteger))
 
     @classmethod
     def from_connection(cls, conn_id: str = settings.RESULTS_CONN_ID, **kwargs) -> PopularReader:
         """The reader of an Airflow connection (what the DAGs write through)."""
-        from include.movielens.results import open_results
-
-        _, engine, schema = open_results(conn_id)
-        return cls(engine, schema, **kwargs)
+        db = ResultsDb.connect(conn_id)
+        return cls(db.engine, db.schema, **kwargs)
 
     def served_days(self) -> tuple[dt.date, dt.date] | None:
         """The first and the newest day with a served list (``None``: nothing served yet)."""
         with self.engine.connect() as conn:
-            return self._served_days(conn)
+            return self._served_days(conn, self.db.tables(conn))
 
-    def _served_days(self, conn: sa.engine.Connection) -> tuple[dt.date, dt.date] | None:
-        if not sa.inspect(conn).has_table(SERVED_TABLE, schema=self.schema):
+    def _served_days(self, conn: sa.engine.Connection, tables: set[str]) -> tuple[dt.date, dt.date] | None:
+        if SERVED_TABLE not in tables:
             return None
-        end = self._served.c.window_end
+        end = self.db.served.c.window_end
         first, last = conn.execute(sa.select(sa.func.min(end), sa.func.max(end))).one()
         return None if first is None else (as_date(first), as_date(last))
 
@@ -147,7 +135,8 @@ class PopularReader:
         user_id = _positive_int(user_id, "user_id")
         k = _positive_int(k, "K")
         with self.engine.connect() as conn:
-            served = self._served_days(conn)
+            tables = self.db.tables(conn)  # one catalogue query per answer
+            served = self._served_days(conn, tables)
             if served is None:
                 raise ValueError("no served list yet: popular_movies is empty (run a daily DAG first)")
             before = as_midnight(served[1] if day is None else day, "day")
@@ -160,34 +149,29 @@ class PopularReader:
                 )
             if genre not in genres:
                 raise ValueError(f"genre {genre!r} is not served on {day}; served: {', '.join(genres)}")
-            self._check_history(conn, day, before)
-            known = self._known(conn, user_id, before)
+            self._check_history(conn, tables, day, before)
+            known = settings.RATINGS_TABLE in tables and self._known(conn, user_id, before)
             params = {"day": day, "genre": genre, "user_id": user_id, "before": before, "k": k}
             rows = conn.execute(self._query, params).fetchall()
         movies = pd.DataFrame(rows, columns=LIST_COLUMNS)
         return UserList(user_id, day, genre, k, known, self.history_start, movies)
 
     def _genres(self, conn: sa.engine.Connection, day: dt.date) -> list[str]:
-        query = sa.select(self._served.c.genre).distinct().where(self._served.c.window_end == day)
+        served = self.db.served
+        query = sa.select(served.c.genre).distinct().where(served.c.window_end == day)
         return sorted(conn.execute(query).scalars())
 
-    def _check_history(self, conn: sa.engine.Connection, day: dt.date, before: int) -> None:
-        """Every day of ``[history_start, day)`` is loaded, else a ``ValueError`` naming the first missing
-        day, or the first run of missing days."""
+    def _check_history(self, conn: sa.engine.Connection, tables: set[str], day: dt.date, before: int) -> None:
+        """Every day of ``[history_start, day)`` is loaded, else a ``ValueError`` naming the first run of
+        missing days."""
         first = day_epoch(self.history_start)
         if first >= before:
             return
-        loaded: set[int] = set()
-        if sa.inspect(conn).has_table(LOADED_DAYS_TABLE, schema=self.schema):
-            start = self._days.c.day_start
-            count = sa.select(sa.func.count()).where((start >= first) & (start < before))
-            if conn.execute(count).scalar_one() == (before - first) // DAY_SECONDS:
-                return
-            query = sa.select(start).where((start >= first) & (start < before))
-            loaded = {int(value) for value in conn.execute(query).scalars()}
-        days = range(first, before, DAY_SECONDS)
-        gap = next(ts for ts in days if ts not in loaded)
-        end = next((ts for ts in days if ts > gap and ts in loaded), before) - DAY_SECONDS
+        loaded = self.db.read_loaded_days(conn, first, before) if self.db.loaded_days.name in tables else []
+        gaps = missing_ranges(loaded, first, before)
+        if not gaps:
+            return
+        gap, end = gaps[0][0], gaps[0][1] - DAY_SECONDS
         missing = f"{epoch_day(gap)}" + (f" to {epoch_day(end)}" if end > gap else "")
         raise ValueError(
             f"the ratings of {missing} are not loaded: a user's list on {day} excludes every "
@@ -196,8 +180,6 @@ class PopularReader:
         )
 
     def _known(self, conn: sa.engine.Connection, user_id: int, before: int) -> bool:
-        ratings = self._ratings
-        if not sa.inspect(conn).has_table(settings.RATINGS_TABLE, schema=self.schema):
-            return False
+        ratings = self.db.ratings
         query = sa.select(sa.literal(1)).where((ratings.c.userId == user_id) & (ratings.c.timestamp < before))
         return conn.execute(query.limit(1)).first() is not None

@@ -1,4 +1,5 @@
-"""The served list: ``popular_movies`` (what a recommender shows) and ``ranking_choice`` (why that list).
+"""The served list: ``popular_movies`` (what a recommender shows) and ``ranking_choice`` (why that list);
+the tables are defined in :mod:`include.movielens.database`.
 
 ``ranking_choice``
     The chain of decisions of :func:`include.movielens.choice.decide`, one row per day from which a decision
@@ -9,12 +10,11 @@
 ``popular_movies``
     For each ``window_end`` (the day the list is served; ratings before it) and ``genre`` (``(all
     genres)``, or one MovieLens genre for users who picked it: the same list over that genre's movies), the
-    ranking of the decision in force that day: the columns of ``movie_rankings`` plus the chosen
-    ``method``/``window_days``, the
-    decision's ``choice_from`` (NULL: the default, before any evaluation) and ``fallback`` (true when the
-    chosen list is not computed for that day and the best computed one of the decision's order is served
-    instead), and the ``dag_id`` and ``run_id`` of the DAG run that computed the list (its
-    ``ranking_windows`` row). Key ``(window_end, genre, rank)``. Published by each daily run in the
+    ranking of the decision in force that day: the columns of ``movie_rankings`` (the chosen ``method`` and
+    ``window_days`` among them), the decision's ``choice_from`` (NULL: the default, before any evaluation)
+    and ``fallback`` (true when the chosen list is not computed for that day and the best computed one of the
+    decision's order is served instead), and the ``dag_id`` and ``run_id`` of the DAG run that computed the
+    list (its ``ranking_windows`` row). Key ``(window_end, genre, rank)``. Published by each daily run in the
     transaction that stores its rankings, and again by ``06_evaluation`` for the days whose decision changed.
 
 A downstream reader::
@@ -35,55 +35,18 @@ import sqlalchemy as sa
 
 from airflow_movielens.dates import as_date
 from include.movielens import settings
-from include.movielens.choice import DEFAULT, Decision, in_force
-from include.movielens.results import ResultTables, provenance_columns
-from include.movielens.windows import ALL_GENRES, WINDOW_RANKING_COLUMNS
+from include.movielens.choice import Decision, in_force
+from include.movielens.database import CHOICE_TABLE, ResultsDb, utc_now
+from include.movielens.ranking import ALL_GENRES, WINDOW_RANKING_COLUMNS
 
 log = logging.getLogger(__name__)
 
-SERVED_TABLE = "popular_movies"
-CHOICE_TABLE = "ranking_choice"
 SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "genre", "choice_from", "fallback"]
 #: Which DAG run computed the served list (stored, not part of :data:`SERVED_COLUMNS`).
 PRODUCED_BY = ["dag_id", "run_id"]
 
 
-def _choice_table(tables: ResultTables) -> sa.Table:
-    return sa.Table(
-        CHOICE_TABLE,
-        sa.MetaData(),
-        sa.Column("valid_from", sa.Date, primary_key=True),
-        sa.Column("method", sa.String(16), nullable=False),
-        sa.Column("window_days", sa.Integer, nullable=False),
-        sa.Column("metric", sa.String(16), nullable=False),
-        sa.Column("value", sa.Float, nullable=False),
-        sa.Column("runner_up_method", sa.String(16)),
-        sa.Column("runner_up_window_days", sa.Integer),
-        sa.Column("runner_up_value", sa.Float),
-        sa.Column("cutoffs", sa.Text, nullable=False),
-        sa.Column("users", sa.Integer, nullable=False),
-        sa.Column("kept", sa.Boolean, nullable=False),
-        sa.Column("fallback_order", sa.Text, nullable=False),
-        sa.Column("decided_at", sa.DateTime, nullable=False),
-        schema=tables.schema,
-    )
-
-
-def _served_table(tables: ResultTables) -> sa.Table:
-    key = ("window_end", "genre", "rank")
-    columns = [sa.Column(c.name, c.type, primary_key=c.name in key) for c in tables.genres.c]
-    return sa.Table(
-        SERVED_TABLE,
-        sa.MetaData(),
-        *columns,
-        sa.Column("choice_from", sa.Date),
-        sa.Column("fallback", sa.Boolean, nullable=False),
-        *provenance_columns(),
-        schema=tables.schema,
-    )
-
-
-def _producer(conn: sa.engine.Connection, tables: ResultTables, end: dt.date, pick: tuple) -> list:
+def _producer(conn: sa.engine.Connection, tables: ResultsDb, end: dt.date, pick: tuple) -> list:
     """``dag_id`` and ``run_id`` of the run that computed the list ``pick`` of ``end`` (NULL: unknown)."""
     windows = tables.windows
     query = sa.select(windows.c.dag_id, windows.c.run_id).where(
@@ -128,23 +91,22 @@ def _decision(row: sa.Row) -> Decision:
     )
 
 
-def read_chain(conn: sa.engine.Connection, tables: ResultTables) -> list[Decision]:
+def read_chain(conn: sa.engine.Connection, tables: ResultsDb) -> list[Decision]:
     """The stored decisions, oldest first (none before the first evaluation)."""
-    choices = _choice_table(tables)
-    if not tables.has(conn, CHOICE_TABLE):
+    choices = tables.choice
+    if not tables.has(conn, choices):
         return []
     return [_decision(row) for row in conn.execute(choices.select().order_by(choices.c.valid_from))]
 
 
-def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Iterable[dt.date]) -> dict:
+def publish_served(conn: sa.engine.Connection, tables: ResultsDb, ends: Iterable[dt.date]) -> dict:
     """Replace ``popular_movies`` of each day in ``ends`` by the list of the decision in force that day, in
     the caller's transaction. A day whose lists all hold no movie gets no rows (there is nothing to show).
 
     :return: ``{"<day>": "<method>/<window_days>[ (fallback)]"}`` per day served.
     """
-    served = _served_table(tables)
-    served.create(conn, checkfirst=True)
-    tables.add_columns(conn, served)
+    served = tables.served
+    tables.prepare(conn, served)
     chain = read_chain(conn, tables)
     rankings = tables.rankings
     out = {}
@@ -180,7 +142,7 @@ def publish_served(conn: sa.engine.Connection, tables: ResultTables, ends: Itera
     return out
 
 
-def publish_day(conn: sa.engine.Connection, tables: ResultTables, window_end: dt.date) -> dict:
+def publish_day(conn: sa.engine.Connection, tables: ResultsDb, window_end: dt.date) -> dict:
     """``publish_served`` for one day: the ``also`` step of a daily run's :func:`results.replace_windows`."""
     return publish_served(conn, tables, [window_end])
 
@@ -191,12 +153,11 @@ def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_
 
     :return: ``{"decisions", "changed_from", "republished"}``.
     """
-    tables = ResultTables(conn_id)
-    choices = _choice_table(tables)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    tables = ResultsDb.connect(conn_id)
+    choices = tables.choice
+    now = utc_now()
     with tables.engine.begin() as conn:
-        tables.prepare(conn)
-        choices.create(conn, checkfirst=True)
+        tables.prepare(conn, tables.windows, tables.genres, tables.rankings, choices)
         old = read_chain(conn, tables)
         first, republished = None, {}
         if chain != old:
@@ -232,10 +193,10 @@ def read_served(
 ) -> pd.DataFrame:
     """The served list of ``window_end`` (default: the latest) for ``genre`` (default: every movie),
     ``SERVED_COLUMNS``; empty if none."""
-    tables = ResultTables(conn_id)
-    served = _served_table(tables)
+    tables = ResultsDb.connect(conn_id)
+    served = tables.served
     with tables.engine.connect() as conn:
-        if not tables.has(conn, SERVED_TABLE):
+        if not tables.has(conn, served):
             return pd.DataFrame(columns=SERVED_COLUMNS)
         if window_end is None:
             window_end = conn.execute(sa.select(sa.func.max(served.c.window_end))).scalar()
@@ -250,6 +211,6 @@ def read_served(
 
 def read_decision(day: str | dt.date, conn_id: str = settings.RESULTS_CONN_ID) -> Decision:
     """The decision in force on ``day`` (the default before any evaluation)."""
-    tables = ResultTables(conn_id)
+    tables = ResultsDb.connect(conn_id)
     with tables.engine.connect() as conn:
-        return in_force(read_chain(conn, tables), as_date(day)) if tables.has(conn, CHOICE_TABLE) else DEFAULT
+        return in_force(read_chain(conn, tables), as_date(day))

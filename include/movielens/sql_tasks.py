@@ -30,8 +30,8 @@ import pandas as pd
 import sqlalchemy as sa
 from airflow.sdk import task
 
-from airflow_movielens.ratings_table import sql_identifier
-from include.movielens.results import open_results
+from airflow_movielens.ratings_table import quoted_name, sql_identifier
+from include.movielens.database import ResultsDb
 
 __all__ = ["cleanup", "dataframe", "read_table", "table", "table_metadata", "temp_table", "transform"]
 
@@ -54,19 +54,14 @@ def is_handle(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == _HANDLE_KEYS
 
 
-def _resolved(handle: dict) -> tuple[Any, sa.engine.Engine, str, str | None]:
-    """The hook, engine, checked name and schema of a handle (SQLite: no schema; else the handle's or the
-    results schema)."""
-    hook, engine, default_schema = open_results(handle["conn_id"])
+def _resolved(handle: dict) -> tuple[sa.engine.Engine, str, str | None]:
+    """The engine, checked name and schema of a handle (SQLite: no schema; else the handle's or the results
+    schema)."""
+    db = ResultsDb.connect(handle["conn_id"])
     name = sql_identifier(handle["name"], "table")
-    if engine.dialect.name == "sqlite":
-        return hook, engine, name, None
-    schema = sql_identifier(handle["schema"], "schema") if handle["schema"] else default_schema
-    return hook, engine, name, schema
-
-
-def _quoted(name: str, schema: str | None) -> str:
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+    if db.schema is None:
+        return db.engine, name, None
+    return db.engine, name, sql_identifier(handle["schema"], "schema") if handle["schema"] else db.schema
 
 
 def _named(output: dict) -> dict:
@@ -78,21 +73,21 @@ def _named(output: dict) -> dict:
 
 def table_metadata(handle: dict) -> tuple[str, sa.MetaData]:
     """``(name, MetaData with its schema)`` of a handle, to reflect the table."""
-    _, _, name, schema = _resolved(handle)
+    _, name, schema = _resolved(handle)
     return name, sa.MetaData(schema=schema)
 
 
 def read_table(handle: dict) -> pd.DataFrame:
     """Every row of a handle's table, as a DataFrame."""
-    _, engine, name, schema = _resolved(handle)
+    engine, name, schema = _resolved(handle)
     with engine.connect() as conn:
-        return pd.read_sql_query(sa.text(f"SELECT * FROM {_quoted(name, schema)}"), conn)
+        return pd.read_sql_query(sa.text(f"SELECT * FROM {quoted_name(name, schema)}"), conn)
 
 
 def write_table(frame: pd.DataFrame, output: dict) -> dict:
     """Write ``frame`` into the (new) table of ``output``; return the handle that names it."""
     output = _named(output)
-    _, engine, name, schema = _resolved(output)
+    engine, name, schema = _resolved(output)
     with engine.begin() as conn:
         frame.to_sql(name, conn, schema=schema, index=False, if_exists="replace", chunksize=1000)
     return output
@@ -120,15 +115,15 @@ def transform(**task_kwargs: Any) -> Callable[[Callable], Any]:
             params: dict[str, Any] = {}
             for arg, value in bound.arguments.items():
                 if is_handle(value):
-                    _, _, name, schema = _resolved(value)
-                    names[arg] = _quoted(name, schema)
+                    _, name, schema = _resolved(value)
+                    names[arg] = quoted_name(name, schema)
                 else:
                     names[arg], params[arg] = f":{arg}", value
             select = jinja2.Environment(autoescape=False).from_string(func(*args, **kwargs)).render(names)
             output = _named(output_table)
-            _, engine, name, schema = _resolved(output)
+            engine, name, schema = _resolved(output)
             with engine.begin() as conn:
-                conn.execute(sa.text(f"CREATE TABLE {_quoted(name, schema)} AS {select}"), params)
+                conn.execute(sa.text(f"CREATE TABLE {quoted_name(name, schema)} AS {select}"), params)
             return output
 
         return task(**task_kwargs)(_with_output_table(func, run))
@@ -165,9 +160,9 @@ def _drop(handles: list[dict | None]) -> list[str]:
     for handle in handles:
         if not is_handle(handle) or not handle["name"].startswith("_tmp_"):
             continue
-        _, engine, name, schema = _resolved(handle)
+        engine, name, schema = _resolved(handle)
         with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_quoted(name, schema)}"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {quoted_name(name, schema)}"))
         dropped.append(name)
     return dropped
 

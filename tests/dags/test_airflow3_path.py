@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from include.movielens import popularity
+from include.movielens.windows import WINDOW_DAYS, select_window, window_label
 from tests.environment import REPO_ROOT, other_airflow, require
 from tests.results_db import ResultsDb, results_database
 from tests.support.compat import AIRFLOW_3, run_dag_test, serialized
@@ -28,7 +29,6 @@ airflow3_only = pytest.mark.skipif(
 )
 
 DAY = dt.date(2019, 1, 3)
-WINDOWS = (1, 7, 30, 365)
 
 
 def assert_ranks_like_the_reference(db: ResultsDb, ratings: pd.DataFrame, day: dt.date) -> None:
@@ -39,14 +39,14 @@ def assert_ranks_like_the_reference(db: ResultsDb, ratings: pd.DataFrame, day: d
     windows = db.ranking_windows()
     windows = windows[windows["window_end"].astype(str) == end]
     assert sorted(zip(windows["method"], windows["window_days"], strict=True)) == sorted(
-        (method, days) for method in popularity.METHODS for days in WINDOWS
+        (method, days) for method in popularity.METHODS for days in WINDOW_DAYS
     )
-    for days in WINDOWS:
+    for days in WINDOW_DAYS:
         counted = windows.loc[windows["window_days"] == days, "n_ratings"]
-        assert set(counted) == {len(popularity.select_window(ratings, end, f"{days}d"))}
+        assert set(counted) == {len(select_window(ratings, end, window_label(days)))}
         for method in popularity.METHODS:
             mine = rows[(rows["method"] == method) & (rows["window_days"] == days)].sort_values("rank")
-            expected = popularity.rank_window(ratings, end=end, method=method, window=f"{days}d")
+            expected = popularity.rank_window(ratings, end=end, method=method, window=window_label(days))
             assert len(mine) > 0
             assert mine["movieId"].tolist() == expected["movieId"].tolist(), (method, days)
             assert mine["n_ratings"].tolist() == expected["n_ratings"].tolist(), (method, days)

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 def test_history_then_a_run_before_its_previous_day_ranks_every_window(dags, dataset, workspace) -> None:
     from include.movielens import popularity
+    from include.movielens.windows import select_window, window_label
 
     db = workspace["db"]
     history = dags["05_history"].test(
@@ -36,7 +37,7 @@ def test_history_then_a_run_before_its_previous_day_ranks_every_window(dags, dat
     ratings, movies = dataset
     rows = db.rankings()
     for days in (1, 7, 30, 365):
-        window = popularity.select_window(ratings, "2019-01-10", f"{days}d")
+        window = select_window(ratings, "2019-01-10", window_label(days))
         counts = end[end["window_days"] == days]
         assert set(counts["n_ratings"]) == {len(window)}
         assert set(counts["n_movies"]) == {window["movieId"].nunique()}
@@ -46,7 +47,9 @@ def test_history_then_a_run_before_its_previous_day_ranks_every_window(dags, dat
                 & (rows["method"] == method)
                 & (rows["window_days"] == days)
             ]
-            expected = popularity.rank_window(ratings, end="2019-01-10", method=method, window=f"{days}d")
+            expected = popularity.rank_window(
+                ratings, end="2019-01-10", method=method, window=window_label(days)
+            )
             assert len(mine) == len(expected) > 0, (method, days)
             assert mine["movieId"].tolist() == expected["movieId"].tolist(), (method, days)
             assert mine["n_ratings"].tolist() == expected["n_ratings"].tolist()
@@ -98,6 +101,7 @@ def test_a_users_list_is_the_list_the_backtest_scored(dags, workspace) -> None:
     from include.movielens.evaluation import read_rating_log
     from include.movielens.reader import PopularReader
     from include.movielens.served import read_served
+    from include.movielens.windows import window_label
 
     conf = {"history_start": "2018-12-01", "history_end": "2019-01-12"}
     assert_succeeded(
@@ -108,7 +112,9 @@ def test_a_users_list_is_the_list_the_backtest_scored(dags, workspace) -> None:
     served = read_served(cutoff)
     method, days = served["method"].iloc[0], int(served["window_days"].iloc[0])
     # what 06_evaluation scores: the backtest over the loaded ratings, 4 days of them after the cutoff
-    lists = scored_lists(read_rating_log(), cutoff, method=method, window=f"{days}d", horizon_days=4, k=10)
+    lists = scored_lists(
+        read_rating_log(), cutoff, method=method, window=window_label(days), horizon_days=4, k=10
+    )
     expected = lists.groupby("userId")["movieId"].apply(list).to_dict()
     reader = PopularReader.from_connection(history_start=conf["history_start"])
     served_top = served["movieId"].head(10).tolist()

@@ -42,7 +42,7 @@ def served(end: dt.date) -> pd.DataFrame:
 
 
 def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspace) -> None:
-    from include.movielens.results import ResultTables
+    from include.movielens.database import ResultsDb
 
     db = workspace["db"]
     for day in DAYS:
@@ -98,7 +98,7 @@ def test_the_served_list_follows_the_decision_in_force_on_each_day(dags, workspa
         "AND window_end = " + ("CAST(? AS DATE)" if db.kind == "postgres" else "?"),
         (E2.isoformat(),),
     )
-    tables = ResultTables("movielens_results")
+    tables = ResultsDb.connect("movielens_results")
     with tables.engine.begin() as conn:
         assert publish_served(conn, tables, [E2]) == {E2.isoformat(): "trending/7 (fallback)"}
     assert served(E2)["movieId"].tolist() == ranking(db, E2, "trending", 7)

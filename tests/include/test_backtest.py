@@ -21,7 +21,8 @@ from include.movielens.backtest import (
     summarize,
     unseen_at_depth,
 )
-from include.movielens.popularity import METHODS, WINDOWS, rank_window
+from include.movielens.popularity import METHODS, rank_window
+from include.movielens.windows import WINDOWS
 
 T = as_midnight("2019-03-01")
 DAY = 86_400

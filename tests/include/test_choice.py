@@ -17,7 +17,7 @@ from include.movielens.choice import (
     in_force,
 )
 from include.movielens.popularity import METHODS
-from include.movielens.windows import WINDOW_DAYS
+from include.movielens.windows import WINDOW_DAYS, window_label
 
 H = 30
 
@@ -28,7 +28,7 @@ def evaluation(
     """Rows of ranking_evaluation for one cutoff: every servable list at 0.01 unless ``scores`` says."""
     rows = []
     for method in METHODS:
-        for window in [*(f"{d}d" for d in WINDOW_DAYS), "all"]:
+        for window in [*(window_label(d) for d in WINDOW_DAYS), "all"]:
             ndcg = scores.get((method, window), 0.01)
             rows.append(
                 {"cutoff": cutoff, "horizon_days": horizon, "k": k, "method": method, "window": window,

@@ -1,4 +1,4 @@
-"""The lists per MovieLens genre (include/movielens/windows.rank_genres) against plain pandas on a hand-made
+"""The lists per MovieLens genre (include/movielens/ranking.rank_genres) against plain pandas on a hand-made
 set: each genre's list is the whole list's method over that genre's movies only (bayes: the genre's mean)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from airflow_movielens.dates import as_midnight
 from include.movielens.popularity import aggregate
-from include.movielens.windows import rank_genres
+from include.movielens.ranking import rank_genres
 
 END = "2019-01-08"
 DAY = 86_400

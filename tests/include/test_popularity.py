@@ -1,4 +1,5 @@
-"""Reference rankings (include/movielens/popularity.py) on small hand-made data: ties and boundaries."""
+"""Reference rankings (include/movielens/popularity.py) on small hand-made data: ties and window boundaries
+(include/movielens/windows.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from airflow_movielens.dates import as_midnight
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     METHODS,
-    WINDOWS,
+    SCORE_COLUMNS,
     aggregate,
     rank_aggregates,
     rank_ratings,
     rank_window,
-    select_window,
+    score_movies,
 )
-from include.movielens.ranking import SCORE_COLUMNS, score_movies
+from include.movielens.windows import WINDOWS, select_window
 from tests.support.timezone import local_time_zone
 
 END = "2019-01-10"
@@ -276,7 +277,7 @@ def test_top_n_of_one_and_a_short_half_life_are_valid() -> None:
 
 
 def test_bad_window_and_method_list_the_choices() -> None:
-    from include.movielens.popularity import window_start
+    from include.movielens.windows import window_start
 
     with pytest.raises(ValueError, match=r"expected one of 1d, 7d, 30d, 365d, all$"):
         window_start(as_midnight("2019-01-15"), "2w")

@@ -1,231 +1,195 @@
-"""Unit tests of the pure ranking function (include/movielens/ranking.py)."""
+"""The daily ranking (include/movielens/ranking.py): the SQL aggregate on a real SQLite file and a real
+PostgreSQL database and the dataframe step, against the pure reference (include/movielens/popularity.py)
+computed from the raw ratings."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import jinja2
+import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from airflow.hooks.base import BaseHook
 
+from airflow_movielens.dates import as_midnight
+from airflow_movielens.ratings_table import replace_interval
+from include.movielens import popularity
 from include.movielens.ranking import (
-    RANKING_COLUMNS,
-    SCORE_COLUMNS,
-    attach_movies,
-    rank_window,
-    score_aggregates,
-    score_movies,
+    AGGREGATE_SQL,
+    WINDOW_RANKING_COLUMNS,
+    rank_windows,
+    ranked_movie_ids,
+    weight_table,
 )
+from include.movielens.windows import WINDOW_DAYS, select_window, window_label
+
+DAY = 86_400
+END = as_midnight("2019-01-15")
 
 
-def _ratings(pairs: list[tuple[int, float]]) -> pd.DataFrame:
+def hand_made() -> pd.DataFrame:
+    """Ties everywhere: equal counts, equal decayed sums, ratings exactly on the window bounds."""
+    rows = [
+        # movie 10 and 20: same count and same ages in every window (tie -> movieId ascending)
+        (1, 10, 4.0, END - 1),
+        (2, 10, 3.0, END - 3 * DAY),
+        (1, 20, 5.0, END - 1),
+        (2, 20, 2.0, END - 3 * DAY),
+        # movie 30: exactly on the 7-day bound (inside) and exactly at END (outside every window)
+        (3, 30, 4.5, END - 7 * DAY),
+        (4, 30, 4.5, END),
+        # movie 40: three ratings for bayes' min_ratings, in the 30-day window only
+        (5, 40, 1.0, END - 8 * DAY),
+        (6, 40, 2.0, END - 20 * DAY),
+        (7, 40, 3.0, END - 30 * DAY),
+        # movie 50: on the 365-day bound, and one second before it (outside)
+        (8, 50, 3.5, END - 365 * DAY),
+        (9, 50, 3.5, END - 365 * DAY - 1),
+        # movie 60: a day's worth of ratings 12 h before END
+        *[(100 + i, 60, 2.5 + (i % 3), END - DAY // 2) for i in range(6)],
+    ]
+    return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+def twin_like(seed: int = 7, n: int = 20_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
     return pd.DataFrame(
         {
-            "userId": range(len(pairs)),
-            "movieId": [movie for movie, _ in pairs],
-            "rating": [rating for _, rating in pairs],
-            "timestamp": 1_546_300_800,
+            "userId": rng.integers(1, 500, n),
+            "movieId": rng.integers(1, 300, n) ** 2 % 997,  # skewed popularity, many ties in counts
+            "rating": rng.integers(1, 11, n) / 2,
+            "timestamp": END - rng.integers(0, 400 * DAY, n),
         }
     )
 
 
-MOVIES = pd.DataFrame(
-    {
-        "movieId": [1, 2, 3, 4],
-        "title": ["One (1990)", "Two (1991)", "Three (1992)", "Four (1993)"],
-        "genres": ["Drama", "Comedy|Drama", "Action", "(no genres listed)"],
+def load(ratings: pd.DataFrame, first: int, last: int) -> None:
+    """The real loader, marking ``[first, last)`` (epoch midnights) as loaded."""
+    day = lambda ts: dt.datetime.fromtimestamp(ts, tz=dt.UTC).date()  # noqa: E731
+    hook = BaseHook.get_connection("movielens_results").get_hook()
+    inside = ratings[(ratings["timestamp"] >= first) & (ratings["timestamp"] < last)]
+    replace_interval(hook, day(first), day(last), inside.to_dict("records"), schema="public")
+
+
+def sql_aggregate(results_db, window_days, half_life: float = 7.0) -> pd.DataFrame:
+    """Run :data:`AGGREGATE_SQL` on the real database (both paths render the same Jinja template)."""
+    engine = BaseHook.get_connection("movielens_results").get_hook().get_sqlalchemy_engine()
+    weight_table(window_days, half_life).to_sql("weights_t", engine, index=False, if_exists="replace")
+    sql = jinja2.Template(AGGREGATE_SQL).render(
+        ratings=f"{results_db.schema_prefix}ratings", weights="weights_t", window_end_ts=str(END)
+    )
+    with engine.connect() as conn:
+        return pd.read_sql_query(sa.text(sql), conn)
+
+
+def reference(ratings: pd.DataFrame, days: int, method: str, half_life: float = 7.0) -> pd.DataFrame:
+    return popularity.rank_window(
+        ratings,
+        end="2019-01-15",
+        method=method,
+        window=window_label(days),
+        half_life_days=half_life,
+        top_n=None,
+    )
+
+
+@pytest.mark.parametrize("data", ["hand_made", "twin_like"])
+def test_sql_aggregate_and_ranking_equal_the_reference(results_db, data) -> None:
+    ratings = hand_made() if data == "hand_made" else twin_like()
+    load(ratings, END - 400 * DAY, END + DAY)
+    half_life = 3.0
+    stats = sql_aggregate(results_db, WINDOW_DAYS, half_life)
+    for days in WINDOW_DAYS:
+        window = stats[stats["window_days"] == days].drop(columns="window_days")
+        window = window.rename(columns={"movieid": "movieId"}).sort_values("movieId").reset_index(drop=True)
+        expected = popularity.aggregate(
+            select_window(ratings, "2019-01-15", window_label(days)), end=END, half_life_days=half_life
+        )
+        pd.testing.assert_frame_equal(window, expected, check_dtype=False, rtol=1e-12)
+    ranked = rank_windows(stats, None, end_ts=END, window_days=WINDOW_DAYS, top_n=None)
+    for days in WINDOW_DAYS:
+        for method in popularity.METHODS:
+            mine = ranked[(ranked["window_days"] == days) & (ranked["method"] == method)]
+            expected = reference(ratings, days, method, half_life)
+            assert len(mine) == len(expected), (days, method)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (days, method)
+            assert mine["score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), rel=1e-12)
+            assert set(mine["window_start"]) <= {dt.date(2019, 1, 15) - dt.timedelta(days=days)}
+    top_two = {
+        int(movie)
+        for days in WINDOW_DAYS
+        for method in popularity.METHODS
+        for movie in reference(ratings, days, method, half_life)["movieId"][:2]
     }
-)
+    assert ranked_movie_ids(stats, end_ts=END, window_days=WINDOW_DAYS, top_n=2) == sorted(top_two)
+    if data == "hand_made":  # the ties are really there, and broken by movieId
+        count_7d = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "count")]
+        assert count_7d["movieId"].tolist() == [60, 10, 20, 30]
+        assert 50 in ranked[ranked["window_days"] == 365]["movieId"].tolist()
 
 
-def test_bayesian_score_matches_the_formula() -> None:
-    ratings = _ratings([(1, 5.0)] * 4 + [(2, 3.0)] * 6 + [(3, 1.0)] * 2)
-    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
-    c = ratings["rating"].mean()
-    expected = {
-        movie: v / (v + 10) * r + 10 / (v + 10) * c for movie, v, r in [(1, 4, 5.0), (2, 6, 3.0), (3, 2, 1.0)]
-    }
-    assert list(scores.columns) == SCORE_COLUMNS
-    assert scores["movieId"].tolist() == [1, 2, 3]
-    assert scores["rank"].tolist() == [1, 2, 3]
-    for row in scores.itertuples():
-        assert row.score == pytest.approx(expected[row.movieId])
-    assert scores.set_index("movieId")["n_ratings"].to_dict() == {1: 4, 2: 6, 3: 2}
-    assert scores.set_index("movieId")["mean_rating"].to_dict() == {1: 5.0, 2: 3.0, 3: 1.0}
-
-
-def test_prior_weight_zero_ranks_by_mean() -> None:
-    ratings = _ratings([(1, 4.0)] * 3 + [(2, 4.5)] * 3 + [(3, 3.0)] * 30)
-    scores = score_movies(ratings, min_ratings=1, prior_weight=0, top_n=None)
-    assert scores["movieId"].tolist() == [2, 1, 3]
-    assert scores["score"].tolist() == scores["mean_rating"].tolist()
-
-
-def test_prior_pulls_small_samples_towards_the_window_mean() -> None:
-    # Movie 1: 3 perfect ratings; movie 2: 50 ratings of 4.5. The prior must put movie 2 first.
-    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.5)] * 50 + [(3, 1.0)] * 50)
-    assert score_movies(ratings, min_ratings=1, prior_weight=10)["movieId"].tolist()[:2] == [2, 1]
-
-
-def test_ties_break_on_n_ratings_then_movie_id() -> None:
-    # Movies 7 and 3 have identical ratings (same score, same count): lower movieId first.
-    # Movie 5 has the same mean but more ratings, hence a higher score (mean above C) and goes first.
-    ratings = _ratings([(7, 4.0)] * 3 + [(3, 4.0)] * 3 + [(5, 4.0)] * 4 + [(9, 1.0)] * 3)
-    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
-    assert scores["movieId"].tolist() == [5, 3, 7, 9]
-
-
-def test_equal_scores_break_on_n_ratings() -> None:
-    # Every movie has the mean of the window, so every score equals C: order by n_ratings desc, movieId asc.
-    ratings = _ratings([(4, 3.0)] * 3 + [(2, 3.0)] * 5 + [(8, 3.0)] * 5 + [(1, 3.0)] * 3)
-    scores = score_movies(ratings, min_ratings=1, prior_weight=10, top_n=None)
-    assert scores["score"].nunique() == 1
-    assert scores["movieId"].tolist() == [2, 8, 1, 4]
-    assert scores["rank"].tolist() == [1, 2, 3, 4]
-
-
-def test_min_ratings_filters_but_window_mean_uses_every_rating() -> None:
-    ratings = _ratings([(1, 5.0)] * 3 + [(2, 1.0)] * 2 + [(3, 1.0)])
-    scores = score_movies(ratings, min_ratings=3, prior_weight=10)
-    assert scores["movieId"].tolist() == [1]
-    c = (3 * 5.0 + 3 * 1.0) / 6  # movies 2 and 3 are dropped but still count in C
-    assert scores["score"].iloc[0] == pytest.approx(3 / 13 * 5.0 + 10 / 13 * c)
-
-
-def test_min_ratings_boundary_is_inclusive() -> None:
-    ratings = _ratings([(1, 4.0)] * 3 + [(2, 4.0)] * 2)
-    assert score_movies(ratings, min_ratings=3)["movieId"].tolist() == [1]
-    assert score_movies(ratings, min_ratings=2)["movieId"].tolist() == [1, 2]
-
-
-def test_top_n_keeps_the_best() -> None:
-    ratings = _ratings([(movie, float(movie % 5) + 0.5) for movie in range(1, 41) for _ in range(3)])
-    full = score_movies(ratings, min_ratings=1, top_n=None)
-    top = score_movies(ratings, min_ratings=1, top_n=7)
-    assert len(full) == 40
-    pd.testing.assert_frame_equal(top, full.head(7))
-
-
-def test_empty_input_gives_empty_table_with_the_right_columns() -> None:
-    empty = pd.DataFrame({"userId": [], "movieId": [], "rating": [], "timestamp": []})
-    scores = score_movies(empty)
-    assert list(scores.columns) == SCORE_COLUMNS
-    assert scores.empty
-    ranking = rank_window(empty, MOVIES, window_start="2019-02-01", window_end="2019-02-02")
-    assert list(ranking.columns) == RANKING_COLUMNS
-    assert ranking.empty
-
-
-def test_nobody_reaches_min_ratings_gives_empty_table() -> None:
-    ranking = rank_window(
-        _ratings([(1, 5.0), (2, 4.0)]), MOVIES, window_start="2019-01-01", window_end="2019-01-02"
+def test_weight_table_has_ages_zero_to_window_days_with_halving_weights() -> None:
+    expected = pd.DataFrame(
+        {
+            "window_days": [1, 1, 2, 2, 2],
+            "age_days": [0, 1, 0, 1, 2],
+            "weight": [1.0, 0.5, 1.0, 0.5, 0.25],
+        }
     )
-    assert list(ranking.columns) == RANKING_COLUMNS
-    assert ranking.empty
+    pd.testing.assert_frame_equal(weight_table([1, 2], half_life_days=1.0), expected)
+    with pytest.raises(ValueError, match="^no window to weigh$"):
+        weight_table([])
 
 
-def test_rank_window_adds_window_and_titles() -> None:
-    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3 + [(42, 3.0)] * 3)
-    ranking = rank_window(
-        ratings, MOVIES, window_start="2019-01-01", window_end=dt.datetime(2019, 1, 2), top_n=10
-    )
-    assert list(ranking.columns) == RANKING_COLUMNS
-    assert ranking["movieId"].tolist() == [1, 2, 42]
-    assert ranking["title"].tolist() == ["One (1990)", "Two (1991)", ""]  # 42 is unknown: row kept
-    assert ranking["genres"].tolist() == ["Drama", "Comedy|Drama", ""]
-    assert set(ranking["window_start"]) == {dt.date(2019, 1, 1)}
-    assert set(ranking["window_end"]) == {dt.date(2019, 1, 2)}
-    assert ranking.dtypes["n_ratings"] == "int64"
-    assert ranking.dtypes["score"] == "float64"
+def window_stats() -> pd.DataFrame:
+    """Rows as :data:`AGGREGATE_SQL` returns them: movie 1 is rated often but low, movie 2 rarely but high."""
+    rows = [  # window_days, movieId, n_ratings, rating_sum, decayed
+        (1, 1, 4, 8.0, 4.0),
+        (1, 2, 2, 10.0, 1.5),
+        (7, 1, 9, 18.0, 5.0),
+        (7, 2, 2, 10.0, 1.5),
+        (7, 3, 1, 3.0, 0.25),
+    ]
+    return pd.DataFrame(rows, columns=["window_days", *popularity.AGGREGATE_COLUMNS])
 
 
-def test_attach_movies_without_catalogue() -> None:
-    scores = score_movies(_ratings([(1, 5.0)] * 3), min_ratings=1)
-    ranking = attach_movies(scores, None, window_start=dt.date(2019, 1, 1), window_end="2019-01-02")
-    assert ranking["title"].tolist() == [""]
+def test_rank_windows_ranks_each_window_and_method_with_the_given_knobs() -> None:
+    stats = window_stats()
+    movies = pd.DataFrame({"movieId": [1, 2, 3], "title": ["One", "Two", "Three"], "genres": ["A", "B", "C"]})
+    knobs = {"min_ratings": 2, "prior_weight": 1.0, "top_n": None}
+    ranked = rank_windows(stats, movies, end_ts=END, window_days=[1, 7], **knobs)
+    assert list(ranked.columns) == WINDOW_RANKING_COLUMNS
+    pd.testing.assert_index_equal(ranked.index, pd.RangeIndex(len(ranked)))
+    assert set(ranked["window_end"]) == {dt.date(2019, 1, 15)}
+    for days in (1, 7):
+        for method in popularity.METHODS:
+            mine = ranked[(ranked["window_days"] == days) & (ranked["method"] == method)]
+            window = stats[stats["window_days"] == days].drop(columns="window_days")
+            expected = popularity.rank_aggregates(window, method=method, **knobs)
+            assert mine["movieId"].tolist() == expected["movieId"].tolist(), (days, method)
+            assert mine["score"].tolist() == pytest.approx(expected["score"].tolist()), (days, method)
+            assert set(mine["window_start"]) == {dt.date(2019, 1, 15) - dt.timedelta(days=days)}
+            assert mine["title"].tolist() == [["One", "Two", "Three"][m - 1] for m in mine["movieId"]]
+    # the knobs matter here: with the defaults bayes keeps only movie 1 (min_ratings 3) and a prior weight
+    # of 10 pulls movie 2's mean down to the global mean
+    default = rank_windows(stats, movies, end_ts=END, window_days=[7], methods=["bayes"], top_n=None)
+    bayes_7 = ranked[(ranked["window_days"] == 7) & (ranked["method"] == "bayes")]
+    assert default["movieId"].tolist() != bayes_7["movieId"].tolist()
+    assert bayes_7["movieId"].tolist() == [2, 1]
 
 
-def test_input_is_not_modified() -> None:
-    ratings = _ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3)
-    before = ratings.copy()
-    rank_window(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02")
-    pd.testing.assert_frame_equal(ratings, before)
+def test_rank_windows_reads_aggregate_columns_in_any_case() -> None:
+    """A database may return unquoted names folded to upper or lower case."""
+    stats = window_stats()
+    expected = rank_windows(stats, None, end_ts=END, window_days=[1, 7])
+    for fold in (str.upper, str.lower):
+        folded = stats.rename(columns=fold)
+        pd.testing.assert_frame_equal(rank_windows(folded, None, end_ts=END, window_days=[1, 7]), expected)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"min_ratings": 0}, "min_ratings"),
-        ({"prior_weight": -1}, "prior_weight"),
-        ({"top_n": 0}, "top_n"),
-    ],
-)
-def test_rejects_bad_parameters(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        score_movies(_ratings([(1, 5.0)]), **kwargs)
-
-
-def test_rejects_missing_columns() -> None:
-    with pytest.raises(ValueError, match=r"ratings lack column\(s\) \['rating'\]"):
-        score_movies(pd.DataFrame({"movieId": [1]}))
-    with pytest.raises(ValueError, match=r"aggregates lack column\(s\) \['n_ratings', 'rating_sum'\]"):
-        score_aggregates(pd.DataFrame({"movieId": [1]}))
-
-
-@pytest.mark.parametrize("kwargs", [{"min_ratings": 0}, {"prior_weight": -0.5}, {"top_n": 0}])
-def test_aggregates_reject_bad_parameters_too(kwargs: dict) -> None:
-    stats = pd.DataFrame({"movieId": [1], "n_ratings": [3], "rating_sum": [12.0]})
-    with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
-        score_aggregates(stats, **kwargs)
-
-
-def test_top_n_of_one_keeps_the_winner() -> None:
-    ratings = _ratings([(1, 5.0)] * 4 + [(2, 3.0)] * 4)
-    assert score_movies(ratings, min_ratings=1, top_n=1)["movieId"].tolist() == [1]
-
-
-def test_empty_table_keeps_the_column_types() -> None:
-    empty = score_movies(_ratings([]))
-    assert empty.dtypes.astype(str).to_dict() == {
-        "rank": "int64",
-        "movieId": "int64",
-        "n_ratings": "int64",
-        "mean_rating": "float64",
-        "score": "float64",
-    }
-
-
-def test_rank_window_passes_every_knob_on() -> None:
-    # movie 5 (3 ratings of 5.0) would lead with the default min_ratings of 3; movie 4 is the third one kept
-    ratings = _ratings([(1, 5.0)] * 2 + [(2, 4.0)] * 6 + [(3, 3.0)] * 8 + [(4, 1.0)] * 5 + [(5, 5.0)] * 3)
-    knobs = {"min_ratings": 4, "prior_weight": 2.5, "top_n": 2}
-    ranked = rank_window(ratings, MOVIES, window_start="2019-01-01", window_end="2019-01-02", **knobs)
-    expected = score_movies(ratings, **knobs)
-    pd.testing.assert_frame_equal(ranked[SCORE_COLUMNS], expected)
-    assert len(ranked) == 2
-
-
-def test_attach_movies_takes_the_first_of_duplicate_catalogue_rows() -> None:
-    scores = score_movies(_ratings([(1, 5.0)] * 3), min_ratings=1)
-    movies = pd.DataFrame(
-        {"movieId": [1, 1], "title": ["First (1990)", "Second"], "genres": ["Drama", "Comedy"]}
-    )
-    out = attach_movies(scores, movies, window_start="2019-01-01", window_end="2019-01-02")
-    assert out[["movieId", "title", "genres"]].values.tolist() == [[1, "First (1990)", "Drama"]]
-
-
-def test_attach_movies_keeps_rows_whatever_the_index_and_takes_timestamps() -> None:
-    scores = score_movies(_ratings([(1, 5.0)] * 3 + [(2, 4.0)] * 3), min_ratings=1)
-    scores.index = [7, 3]  # e.g. a filtered frame
-    out = attach_movies(
-        scores, None, window_start="2019-01-01T00:00:00+00:00", window_end=dt.datetime(2019, 1, 2, 0, 0)
-    )
-    assert out["window_start"].tolist() == [dt.date(2019, 1, 1)] * 2
-    assert out["window_end"].tolist() == [dt.date(2019, 1, 2)] * 2
-    assert out["movieId"].tolist() == [1, 2]
-
-
-def test_big_movie_ids_keep_every_digit() -> None:
-    """BIGINT ids beyond float64's 53-bit mantissa come back exactly (no float round trip)."""
-    big = 2**62 + 1
-    stats = pd.DataFrame({"movieId": [big, 7], "n_ratings": [5, 5], "rating_sum": [20.0, 10.0]})
-    assert score_aggregates(stats, min_ratings=1)["movieId"].tolist() == [big, 7]
+def test_rank_windows_without_windows_is_an_empty_table_of_the_ranking_columns() -> None:
+    empty = rank_windows(window_stats(), None, end_ts=END, window_days=[])
+    assert empty.empty
+    assert list(empty.columns) == WINDOW_RANKING_COLUMNS

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_movielens.dates import as_midnight
-from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from include.movielens.ranking import WINDOW_RANKING_COLUMNS
 from tests.environment import REPO_ROOT
 
 CONN_ID = "movielens_results"

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_movielens.dates import as_midnight
-from include.movielens.windows import WINDOW_RANKING_COLUMNS
+from include.movielens.ranking import WINDOW_RANKING_COLUMNS
 from tests.support.timezone import local_time_zone
 
 CONN_ID = "movielens_results_test"
@@ -199,7 +199,7 @@ def test_rows_outside_the_windows_change_nothing(old_rows, make_ranking, results
 def test_read_ranking_reads_one_window_best_first(old_rows, make_ranking) -> None:
     from include.movielens.results import read_ranking, replace_windows
 
-    latest = read_ranking(conn_id=CONN_ID)  # the latest daily bayes ranking
+    latest = read_ranking(method="bayes", window_days=1, conn_id=CONN_ID)  # the latest daily bayes ranking
     assert list(latest.columns) == WINDOW_RANKING_COLUMNS
     assert latest["window_end"].astype(str).unique().tolist() == [OTHER]
     assert latest["rank"].tolist() == [1, 2, 3]
@@ -207,19 +207,20 @@ def test_read_ranking_reads_one_window_best_first(old_rows, make_ranking) -> Non
     assert top2["movieId"].tolist() == [10, 11]
     week = read_ranking(method="bayes", window_days=7, conn_id=CONN_ID)  # latest end of that window length
     assert week["window_end"].astype(str).unique().tolist() == [OLD]
-    assert read_ranking(method="trending", conn_id=CONN_ID).empty
-    assert read_ranking("2019-02-01", conn_id=CONN_ID).empty
+    assert read_ranking(method="trending", window_days=1, conn_id=CONN_ID).empty
+    assert read_ranking("2019-02-01", method="bayes", window_days=1, conn_id=CONN_ID).empty
     # stored worst first: the reader still returns rank order
     reversed_rows = ranking_frame(OLD, 1, "bayes", 5).iloc[::-1]
     replace_windows(make_ranking(reversed_rows), None, plan(OLD, [1]), CONN_ID)
-    assert read_ranking(OLD, conn_id=CONN_ID)["rank"].tolist() == [1, 2, 3, 4, 5]
+    again = read_ranking(OLD, method="bayes", window_days=1, conn_id=CONN_ID)
+    assert again["rank"].tolist() == [1, 2, 3, 4, 5]
 
 
 def test_read_ranking_of_an_empty_table_has_the_columns(results_db) -> None:
     from include.movielens.results import read_ranking, replace_windows
 
     replace_windows(None, None, plan(OLD, [1]), CONN_ID)  # creates the table, stores nothing
-    empty = read_ranking(conn_id=CONN_ID)
+    empty = read_ranking(method="bayes", window_days=1, conn_id=CONN_ID)
     assert empty.empty
     assert list(empty.columns) == WINDOW_RANKING_COLUMNS
 
@@ -227,7 +228,7 @@ def test_read_ranking_of_an_empty_table_has_the_columns(results_db) -> None:
 def test_read_ranking_of_a_missing_table_is_empty(results_db) -> None:
     from include.movielens.results import read_ranking
 
-    empty = read_ranking(conn_id=CONN_ID)
+    empty = read_ranking(method="bayes", window_days=1, conn_id=CONN_ID)
     assert empty.empty
     assert list(empty.columns) == WINDOW_RANKING_COLUMNS
 
@@ -297,7 +298,7 @@ def test_window_totals_come_from_the_aggregate_table(make_ranking, results_db) -
 
 def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypatch) -> None:
     """MOVIELENS_RESULTS_SCHEMA on PostgreSQL: rankings, windows and loaded days live there, public stays
-    empty, and a first-schema table there is migrated there."""
+    empty."""
     from airflow_movielens.ratings_table import replace_interval
     from airflow_movielens.version_compat import BaseHook
     from include.movielens.compat import table as path_table
@@ -309,12 +310,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         monkeypatch.setenv("MOVIELENS_RESULTS_SCHEMA", "recs")
         forget_connection_types()
         with contextlib.closing(postgres_server.connect(name)) as conn, conn, conn.cursor() as cur:
-            cur.execute(  # a first-schema table, with one row, in the schema (committed on exit)
-                "CREATE SCHEMA recs; CREATE TABLE recs.movie_rankings (window_start DATE, "
-                'window_end DATE, "rank" INTEGER, "movieId" BIGINT, title TEXT, genres TEXT, '
-                "n_ratings INTEGER, mean_rating FLOAT, score FLOAT); INSERT INTO recs.movie_rankings "
-                "VALUES ('2019-01-01', '2019-01-02', 1, 5, 'Five', 'Drama', 7, 4.0, 3.9)"
-            )
+            cur.execute("CREATE SCHEMA recs")  # committed on exit
         hook = BaseHook.get_connection(CONN_ID).get_hook()
         replace_interval(hook, "2019-01-08", "2019-01-09", [], schema="recs")
         ranking = ranking_frame("2019-01-09", 1, "bayes", 2)
@@ -329,7 +325,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
             "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
             "WHERE table_schema IN ('recs', 'public') ORDER BY 1",
         )["t"].tolist()
-        migrated = postgres_server.query(
+        stored = postgres_server.query(
             name, 'SELECT window_end::text, method, "movieId" FROM recs.movie_rankings ORDER BY 1'
         ).values.tolist()
         forget_connection_types()
@@ -341,7 +337,7 @@ def test_a_non_default_schema_holds_every_result_table(postgres_server, monkeypa
         "recs.ranking_windows",
         "recs.ratings",
     ]
-    assert migrated == [["2019-01-02", "bayes", 5], ["2019-01-09", "bayes", 0], ["2019-01-09", "bayes", 1]]
+    assert stored == [["2019-01-09", "bayes", 0], ["2019-01-09", "bayes", 1]]
 
 
 def test_the_window_end_is_the_utc_date_whatever_the_local_time_zone(results_db) -> None:
@@ -383,3 +379,29 @@ def test_tables_from_before_the_run_columns_get_them_on_the_next_publish(results
         [OLD, None, None],
         [OTHER, "04_sensor", "scheduled__2019-01-06"],
     ]
+
+
+def test_a_first_write_creates_the_ranking_tables_and_their_key(results_db) -> None:
+    """On an empty database the first write creates the three ranking tables, records its windows as computed
+    (at a UTC time) and the key refuses a second row of one (window_end, method, window_days, rank)."""
+    from include.movielens.results import replace_windows
+
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with local_time_zone("Asia/Tokyo"):
+        assert replace_windows(None, None, plan("2019-01-15", [1]), CONN_ID)["deleted"] == 0
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    windows = stored(results_db, "ranking_windows")
+    assert windows["window_end"].tolist() == ["2019-01-15"] * 3
+    assert sorted(windows["n_ratings"]) == [0, 0, 0]  # computed: no ratings in that window
+    assert pd.to_datetime(windows["computed_at"]).between(before, after).all()  # UTC, not Tokyo time
+    prefix = f"{results_db['schema']}." if results_db["schema"] else ""
+    row = (
+        f"INSERT INTO {prefix}movie_rankings VALUES "
+        "('2019-01-02', 'bayes', 1, 1, '2019-01-01', 9, 'x', 'y', 1, 1.0, 1.0)"
+    )
+    with results_db["engine"].begin() as conn:
+        conn.execute(sa.text(row))
+    with pytest.raises(Exception, match="(?i)unique|duplicate"), results_db["engine"].begin() as conn:
+        conn.execute(sa.text(row))
+    tables = sa.inspect(results_db["engine"]).get_table_names(schema=results_db["schema"])
+    assert sorted(tables) == ["genre_rankings", "movie_rankings", "ranking_windows"]

@@ -9,6 +9,7 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
     """Without a lock, concurrent ``CREATE TABLE`` of the same table fails with a duplicate key in
     PostgreSQL's type catalogue (seen with two Celery workers publishing their first rankings)."""
     from include.movielens import results
+    from include.movielens.database import ResultsDb
     from tests.results_db import forget_connection_types
 
     with postgres_server.database() as name:
@@ -16,9 +17,9 @@ def test_concurrent_first_prepares_create_the_tables_once(postgres_server, monke
         forget_connection_types()
 
         def prepare() -> None:
-            tables = results.ResultTables("movielens_results")
+            tables = ResultsDb.connect("movielens_results")
             with tables.engine.begin() as conn:
-                tables.prepare(conn)
+                results.prepare(conn, tables)
 
         errors = run_at_once([prepare] * 4)
         forget_connection_types()

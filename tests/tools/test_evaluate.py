@@ -12,7 +12,8 @@ import pytest
 
 from airflow_movielens.dates import as_midnight
 from include.movielens.backtest import EVAL_COLUMNS
-from include.movielens.popularity import METHODS, WINDOWS
+from include.movielens.popularity import METHODS
+from include.movielens.windows import WINDOWS
 from tools import evaluate as cli
 
 DAY = 86_400
