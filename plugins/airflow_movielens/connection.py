@@ -2,7 +2,8 @@
 
 **Settings.** Precedence: caller arguments, else the connection's extras, else the hook's class defaults.
 Every value is checked here, so a bad extra fails with a message naming the connection, the field and the bad
-value.
+value. Importing this module imports no Airflow: the provider info (``airflow_movielens.get_provider_info``)
+reads the form from it while Airflow may still be importing itself.
 
 **Form.** One description, two renderings: the wtforms widgets of Airflow 2's UI
 (``get_connection_form_widgets``; wtforms and flask-appbuilder are imported inside the function, only the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_movielens.exceptions import MovielensArgumentError
+from airflow_movielens.dates import argument_error
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
@@ -120,7 +121,7 @@ def base_url(conn: Connection, conn_id: str, defaults: Defaults) -> str:
     """``scheme://host:port`` of the API from the connection (host may already hold a scheme or port)."""
     host = (conn.host or "").strip().rstrip("/")
     if not host:
-        raise MovielensArgumentError(f"connection '{conn_id}' has no host (got {conn.host!r})")
+        raise argument_error(f"connection '{conn_id}' has no host (got {conn.host!r})")
     if "://" not in host:
         host = f"{conn.schema or defaults.scheme}://{host}"
     parts = urlsplit(host)
@@ -160,16 +161,16 @@ class _Resolver:
                 raise ValueError
         except (TypeError, ValueError):
             kind_name = "an integer" if kind is int else "a number"
-            raise MovielensArgumentError(f"{where} must be {kind_name}, got {value!r}") from None
+            raise argument_error(f"{where} must be {kind_name}, got {value!r}") from None
         if number < least:
-            raise MovielensArgumentError(f"{where} must be >= {least}, got {value!r}")
+            raise argument_error(f"{where} must be >= {least}, got {value!r}")
         return number
 
     def split_timeout(self, value: Any, source: str) -> tuple[Any, Any]:
         """``(connect, read)`` from a ``(connect, read)`` pair or a single read timeout."""
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
-                raise MovielensArgumentError(
+                raise argument_error(
                     f"{source} 'timeout' of connection '{self.conn_id}' must be a number or a "
                     f"(connect, read) pair, got {value!r}"
                 )

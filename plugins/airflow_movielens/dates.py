@@ -67,7 +67,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def argument_error(message: str) -> Exception:
     """A :class:`~airflow_movielens.exceptions.MovielensArgumentError`, imported only when one is raised.
 
-    The modules that the pipeline's pure code and plain scripts import (this one, ``records``) raise the
+    The modules that must import no Airflow (this one, ``records``, ``connection``) raise the
     provider's typed errors through this and :func:`response_error`, and so import no Airflow until then.
     """
     from airflow_movielens.exceptions import MovielensArgumentError
