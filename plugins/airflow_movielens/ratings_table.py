@@ -17,7 +17,9 @@ SQLite and PostgreSQL:
 
 Intervals longer than :data:`DIRECT_LOAD_DAYS` (a history load) skip the staging copy: inside ONE transaction
 the interval's rows are deleted, the pages streamed straight into the table (each page checked against the
-interval first), the count checked, the days marked, then committed.
+interval first), the count checked, the ``(userId, movieId)`` index created if missing, the days marked,
+then committed. A first history load thereby builds that index once, after its rows: kept up to date row by
+row, with the ratings arriving in time order, it made a 25M-rating load into PostgreSQL three times slower.
 
 A rerun of an interval therefore never duplicates rows, a failure anywhere leaves the old rows, readers
 never see a half-replaced interval, and the write lock is held only for step 4, not while the API is paged.
@@ -130,8 +132,12 @@ def _columns_ddl() -> str:
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 
 
+def _user_index(cur: Any, table: str, name: str) -> None:
+    cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_user_idx" ON {name} ("userId", "movieId")')
+
+
 def _ensure_table(
-    conn: Any, hook: DbApiHook, table: str, schema: str | None, days_table: str | None
+    conn: Any, hook: DbApiHook, table: str, schema: str | None, days_table: str | None, user_index: bool
 ) -> tuple[str, str | None]:
     name = qualified_name(hook, table, schema)
     cur = conn.cursor()
@@ -141,7 +147,8 @@ def _ensure_table(
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_timestamp_idx" ON {name} ("timestamp")')
-    cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_user_idx" ON {name} ("userId", "movieId")')
+    if user_index:
+        _user_index(cur, table, name)
     days = None
     if days_table:
         days = qualified_name(hook, days_table, schema)
@@ -296,10 +303,11 @@ def replace_interval(
     started = time.monotonic()
     conn = hook.get_conn()
     try:
-        target, days = _ensure_table(conn, hook, table, schema, days_table)
+        direct = end_ts - start_ts > DIRECT_LOAD_DAYS * DAY_SECONDS
+        target, days = _ensure_table(conn, hook, table, schema, days_table, user_index=not direct)
         cur = conn.cursor()
         interval = f"[{start}, {end})"
-        if end_ts - start_ts > DIRECT_LOAD_DAYS * DAY_SECONDS:
+        if direct:
             if postgres:
                 cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
             deleted = _delete(cur, target, start_ts, end_ts, placeholder)
@@ -308,6 +316,7 @@ def replace_interval(
             )
             if before_commit is not None:
                 before_commit(count)
+            _user_index(cur, table, target)  # a first history load builds it once, after its rows
         else:
             cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
             count = _write(cur, _STAGING, records, page_size, postgres, placeholder)

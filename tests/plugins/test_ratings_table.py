@@ -86,8 +86,12 @@ def test_a_long_interval_marks_every_day_even_without_ratings(movielens_api, res
     assert loaded_days(results_db) == ["2018-12-30", "2018-12-31", "2019-01-01"]
 
 
-def test_indexes_on_timestamp_and_user(movielens_api, results_db) -> None:
-    load(DAY, NEXT_DAY)
+@pytest.mark.parametrize(
+    "interval", [(DAY, NEXT_DAY), ("2018-12-01", "2019-01-10")], ids=["staged", "direct"]
+)
+def test_indexes_on_timestamp_and_user(movielens_api, results_db, interval) -> None:
+    """Any first load makes both; a direct (history) load builds the user index after its rows."""
+    load(*interval)
     if results_db.kind == "sqlite":
         indexes = results_db.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ratings'"
