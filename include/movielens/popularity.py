@@ -80,7 +80,7 @@ def window_start(end: int, window: str) -> int | None:
 
 def select_window(ratings: pd.DataFrame, end: str | dt.date | dt.datetime, window: str) -> pd.DataFrame:
     """The rows of ``ratings`` inside ``window`` ending at ``end`` (see the module docstring)."""
-    end_ts = as_midnight(end)
+    end_ts = as_midnight(end, "window end")
     start_ts = window_start(end_ts, window)
     ts = ratings["timestamp"].to_numpy()
     keep = ts < end_ts
@@ -126,7 +126,7 @@ def aggregate(
     missing = {"movieId", "rating", "timestamp"} - set(ratings.columns)
     if missing:
         raise ValueError(f"ratings lack column(s) {sorted(missing)}")
-    end_ts = end if isinstance(end, int) else as_midnight(end)
+    end_ts = end if isinstance(end, int) else as_midnight(end, "window end")
     rated = ratings.dropna(subset=["movieId", "rating"])
     age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
     frame = pd.DataFrame(
@@ -228,7 +228,7 @@ def rank_window(
         outside the window (before it or at/after ``end``) are ignored.
     """
     _check(method, half_life_days)
-    end_ts = as_midnight(end)
+    end_ts = as_midnight(end, "window end")
     return rank_ratings(
         select_window(ratings, end, window),
         end=end_ts,

@@ -207,9 +207,9 @@ def test_input_is_not_modified() -> None:
     [
         ({"method": "median"}, "unknown method 'median'"),
         ({"window": "14d"}, "unknown window '14d'"),
-        ({"end": "2019-13-01"}, "window end '2019-13-01' is not a YYYY-MM-DD date"),
+        ({"end": "2019-13-01"}, "window end is not a valid calendar date: '2019-13-01'"),
         ({"end": "yesterday"}, "'yesterday'"),
-        ({"end": dt.datetime(2019, 1, 10, 12, tzinfo=dt.UTC)}, "is not at UTC midnight"),
+        ({"end": dt.datetime(2019, 1, 10, 12, tzinfo=dt.UTC)}, "window end must be midnight UTC"),
         ({"method": "trending", "half_life_days": 0}, "half_life_days must be > 0, got 0"),
         ({"method": "bayes", "min_ratings": 0}, "min_ratings must be >= 1, got 0"),
         ({"top_n": 0}, "top_n must be >= 1, got 0"),
