@@ -148,7 +148,7 @@ mutation: setup ## Mutation testing (mutmut) of the modules that decide correctn
 	@echo ">> API: movielens_api/params.py, query.py (config: api/pyproject.toml)"
 	cd api && rm -rf mutants && { $(API_VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
 	cd api && $(API_VENV)/bin/python $(ROOT)/tools/mutation-report
-	@echo ">> Airflow side: hook, operator, files, ranking, results (config: pyproject.toml)"
+	@echo ">> Airflow side: provider (hooks ... triggers), ranking, popularity, windows, results (config: pyproject.toml)"
 	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
 	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
 	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src
