@@ -141,7 +141,7 @@ lab-purge: ## Stop the lab's private Docker engine and delete its images and cac
 
 LAB_KEEP_RUNNING ?=
 MUTATION_JOBS ?= 2
-# Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.paging.*' (default: all)
+# Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.dates.*' (default: all)
 MUTANTS ?=
 
 mutation: setup ## Mutation testing (mutmut) of the modules that decide correctness; slow, not in make test
