@@ -141,14 +141,14 @@ lab-purge: ## Stop the lab's private Docker engine and delete its images and cac
 
 LAB_KEEP_RUNNING ?=
 MUTATION_JOBS ?= 2
-# Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.transport.*' (default: all)
+# Airflow side only: mutant name globs to check, e.g. MUTANTS='airflow_movielens.dates.*' (default: all)
 MUTANTS ?=
 
 mutation: setup ## Mutation testing (mutmut) of the modules that decide correctness; slow, not in make test
 	@echo ">> API: movielens_api/params.py, query.py (config: api/pyproject.toml)"
 	cd api && rm -rf mutants && { $(API_VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) || true; }
 	cd api && $(API_VENV)/bin/python $(ROOT)/tools/mutation-report
-	@echo ">> Airflow side: hook, operator, files, ranking, results (config: pyproject.toml)"
+	@echo ">> Airflow side: provider (hooks ... triggers), ranking, popularity, windows, results (config: pyproject.toml)"
 	# mutants/ is where mutmut runs the tests: the live-API tests start api/.venv's gunicorn, and pytest's
 	# pythonpath `plugins` must lead to the mutated provider (mutmut writes it under src/, see pyproject.toml)
 	rm -rf mutants src && mkdir mutants && ln -s ../api mutants/api && ln -s src mutants/plugins && ln -s plugins src

@@ -15,6 +15,7 @@ from airflow_movielens.dates import (
     day_epoch,
     epoch_day,
     midnight_of,
+    task_window,
     to_api_date,
     validate_interval,
 )
@@ -128,3 +129,54 @@ def test_as_midnight_checks_the_day_as_the_api_arguments_are() -> None:
 def test_as_midnight_is_utc_midnight_whatever_the_local_time_zone() -> None:
     with local_time_zone("Asia/Tokyo"):
         assert as_midnight("2019-01-01") == 1_546_300_800
+
+
+def test_epoch_day_is_the_utc_day_whatever_the_local_time_zone() -> None:
+    with local_time_zone("America/Los_Angeles"):  # 2019-01-01T00:00Z is still 2018-12-31 there
+        assert epoch_day(JAN_1_2019) == dt.date(2019, 1, 1)
+    with local_time_zone("Asia/Tokyo"):  # 2019-01-01T23:59:59Z is 2019-01-02 there
+        assert epoch_day(JAN_1_2019 + DAY_SECONDS - 1) == dt.date(2019, 1, 1)
+
+
+def test_to_api_date_names_a_date_by_default() -> None:
+    with pytest.raises(MovielensArgumentError) as caught:
+        to_api_date("2019/01/03")
+    assert str(caught.value) == "date must be a date in YYYY-MM-DD form, got '2019/01/03'"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2019/01/02", None, "start_date must be a date in YYYY-MM-DD form, got '2019/01/02'"),
+        (None, "2019/01/02", "end_date must be a date in YYYY-MM-DD form, got '2019/01/02'"),
+    ],
+)
+def test_validate_interval_names_the_bad_bound(start, end, message) -> None:
+    with pytest.raises(MovielensArgumentError) as caught:
+        validate_interval(start, end)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "window"),
+    [
+        ("2019-01-01", "2019-01-02", ("2019-01-01", "2019-01-02")),
+        (dt.date(2019, 1, 1), None, ("2019-01-01", None)),
+        (None, "2019-01-02", (None, "2019-01-02")),
+        (None, None, (None, None)),  # unbounded on both sides is not a zero-length window
+    ],
+)
+def test_task_window_accepts_a_window_of_at_least_a_day_or_an_open_one(start, end, window) -> None:
+    assert task_window(start, end) == window
+
+
+def test_task_window_rejects_a_zero_length_window_saying_how_to_fix_it() -> None:
+    with pytest.raises(MovielensArgumentError) as caught:
+        task_window("2019-01-03", dt.date(2019, 1, 3))
+    assert str(caught.value) == (
+        "the window [2019-01-03, 2019-01-03) is empty (start and end are the same day). On Airflow 3 a cron "
+        "schedule has zero-length data intervals: use CronDataIntervalTimetable or a timedelta schedule "
+        "(or [scheduler] create_cron_data_intervals = True), or pass the window's dates explicitly"
+    )
+    with pytest.raises(MovielensArgumentError, match="end_date 2019-01-02 is before start_date 2019-01-03"):
+        task_window("2019-01-03", "2019-01-02")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pendulum
@@ -15,6 +16,7 @@ from airflow_movielens.exceptions import (
     MovielensArgumentError,
     MovielensAuthError,
     MovielensError,
+    MovielensRequestError,
 )
 from airflow_movielens.sensors import MovielensRatingsSensor
 from airflow_movielens.triggers import MovielensRatingsTrigger
@@ -146,11 +148,15 @@ def test_reschedule_mode_in_dag_test_times_out_on_an_empty_interval(
 # -- deferrable: execute() defers to the trigger, execute_complete() applies its event --------------------
 
 
-def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api):
+@pytest.mark.parametrize(
+    ("poke_interval", "backstop"),
+    [(7, 30 + 60), (40, 30 + 2 * 40)],  # the timeout plus a minute, or two poke intervals if longer
+)
+def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api, poke_interval, backstop):
     sensor = MovielensRatingsSensor(
         task_id="w",
         deferrable=True,
-        poke_interval=7,
+        poke_interval=poke_interval,
         timeout=30,
         interval_start="2019-02-01",
         interval_end="2019-02-02",
@@ -160,13 +166,29 @@ def test_deferrable_execute_defers_with_the_sensor_settings(movielens_api):
         sensor.execute({})
     trigger = caught.value.trigger
     assert isinstance(trigger, MovielensRatingsTrigger)
-    assert (trigger.interval_start, trigger.interval_end, trigger.poke_interval) == (
+    assert (trigger.conn_id, trigger.interval_start, trigger.interval_end, trigger.poke_interval) == (
+        "movielens",
         "2019-02-01",
         "2019-02-02",
-        7,
+        poke_interval,
     )
     assert before + 30 <= trigger.deadline <= time.time() + 30
     assert caught.value.method_name == "execute_complete"
+    # Airflow's own deferral timeout is a backstop behind the trigger's deadline, never before it
+    assert caught.value.timeout == dt.timedelta(seconds=backstop)
+
+
+def test_deferrable_execute_pokes_with_the_task_context():
+    seen = []
+
+    class Recording(MovielensRatingsSensor):
+        def poke(self, context):
+            seen.append(context)
+            return True
+
+    context = {"ti": "the task instance"}
+    assert Recording(task_id="w", deferrable=True, **POPULATED).execute(context) is None
+    assert seen == [context]
 
 
 def test_deferrable_execute_does_not_defer_when_the_data_is_there(movielens_api):
@@ -181,7 +203,7 @@ def test_deferrable_execute_does_not_defer_when_the_data_is_there(movielens_api)
     [
         ({"status": "ready"}, None, None),
         ({"status": "closed", "newest_timestamp": 1_547_500_000}, None, None),
-        ({"status": "timeout", "message": "no ratings"}, AirflowSensorTimeout, "timed out: no ratings"),
+        ({"status": "timeout", "message": "no ratings"}, AirflowSensorTimeout, "no ratings"),
         (
             {
                 "status": "error",
@@ -194,6 +216,11 @@ def test_deferrable_execute_does_not_defer_when_the_data_is_there(movielens_api)
             "refused",
         ),
         ({"status": "error", "error": "os.system", "message": "x"}, MovielensError, "x"),
+        (
+            {"status": "error", "error": "MovielensRequestError"},
+            MovielensRequestError,
+            "unexpected trigger event {'status': 'error', 'error': 'MovielensRequestError'}",
+        ),
     ],
 )
 def test_execute_complete(event, raised, message):
@@ -201,14 +228,25 @@ def test_execute_complete(event, raised, message):
     if raised is None:
         assert sensor.execute_complete({}, event) is None
         return
-    with pytest.raises(raised, match=message) as caught:
+    with pytest.raises(raised) as caught:
         sensor.execute_complete({}, event)
     assert type(caught.value) is raised
+    if raised is AirflowSensorTimeout:
+        assert str(caught.value) == f"Sensor has timed out: {message}"
+    else:  # the trigger's message as it is, or what the event was when it has none
+        assert caught.value.message == message
     if raised is MovielensAuthError:
         assert (caught.value.status_code, caught.value.url) == (401, "u")
 
 
-def test_execute_complete_applies_on_empty_to_a_closed_window():
-    sensor = MovielensRatingsSensor(task_id="w", deferrable=True, on_empty="skip", **CLOSED_EMPTY)
-    with pytest.raises(AirflowSkipException, match="on_empty='skip'"):
+@pytest.mark.parametrize(
+    ("on_empty", "raised"), [("skip", AirflowSkipException), ("fail", AirflowFailException)]
+)
+def test_execute_complete_applies_on_empty_to_a_closed_window(on_empty, raised):
+    sensor = MovielensRatingsSensor(task_id="w", deferrable=True, on_empty=on_empty, **CLOSED_EMPTY)
+    with pytest.raises(raised) as caught:
         sensor.execute_complete({}, {"status": "closed", "newest_timestamp": 1_547_500_000})
+    assert str(caught.value) == (
+        "[2018-12-31, 2019-01-01) has no ratings and is closed: the API's newest rating "
+        f"(2019-01-14T21:06:40+00:00) is past its end (on_empty='{on_empty}')"
+    )

@@ -78,6 +78,20 @@ def test_really_waits_then_times_out_at_the_deadline(movielens_api):
     assert 2 <= payload["polls"] <= 2.2 / 0.5 + 2
 
 
+def test_sleeps_no_longer_than_to_the_deadline_then_says_which_window_timed_out(movielens_api):
+    # a poke_interval far past the deadline: the last sleep is cut to the deadline, not a whole interval
+    trigger = MovielensRatingsTrigger("movielens", *OPEN, poke_interval=60, deadline=time.time() + 3)
+    payload, elapsed = first_event(trigger, limit=30)
+    assert (
+        payload.pop("polls") <= 2
+    )  # one poll, one sleep to the deadline (if the first poll ended before it)
+    assert payload == {
+        "status": "timeout",
+        "message": "no ratings in [2019-02-01, 2019-02-02) before the timeout",
+    }
+    assert 3 <= elapsed < 30
+
+
 def test_really_fires_when_data_appears_and_polls_through_an_outage(fault_proxy: FaultProxy):
     # no data, an outage (a 503, then a read timeout), no data again, then the data is there
     fault_proxy.inject("/ratings", "empty", "503", "stall", "empty")
