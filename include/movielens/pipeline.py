@@ -38,9 +38,7 @@ Whichever daily DAG publishes a day last replaces that day's computed lists whol
 each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
 
 This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
-parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``. The provider's hook, checks
-and loader are imported in the tasks that use them, after Airflow: on Airflow 3 a process that imports the
-provider's exceptions before Airflow itself fails in the provider's own import order.
+parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
 """
 
 import functools
@@ -52,6 +50,8 @@ from typing import Any
 import pandas as pd
 
 from airflow_movielens.dates import DAY_SECONDS, epoch_day
+from airflow_movielens.hooks import MovielensHook
+from airflow_movielens.ratings_table import replace_interval
 from airflow_movielens.records import atomic_open
 from include.movielens import settings
 from include.movielens.compat import (
@@ -110,8 +110,6 @@ def load_interval(
     The load step of 01_python and 02_hook; the operator of 03/04 calls the same provider loader
     (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
     """
-    from airflow_movielens.ratings_table import replace_interval
-
     return replace_interval(
         ResultsDb.connect(settings.RESULTS_CONN_ID).hook,
         start_date,
@@ -140,8 +138,6 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
     run of a catch-up never waits for the runs of the days before it (they may finish later, or never rerun):
     each run ranks all of its windows. Once the days are loaded this is one ``loaded_days`` query.
     """
-    from airflow_movielens.hooks import MovielensHook
-
     end_ts = int(window_end_ts)
     own_day, first = end_ts - DAY_SECONDS, end_ts - max(WINDOW_DAYS) * DAY_SECONDS
     gaps = missing_ranges(loaded_days(conn_id, first, own_day), first, own_day)
@@ -191,8 +187,6 @@ def aggregate_windows(ratings: Any, weights: Any, window_end_ts: str):
 @dataframe(task_id="rank_movies")
 def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
     """Rank every complete window by every method from the per-movie aggregates; attach titles."""
-    from airflow_movielens.hooks import MovielensHook
-
     knobs = _knobs(plan)
     movie_ids = ranked_movie_ids(stats, **knobs)
     log.info(
@@ -233,8 +227,6 @@ def genre_lists(stats: Any, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
     """The lists per MovieLens genre of the plan's windows (:func:`rank_genres`), from the aggregate table and
     the API's catalogue; computed where they are stored (``publish_ranking``), since the SDK cannot store
     thousands of rows of a DataFrame in SQLite in one statement."""
-    from airflow_movielens.hooks import MovielensHook
-
     if stats is None or not plan["complete"]:
         return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
     frame = read_table(stats)
