@@ -1,9 +1,7 @@
-"""Apache Airflow provider for the Movie Rating API (MovieLens ratings): hook, operator and sensor.
+"""Apache Airflow provider for the Movie Rating API (MovieLens ratings): hook, operators, sensor, trigger.
 
-One source of truth: this package is importable from Astro's ``plugins/`` folder and is also built as the
-``airflow-movielens`` distribution, whose ``apache_airflow_provider`` entry point is
-:func:`get_provider_info`. Importing the package stays cheap; the classes live in ``hooks``, ``operators``
-and ``sensors``.
+Importable from Astro's ``plugins/`` folder and built as the ``airflow-movielens`` distribution (entry point
+:func:`get_provider_info`). Importing the package stays cheap: the classes live in their modules.
 """
 
 from __future__ import annotations
@@ -18,12 +16,11 @@ __all__ = ["__version__", "get_provider_info"]
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's ``ProvidersManager`` (connection type, hook, triggers, version).
 
-    The connection type also carries the form declaratively (``conn-fields``, ``ui-field-behaviour``), as
-    Airflow 3's UI reads it; Airflow 2 ignores those keys and asks the hook's form methods instead.
+    The connection form is also declared (``conn-fields``, ``ui-field-behaviour``) for Airflow 3's UI;
+    Airflow 2 ignores those keys and asks the hook's form methods.
     """
     from airflow_movielens.connection import DEFAULTS, conn_fields, ui_field_behaviour
 
-    behaviour = ui_field_behaviour(DEFAULTS)
     return {
         "package-name": "airflow-movielens",
         "name": "MovieLens",
@@ -36,16 +33,9 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "MovieLens Rating API",
                 "conn-fields": conn_fields(DEFAULTS),
                 "ui-field-behaviour": {
-                    "hidden-fields": behaviour["hidden_fields"],
-                    "relabeling": behaviour["relabeling"],
-                    "placeholders": behaviour["placeholders"],
+                    key.replace("_", "-"): value for key, value in ui_field_behaviour(DEFAULTS).items()
                 },
             }
         ],
-        "triggers": [
-            {
-                "integration-name": "MovieLens",
-                "python-modules": ["airflow_movielens.triggers"],
-            }
-        ],
+        "triggers": [{"integration-name": "MovieLens", "python-modules": ["airflow_movielens.triggers"]}],
     }

@@ -1,14 +1,9 @@
 """The ``movielens`` connection: its form in the Airflow UI, and the settings the hook resolves from it.
 
-**Settings.** Precedence: caller arguments, else the connection's extras, else the hook's class defaults.
-Every value is checked here, so a bad extra fails with a message naming the connection, the field and the bad
-value. Importing this module imports no Airflow: the provider info (``airflow_movielens.get_provider_info``)
-reads the form from it while Airflow may still be importing itself.
-
-**Form.** One description, two renderings: the wtforms widgets of Airflow 2's UI
-(``get_connection_form_widgets``; wtforms and flask-appbuilder are imported inside the function, only the
-webserver needs them) and the declarative ``conn-fields`` / ``ui-field-behaviour`` of the provider info that
-Airflow 3's UI reads.
+Caller arguments win over the connection's extras, which win over the hook's class defaults; a bad value
+fails naming the connection, the field and the value. The form is described once, rendered as wtforms widgets
+for Airflow 2 (imported inside the function: only the webserver needs them) and as the provider info's
+``conn-fields`` for Airflow 3. No Airflow import: the provider info reads this while Airflow may be starting.
 """
 
 from __future__ import annotations
@@ -22,20 +17,6 @@ from airflow_movielens.dates import argument_error
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
-
-__all__ = [
-    "DEFAULTS",
-    "EXTRA_FIELDS",
-    "Defaults",
-    "HookSettings",
-    "Overrides",
-    "Timeout",
-    "basic_auth",
-    "conn_fields",
-    "connection_form_widgets",
-    "resolve_settings",
-    "ui_field_behaviour",
-]
 
 #: A read timeout in seconds, or a ``(connect, read)`` pair.
 Timeout = float | tuple[float, float]
@@ -56,27 +37,19 @@ class HookSettings:
 
 @dataclass(frozen=True)
 class Defaults:
-    """Class-level defaults of the hook (used when neither the caller nor the connection sets a value)."""
+    """The hook's class defaults: what neither the caller nor the connection sets."""
 
-    scheme: str
-    port: int
-    connect_timeout: float
-    timeout: float
-    max_retries: int
-    backoff: float
-    batch_size: int
+    scheme: str = "http"
+    port: int = 5000
+    connect_timeout: float = 5.0
+    timeout: float = 60.0
+    max_retries: int = 5
+    backoff: float = 1.0
+    batch_size: int = 10_000  # ratings per request: the API's ``limit``
 
 
 #: The defaults of :class:`~airflow_movielens.hooks.MovielensHook` (a subclass may change its own).
-DEFAULTS = Defaults(
-    scheme="http",
-    port=5000,
-    connect_timeout=5.0,
-    timeout=60.0,
-    max_retries=5,
-    backoff=1.0,
-    batch_size=10_000,
-)
+DEFAULTS = Defaults()
 
 
 @dataclass(frozen=True)
@@ -92,15 +65,11 @@ class Overrides:
 def resolve_settings(
     conn: Connection, *, conn_id: str, conn_type: str, overrides: Overrides, defaults: Defaults
 ) -> HookSettings:
-    """Merge caller overrides, the connection's extras and the defaults into checked settings.
-
-    :raises MovielensArgumentError: a value of the wrong kind or out of range, or a connection without host.
-    """
+    """Merge caller overrides, the connection's extras and the defaults into checked settings (a value of the
+    wrong kind or out of range, or a connection without host, is an argument error)."""
     resolver = _Resolver(conn_id, conn_type, conn.extra_dejson if conn.extra else {})
     caller_connect, caller_read = resolver.split_timeout(overrides.timeout, "argument")
     extra_connect, extra_read = resolver.split_timeout(resolver.extra("timeout"), "connection extra")
-    if extra_connect is None:
-        extra_connect = resolver.extra("connect_timeout")
     connect = resolver.pick("connect_timeout", caller_connect, extra_connect, defaults.connect_timeout, _TINY)
     read = resolver.pick("timeout", caller_read, extra_read, defaults.timeout, _TINY)
     return HookSettings(

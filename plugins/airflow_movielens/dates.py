@@ -1,10 +1,7 @@
 """UTC days: dates, intervals and the closed-window decision of the provider (no Airflow import).
 
-The Movie Rating API, the ratings table and the rankings count whole UTC days; a timestamp is Unix seconds.
-This module converts between them, checks the date arguments of the hook, operators and sensor (errors are
-:class:`~airflow_movielens.exceptions.MovielensArgumentError`, a ``ValueError``, imported only to be raised),
-and decides whether an empty interval can still receive ratings. The pipeline's pure modules
-(``include/movielens``) use it as it is: importing it imports nothing from Airflow.
+The API, the ratings table and the rankings count whole UTC days; a timestamp is Unix seconds. The typed
+errors are imported only when raised, so the pipeline's pure modules (``include/movielens``) use it too.
 
 **Closed intervals.** The API serves ratings in time order and reports its newest one (``/health``'s
 ``last_rating_timestamp``). An interval ``[start, end)`` whose ``end`` (midnight UTC) is at or before that
@@ -20,33 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "CLOSED",
-    "DAY_SECONDS",
-    "DEFAULT_END_TEMPLATE",
-    "DEFAULT_START_TEMPLATE",
-    "READY",
-    "WAITING",
-    "DateLike",
-    "WindowProbe",
-    "argument_error",
-    "as_date",
-    "as_midnight",
-    "day_after",
-    "day_epoch",
-    "epoch_day",
-    "has_ratings",
-    "interval_params",
-    "is_closed",
-    "midnight_of",
-    "newest_timestamp",
-    "response_error",
-    "task_window",
-    "to_api_date",
-    "validate_interval",
-    "window_state",
-]
-
 DAY_SECONDS = 86_400
 
 #: The run's data interval as whole days, ``[data_interval_start, data_interval_end)`` as ``YYYY-MM-DD``: the
@@ -54,8 +24,7 @@ DAY_SECONDS = 86_400
 DEFAULT_START_TEMPLATE = "{{ data_interval_start | ds }}"
 DEFAULT_END_TEMPLATE = "{{ data_interval_end | ds }}"
 
-#: What the hook, operators and sensor accept for a date: ``"YYYY-MM-DD"``, a ``date`` or a ``datetime``
-#: (pendulum's ``Date``/``DateTime`` included, they subclass the standard types).
+#: A date argument: ``"YYYY-MM-DD"``, a ``date`` or a ``datetime`` (pendulum's subclass the standard types).
 DateLike = str | dt.date | dt.datetime
 
 #: States of an interval: it holds ratings; it holds none and never will; it holds none yet.
@@ -65,11 +34,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def argument_error(message: str) -> Exception:
-    """A :class:`~airflow_movielens.exceptions.MovielensArgumentError`, imported only when one is raised.
-
-    The modules that must import no Airflow (this one, ``records``, ``connection``) raise the
-    provider's typed errors through this and :func:`response_error`, and so import no Airflow until then.
-    """
+    """A :class:`~airflow_movielens.exceptions.MovielensArgumentError`, imported only when one is raised."""
     from airflow_movielens.exceptions import MovielensArgumentError
 
     return MovielensArgumentError(message)
@@ -80,9 +45,6 @@ def response_error(message: str, url: str) -> Exception:
     from airflow_movielens.exceptions import MovielensResponseError
 
     return MovielensResponseError(message, url=url)
-
-
-# -- days and epoch seconds ---------------------------------------------------------------------------------
 
 
 def midnight_of(moment: dt.datetime) -> dt.date | None:
@@ -110,11 +72,7 @@ def day_after(day: dt.date | str) -> dt.date:
 
 
 def as_midnight(value: DateLike, what: str = "date") -> int:
-    """Epoch seconds of the UTC midnight that starts a day given as ``YYYY-MM-DD``, a date or a datetime.
-
-    :param what: how error messages name the value.
-    :raises MovielensArgumentError: (a ``ValueError``) as :func:`to_api_date`, or no day at all.
-    """
+    """Epoch seconds of the UTC midnight that starts a day, read by :func:`to_api_date` (``None`` fails)."""
     day = to_api_date(value, what)
     if day is None:
         raise argument_error(f"{what} is required, got {value!r}")
@@ -130,9 +88,6 @@ def as_date(value: DateLike) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-# -- the API's date arguments -------------------------------------------------------------------------------
-
-
 def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
     """Normalise one date to the API's ``YYYY-MM-DD`` (UTC) form; ``None`` and ``""`` mean "unbounded".
 
@@ -140,7 +95,6 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
     API works in whole days: silently truncating 2019-01-01T06:00 would fetch six hours that were not asked.
 
     :param name: parameter name used in error messages.
-    :raises MovielensArgumentError: malformed or impossible date, or a datetime that is not midnight UTC.
     """
     if value is None or value == "":
         return None
@@ -165,10 +119,7 @@ def to_api_date(value: DateLike | None, name: str = "date") -> str | None:
 def validate_interval(
     start_date: DateLike | None, end_date: DateLike | None
 ) -> tuple[str | None, str | None]:
-    """Normalise a ``[start_date, end_date)`` interval and check that it is not reversed.
-
-    :raises MovielensArgumentError: a bad date, or ``end_date`` before ``start_date``.
-    """
+    """Normalise a ``[start_date, end_date)`` interval (:func:`to_api_date`) and check it is not reversed."""
     start = to_api_date(start_date, "start_date")
     end = to_api_date(end_date, "end_date")
     if start is not None and end is not None and end < start:
@@ -177,20 +128,18 @@ def validate_interval(
 
 
 def interval_params(start_date: DateLike | None, end_date: DateLike | None) -> dict[str, str]:
-    """The API's ``start_date``/``end_date`` parameters of a checked interval (absent when unbounded)."""
-    start, end = validate_interval(start_date, end_date)
+    """The API's ``start_date``/``end_date`` parameters of an interval, checked (absent when unbounded)."""
+    return _query(*validate_interval(start_date, end_date))
+
+
+def _query(start: str | None, end: str | None) -> dict[str, str]:
     return {name: day for name, day in (("start_date", start), ("end_date", end)) if day is not None}
 
 
 def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple[str | None, str | None]:
-    """:func:`validate_interval` for the window of an operator or sensor, which must not be zero-length.
-
-    A task's window with ``start == end`` is a mistake, not a quiet day: on Airflow 3 a cron schedule such as
-    ``"@daily"`` gives runs a zero-length data interval (``CronTriggerTimetable``), so the default templates
-    would render to the same day.
-
-    :raises MovielensArgumentError: as :func:`validate_interval`, or a zero-length window.
-    """
+    """:func:`validate_interval` for the window of an operator or sensor, which must not be zero-length: on
+    Airflow 3 a cron schedule such as ``"@daily"`` gives runs zero-length data intervals, so the default
+    templates render to the same day, a mistake rather than a quiet day."""
     start, end = validate_interval(start_date, end_date)
     if start is not None and start == end:
         raise argument_error(
@@ -201,14 +150,9 @@ def task_window(start_date: DateLike | None, end_date: DateLike | None) -> tuple
     return start, end
 
 
-# -- closed intervals ---------------------------------------------------------------------------------------
-
-
 def is_closed(end: str | None, newest_timestamp: int | None) -> bool:
     """Whether ``[.., end)`` (``end`` as ``YYYY-MM-DD``) ends at or before the newest rating."""
-    if end is None or newest_timestamp is None:
-        return False
-    return day_epoch(end) <= newest_timestamp
+    return end is not None and newest_timestamp is not None and day_epoch(end) <= newest_timestamp
 
 
 def window_state(has_ratings: bool, end: str | None, newest_timestamp: int | None) -> str:
@@ -224,10 +168,7 @@ def has_ratings(page: Mapping[str, Any]) -> bool:
 
 
 def newest_timestamp(health: Mapping[str, Any], url: str) -> int | None:
-    """The newest rating's epoch seconds in a ``/health`` answer, ``None`` if it serves none or does not say.
-
-    :raises MovielensResponseError: a value that is not an integer.
-    """
+    """The newest rating's epoch seconds in a ``/health`` answer (``None``: no ratings, or not said)."""
     newest = health.get("last_rating_timestamp")
     if newest is not None and (isinstance(newest, bool) or not isinstance(newest, int)):
         raise response_error(f"{url} answered a 'last_rating_timestamp' of {newest!r}", url)
@@ -238,9 +179,8 @@ def newest_timestamp(health: Mapping[str, Any], url: str) -> int | None:
 class WindowProbe:
     """How the state of ``[start, end)`` (checked ``YYYY-MM-DD`` days or ``None``) is read from the API.
 
-    GET ``/ratings`` with :attr:`params` (also the hook's ``limit=1`` count request); if :meth:`needs_newest`
-    says so, GET ``/health``; then :meth:`state` decides from the answers. The hook sends the requests with
-    ``requests``, the trigger with aiohttp: the decision is this one.
+    GET ``/ratings`` with :attr:`params`; if :meth:`needs_newest`, GET ``/health``; then :meth:`state`
+    decides. The hook (``requests``) and the trigger (aiohttp) send the requests; the decision is this one.
     """
 
     start: str | None
@@ -248,8 +188,8 @@ class WindowProbe:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Query of the ``/ratings`` request: the window, and one rating at most."""
-        return {**interval_params(self.start, self.end), "limit": 1}
+        """Query of the ``/ratings`` request: the window (already checked), and one rating at most."""
+        return {**_query(self.start, self.end), "limit": 1}
 
     def needs_newest(self, page: Mapping[str, Any]) -> bool:
         """Whether the state also needs ``/health``'s newest rating: only for an empty, bounded window."""

@@ -1,18 +1,13 @@
 """Typed errors of the MovieLens provider, and its one error policy.
 
-Every error derives from :class:`MovielensError` (itself an ``AirflowException``) and carries the HTTP
-``status_code`` and the request ``url`` when there was one, so callers can branch (or retry) on the type
-instead of parsing messages — unlike HttpHook, which flattens HTTP errors into a bare AirflowException.
-
-The policy lives in the types, so every task that uses the provider (its operators and sensor, a
-``@task`` calling the hook) behaves the same:
-
-- fail at once, without Airflow's retries: :class:`MovielensArgumentError` (bad arguments or connection
-  settings), :class:`MovielensAuthError` (rejected credentials) and :class:`MovielensRequestError`
-  (rejected request) are ``AirflowFailException`` instances: retrying cannot fix them;
-- retry: :class:`MovielensUnavailableError` (timeouts, resets, 429, 5xx) has been through the hook's own
-  retries and then goes through Airflow's task retries (a sensor just pokes again);
-  :class:`MovielensResponseError` and :class:`MovielensDataChangedError` are retried by Airflow too.
+Every error is a :class:`MovielensError` (an ``AirflowException``) carrying the HTTP ``status_code`` and the
+request ``url`` when there was one, so callers branch (or retry) on the type, not on messages. The policy
+lives in the types, so every task that uses the provider behaves the same: :class:`MovielensArgumentError`
+(bad arguments or settings), :class:`MovielensAuthError` (rejected credentials) and
+:class:`MovielensRequestError` (rejected request) are ``AirflowFailException``s, never retried;
+:class:`MovielensUnavailableError` (timeouts, resets, 429, 5xx) has been through the hook's retries and then
+goes through Airflow's task retries, as do :class:`MovielensResponseError` and
+:class:`MovielensDataChangedError`.
 """
 
 from __future__ import annotations
@@ -39,12 +34,8 @@ __all__ = [
 
 
 class MovielensError(AirflowException):
-    """Base class of every error raised by the MovieLens provider.
-
-    :param message: human-readable description.
-    :param status_code: HTTP status of the failing response, if a response was received.
-    :param url: URL of the failing request, if any (never holds credentials: auth travels in a header).
-    """
+    """Base class of every error raised by the provider; ``url`` never holds credentials (they travel in a
+    header), ``status_code`` is that of the failing response, if one was received."""
 
     def __init__(self, message: str, *, status_code: int | None = None, url: str | None = None) -> None:
         super().__init__(message)
@@ -54,9 +45,8 @@ class MovielensError(AirflowException):
 
 
 class MovielensArgumentError(MovielensError, AirflowFailException, ValueError):
-    """A bad argument (a date, an interval, a page size, an output path, ``on_empty``...) or a bad setting
-    of the connection. The message names the argument and shows the bad value. Never retried; also a
-    ``ValueError``, so plain Python callers can catch it as one."""
+    """A bad argument (a date, a page size, an output path...) or connection setting, named in the message
+    with its value. Never retried; also a ``ValueError``, so plain Python callers can catch it as one."""
 
 
 class MovielensAuthError(MovielensError, AirflowFailException):
@@ -64,8 +54,7 @@ class MovielensAuthError(MovielensError, AirflowFailException):
 
 
 class MovielensRequestError(MovielensError, AirflowFailException):
-    """The API rejected the request (a 4xx other than 401/403/429); ``message`` holds the server's reason.
-    Never retried."""
+    """The API rejected the request (a 4xx but 401/403/429), for the server's reason. Never retried."""
 
 
 class MovielensResponseError(MovielensError):
@@ -73,10 +62,7 @@ class MovielensResponseError(MovielensError):
 
 
 class MovielensUnavailableError(MovielensError):
-    """The API stayed unreachable or failing (timeouts, resets, 429, 5xx) after every retry.
-
-    :param attempts: number of requests made before giving up.
-    """
+    """The API stayed unreachable or failing (timeouts, resets, 429, 5xx) after ``attempts`` requests."""
 
     def __init__(
         self, message: str, *, status_code: int | None = None, url: str | None = None, attempts: int = 0
@@ -86,11 +72,7 @@ class MovielensUnavailableError(MovielensError):
 
 
 def http_error(status: int, url: str, conn_id: str, reason: str) -> MovielensError | None:
-    """The typed error for an HTTP status, or ``None`` for success; one mapping for sync and async clients.
-
-    401/403 give :class:`MovielensAuthError`, 429 and 5xx :class:`MovielensUnavailableError` (retryable),
-    other 4xx :class:`MovielensRequestError`.
-    """
+    """The typed error for an HTTP status, or ``None`` for success; one mapping for sync and async clients."""
     if status < 400:
         return None
     if status in (401, 403):

@@ -51,9 +51,8 @@ class MovielensHook(BaseHook):
     """Read ratings and movies from the Movie Rating API.
 
     Nothing touches the network (or even the connection) until the first request; then one session serves
-    every page until :meth:`close`, with timeouts and retries (:mod:`airflow_movielens.transport`) and the
-    typed errors of :mod:`airflow_movielens.exceptions`. Arguments given here win over the connection's
-    extras, which win over the class defaults (:mod:`airflow_movielens.connection`).
+    every page until :meth:`close`, with timeouts and retries (:mod:`airflow_movielens.transport`). Arguments
+    given here win over the connection's extras, which win over the class defaults.
 
     :param movielens_conn_id: Airflow connection id (host, port, schema as the URL scheme, login, password).
     :param timeout: read timeout in seconds, or a ``(connect, read)`` pair.
@@ -97,19 +96,15 @@ class MovielensHook(BaseHook):
         self.movielens_conn_id = movielens_conn_id
         self._overrides = Overrides(timeout, max_retries, backoff, batch_size)
 
-    # -- connection form ------------------------------------------------------------------------------
-
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (stored in the connection's extras)."""
+        """Extra fields of the connection form (Airflow 2; stored in the connection's extras)."""
         return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Labels and placeholders of the connection form."""
+        """Labels and placeholders of the connection form (Airflow 2), showing the class defaults."""
         return ui_field_behaviour(cls.defaults())
-
-    # -- session --------------------------------------------------------------------------------------
 
     @cached_property
     def connection(self) -> Connection:
@@ -125,13 +120,7 @@ class MovielensHook(BaseHook):
     def connection_settings(
         cls, conn: Connection, conn_id: str, overrides: Overrides | None = None
     ) -> HookSettings:
-        """The settings of a connection read elsewhere (e.g. by a trigger), as a hook would resolve them.
-
-        :param conn: the Airflow connection.
-        :param conn_id: its id, named in error messages.
-        :param overrides: caller arguments, which win over the connection's extras (none by default).
-        :raises MovielensArgumentError: a bad extra, or a connection without host.
-        """
+        """The settings of a connection read elsewhere (e.g. by a trigger), as a hook would resolve them."""
         return resolve_settings(
             conn,
             conn_id=conn_id,
@@ -174,8 +163,6 @@ class MovielensHook(BaseHook):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- requests and paging --------------------------------------------------------------------------
-
     def _url(self, endpoint: str) -> str:
         return f"{self.base_url}/{endpoint}"
 
@@ -186,12 +173,7 @@ class MovielensHook(BaseHook):
         body = self.transport.get_json(self._url(endpoint), params, max_retries=max_retries)
         return result_page(body, self._url(endpoint))
 
-    def _paginate(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[dict]:
-        """Yield every item of a limit/offset result set, checking that it does not change meanwhile."""
-        return itertools.chain.from_iterable(self._pages(endpoint, params, batch_size))
-
     def _pages(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[list[dict]]:
-        """Yield the non-empty pages of a result set (:func:`airflow_movielens.transport.pages`)."""
         return pages(
             lambda query: self._get_page(endpoint, query),
             self._url(endpoint),
@@ -208,26 +190,18 @@ class MovielensHook(BaseHook):
             raise MovielensArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
         return batch_size
 
-    # -- ratings --------------------------------------------------------------------------------------
-
     def iter_ratings(
         self,
         start_date: DateLike | None = None,
         end_date: DateLike | None = None,
         batch_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield the ratings of ``[start_date, end_date)`` (UTC days) in the API's order, page by page.
-
-        Arguments are checked when called, requests happen while iterating.
-
-        :param start_date: first day (inclusive); ``None`` for no lower bound.
-        :param end_date: day after the last one (exclusive); ``None`` for no upper bound.
-        :param batch_size: ratings per request; defaults to the hook's page size.
-        :return: dicts with ``userId``, ``movieId``, ``rating`` and ``timestamp``.
-        :raises MovielensDataChangedError: the result set changed between two pages.
-        """
-        params = interval_params(start_date, end_date)
-        return self._paginate("ratings", params, self._batch_size(batch_size))
+        """Yield the ratings of ``[start_date, end_date)`` (UTC days; ``None``: unbounded) in the API's order:
+        dicts with ``userId``, ``movieId``, ``rating`` and ``timestamp``, ``batch_size`` per request.
+        Arguments are checked when called, requests happen while iterating
+        (:class:`MovielensDataChangedError` if the result set changes between two pages)."""
+        pages = self._pages("ratings", interval_params(start_date, end_date), self._batch_size(batch_size))
+        return itertools.chain.from_iterable(pages)
 
     def get_ratings(
         self,
@@ -235,18 +209,14 @@ class MovielensHook(BaseHook):
         end_date: DateLike | None = None,
         batch_size: int | None = None,
     ) -> pd.DataFrame:
-        """Return the ratings of ``[start_date, end_date)`` as a DataFrame typed like :data:`RATING_DTYPES`.
-
-        Takes the same arguments as :meth:`iter_ratings`.
-        """
+        """:meth:`iter_ratings` as a DataFrame typed like :data:`RATING_DTYPES`."""
         params = interval_params(start_date, end_date)
         pages = self._pages("ratings", params, self._batch_size(batch_size))
         return typed_frame(pages, RATING_DTYPES, self._url("ratings"))
 
     def count_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> int:
         """Return the number of ratings in ``[start_date, end_date)`` (one ``limit=1`` request)."""
-        body = self._first_rating(start_date, end_date)
-        total = body.get("total")
+        total = self._first_rating(start_date, end_date)[1].get("total")
         if not isinstance(total, int):
             url = self._url("ratings")
             message = f"{url} answered without an integer 'total' (got {total!r})"
@@ -262,19 +232,15 @@ class MovielensHook(BaseHook):
         consequence: str = "nothing was stored",
         log: logging.Logger | logging.LoggerAdapter | None = None,
     ) -> int:
-        """Compare the number of ratings fetched for ``[start_date, end_date)`` with the API's ``total``.
+        """Check the number of ratings ``fetched`` for ``[start_date, end_date)`` against the API's ``total``.
 
-        Paging already fails when the total changes *between* pages; this one extra ``limit=1`` request after
-        the last page also catches a change between the first request and the end. The one completeness check
-        of every transfer of an interval (file or SQL table). An empty interval is logged as *closed* (it can
-        never get ratings) or *still open* (:mod:`airflow_movielens.dates`): the caller stores an empty result
-        either way.
+        The completeness check of every transfer of an interval (file or SQL table): paging fails when the
+        total changes *between* pages, this ``limit=1`` request after the last page also catches a change
+        since the first one (:class:`MovielensDataChangedError`). An empty interval is logged as *closed* or
+        *still open*, then stored as empty.
 
-        :param fetched: how many ratings the caller received.
         :param consequence: what the caller did not do because of the mismatch (ends the error message).
         :param log: the task's logger (default: the hook's).
-        :return: the API's total (equal to ``fetched``).
-        :raises MovielensDataChangedError: the API now reports another number.
         """
         total = self.count_ratings(start_date, end_date)
         if fetched != total:
@@ -294,75 +260,54 @@ class MovielensHook(BaseHook):
 
     def has_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> bool:
         """Return whether ``[start_date, end_date)`` holds at least one rating (one ``limit=1`` request)."""
-        return has_ratings(self._first_rating(start_date, end_date))
+        return has_ratings(self._first_rating(start_date, end_date)[1])
 
     def newest_rating_timestamp(self) -> int | None:
-        """Epoch seconds of the API's newest rating (``/health``), ``None`` if it serves none or does not say.
-
-        A window ending at or before it is closed (:mod:`airflow_movielens.dates`).
-        """
+        """Epoch seconds of the API's newest rating (``/health``); ``None``: no ratings, or not said."""
         url = self._url("health")
         return newest_timestamp(self.transport.get_json(url), url)
 
     def window_state(self, start_date: DateLike | None, end_date: DateLike | None) -> tuple[str, int | None]:
-        """Whether ``[start_date, end_date)`` is ready, closed and empty, or waiting for ratings.
-
-        One ``limit=1`` request, plus one ``/health`` request when the window is empty and bounded.
-
-        :return: the :mod:`~airflow_movielens.dates` state and the newest rating's timestamp (if read).
-        """
-        probe = WindowProbe(*validate_interval(start_date, end_date))
-        page = self._get_page("ratings", probe.params)
+        """The :mod:`~airflow_movielens.dates` state of ``[start_date, end_date)`` (ready, closed or waiting)
+        and the newest rating's timestamp if ``/health`` was read (only for an empty, bounded window)."""
+        probe, page = self._first_rating(start_date, end_date)
         health = self.transport.get_json(self._url("health")) if probe.needs_newest(page) else None
         return probe.state(page, health, self._url("health"))
 
-    def _first_rating(self, start_date: DateLike | None, end_date: DateLike | None) -> dict[str, Any]:
-        """The ``limit=1`` page of ``[start_date, end_date)``: its first rating and the ``total``."""
-        return self._get_page("ratings", WindowProbe(*validate_interval(start_date, end_date)).params)
-
-    # -- movies ---------------------------------------------------------------------------------------
+    def _first_rating(
+        self, start_date: DateLike | None, end_date: DateLike | None
+    ) -> tuple[WindowProbe, dict[str, Any]]:
+        """The checked window and its ``limit=1`` page: the first rating and the ``total``."""
+        probe = WindowProbe(*validate_interval(start_date, end_date))
+        return probe, self._get_page("ratings", probe.params)
 
     def iter_movies(
         self, movie_ids: Iterable[int] | None = None, batch_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Yield movies (``movieId``, ``title``, ``genres`` as a list), all of them or only ``movie_ids``.
-
-        :param movie_ids: ids to look up (duplicates are fetched once; unknown ids are simply absent);
-            ``None`` for the whole catalogue.
-        :param batch_size: movies per request; defaults to the hook's page size.
-        """
+        """Yield movies (``movieId``, ``title``, ``genres`` as a list): the whole catalogue, or ``movie_ids``
+        (duplicates fetched once, unknown ids simply absent), ``batch_size`` per request."""
         size = self._batch_size(batch_size)
         if movie_ids is None:
-            return self._paginate("movies", {}, size)
+            return itertools.chain.from_iterable(self._pages("movies", {}, size))
         ids = sorted({movie_id(value) for value in movie_ids})
         step = self.movie_ids_per_request
         chunks = [ids[i : i + step] for i in range(0, len(ids), step)]
-        return (
-            movie
-            for chunk in chunks
-            for movie in self._paginate("movies", {"movieId": ",".join(map(str, chunk))}, size)
-        )
+        queries = ({"movieId": ",".join(map(str, chunk))} for chunk in chunks)
+        return (movie for query in queries for page in self._pages("movies", query, size) for movie in page)
 
     def get_movies(
         self, movie_ids: Iterable[int] | None = None, batch_size: int | None = None
     ) -> pd.DataFrame:
-        """Return movies as a DataFrame typed like :data:`MOVIE_DTYPES`, genres ``|``-joined like movies.csv.
-
-        Takes the same arguments as :meth:`iter_movies`.
-        """
+        """:meth:`iter_movies` as a DataFrame typed like :data:`MOVIE_DTYPES`, genres ``|``-joined."""
         movies = [
             {**movie, "genres": join_genres(movie.get("genres"))}
             for movie in self.iter_movies(movie_ids, batch_size)
         ]
         return typed_frame([movies], MOVIE_DTYPES, self._url("movies"))
 
-    # -- UI -------------------------------------------------------------------------------------------
-
     def test_connection(self) -> tuple[bool, str]:
-        """Check the API answers ``/`` and accepts the credentials (one 1-row ``/ratings`` request).
-
-        Used by the Test button of the connection form; makes a single attempt per request.
-        """
+        """The Test button of the connection form: the API answers ``/`` and accepts the credentials (one
+        1-row ``/ratings`` request); a single attempt per request."""
         try:
             self.transport.get(self._url(""), max_retries=0)
             body = self._get_page("ratings", {"limit": 1}, max_retries=0)

@@ -17,16 +17,10 @@ __all__ = ["MovielensFetchRatingsOperator"]
 class MovielensFetchRatingsOperator(BaseOperator):
     """Fetch the ratings of ``[interval_start, interval_end)`` and write them to ``output_path`` atomically.
 
-    The format follows the extension of ``output_path``: ``.json`` (a list of records), ``.jsonl``,
-    ``.csv`` or ``.parquet``. The number of ratings written is checked against the API's ``total`` for the
-    interval; a rerun of the same interval rewrites the same bytes. An empty window gives an empty, valid file
-    (``[]``, no lines, a CSV header, a parquet file with the typed columns); the log says whether the window
-    is closed (it can never get ratings) or still open. Errors follow the provider's one policy
-    (:mod:`airflow_movielens.exceptions`): bad arguments, rejected credentials and rejected requests fail
-    the task at once; an unavailable API is retried by the hook, then by Airflow's task retries.
+    The format follows the extension: ``.json``, ``.jsonl``, ``.csv`` or ``.parquet``. The count is checked
+    against the API's ``total``; a rerun rewrites the same bytes; an empty window gives an empty, valid file.
     Returns (as XCom) only ``{"path", "count", "start_date", "end_date"}``, never the data.
 
-    :param conn_id: Airflow connection of the Movie Rating API.
     :param interval_start: first day, inclusive (templated; ``YYYY-MM-DD`` or a date/datetime at midnight
         UTC); defaults to the run's data interval start.
     :param interval_end: day after the last, exclusive (templated); defaults to the data interval end.

@@ -1,29 +1,17 @@
 """The ``ratings`` table of a SQL database: replace one interval's ratings in one transaction.
 
-The one loader the DAG tasks and :class:`~airflow_movielens.transfers.MovielensRatingsToSqlOperator` share.
-It works on any common-sql ``DbApiHook`` (``BaseHook.get_connection(conn_id).get_hook()``) and is tested on
-SQLite and PostgreSQL:
+The one loader of the DAG tasks and :class:`~airflow_movielens.transfers.MovielensRatingsToSqlOperator`, on
+any common-sql ``DbApiHook`` (tested on SQLite and PostgreSQL). The records are streamed page by page (memory
+stays bounded by one page) into a session-local staging table (``COPY`` on PostgreSQL, ``executemany``
+elsewhere) and checked against the interval and the caller's count; then ONE transaction deletes the
+interval's rows, inserts the staged ones and marks each day in ``loaded_days``, so a reader tells a day
+without ratings from a day not loaded yet. A rerun never duplicates rows, a failure leaves the old rows, and
+the write lock is held only for that last step, not while the API is paged (PostgreSQL: a table lock that
+still lets readers in).
 
-1. create the table (``userId``, ``movieId``, ``rating``, ``timestamp`` in epoch seconds) and its indexes
-   if needed: on ``timestamp`` (the windows) and on ``(userId, movieId)`` (a user's ratings: the per-user
-   read path of the results);
-2. stream the records page by page into a session-local staging table (PostgreSQL: ``COPY``, through
-   psycopg2's ``copy_expert``; other databases: ``executemany``), so memory stays bounded by one page;
-3. check that every staged rating lies in ``[start, end)`` and let the caller check the count;
-4. in ONE transaction: delete the interval's rows from the table, insert the staged ones, and mark each day
-   of the interval as loaded in the table ``loaded_days`` (one row per UTC day, ``day_start`` in epoch
-   seconds), so that a reader can tell a day without ratings from a day not loaded yet: a window's ranking
-   is computed only when all of its days are marked.
-
-Intervals longer than :data:`DIRECT_LOAD_DAYS` (a history load) skip the staging copy: inside ONE transaction
-the interval's rows are deleted, the pages streamed straight into the table (each page checked against the
-interval first), the count checked, the ``(userId, movieId)`` index created if missing, the days marked,
-then committed. A first history load thereby builds that index once, after its rows: kept up to date row by
-row, with the ratings arriving in time order, it made a 25M-rating load into PostgreSQL three times slower.
-
-A rerun of an interval therefore never duplicates rows, a failure anywhere leaves the old rows, readers
-never see a half-replaced interval, and the write lock is held only for step 4, not while the API is paged.
-On PostgreSQL concurrent loads are serialised by a table lock that still lets readers in.
+History loads (longer than :data:`DIRECT_LOAD_DAYS`) stream straight into the table inside the transaction and
+create the ``(userId, movieId)`` index only after their rows: kept up to date row by row, it made a 25M-rating
+load into PostgreSQL three times slower.
 """
 
 from __future__ import annotations
@@ -36,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight, validate_interval
@@ -44,19 +33,6 @@ from airflow_movielens.records import RATING_COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-__all__ = [
-    "DDL_LOCK_KEY",
-    "LOADED_DAYS_TABLE",
-    "MAX_IDENTIFIER_LENGTH",
-    "RATING_COLUMNS",
-    "RATINGS_TABLE",
-    "check_names",
-    "qualified_name",
-    "quoted_name",
-    "replace_interval",
-    "sql_identifier",
-]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +45,8 @@ LOADED_DAYS_TABLE = "loaded_days"
 DIRECT_LOAD_DAYS = 31
 # Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
 _COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
+_COLUMNS_DDL = ", ".join(f'"{name}" {kind}' for name, kind in zip(RATING_COLUMNS, _COLUMN_TYPES, strict=True))
+_COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS`` of this
 #: table and of every other table created in the same database (the pipeline's result tables take it too).
@@ -81,11 +59,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 def sql_identifier(value: object, name: str) -> str:
     """``value`` if it is a plain SQL identifier, else :class:`MovielensArgumentError` naming ``name``.
 
-    Names that come from arguments (a templated ``table`` or ``schema``, a setting) are interpolated in SQL
-    inside double quotes: a name holding a quote, a semicolon or whitespace could leave them and run as SQL.
-    The rule is PostgreSQL's for an unquoted identifier (without its folding to lower case: names stay quoted,
-    so their case is kept), at most :data:`MAX_IDENTIFIER_LENGTH` bytes; every name that passes is also a
-    valid SQLite name.
+    Names from arguments (a templated ``table`` or ``schema``) go into SQL in double quotes, which a quote, a
+    semicolon or whitespace could leave. The rule is PostgreSQL's for unquoted identifiers, valid in SQLite.
     """
     if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise MovielensArgumentError(
@@ -99,10 +74,7 @@ def sql_identifier(value: object, name: str) -> str:
 
 
 def quoted_name(table: str, schema: str | None = None) -> str:
-    """``"schema"."table"``, or ``"table"`` without a schema: the one way a checked name reaches SQL.
-
-    :raises MovielensArgumentError: ``table`` or ``schema`` is not a plain SQL identifier.
-    """
+    """``"schema"."table"``, or ``"table"`` without a schema: the one way a checked name reaches SQL."""
     sql_identifier(table, "table")
     return f'"{sql_identifier(schema, "schema")}"."{table}"' if schema else f'"{table}"'
 
@@ -125,13 +97,6 @@ def check_names(table: str, schema: str | None, days_table: str | None = None) -
         sql_identifier(days_table, "days_table")
 
 
-def _columns_ddl() -> str:
-    return ", ".join(f'"{name}" {kind}' for name, kind in zip(RATING_COLUMNS, _COLUMN_TYPES, strict=True))
-
-
-_COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
-
-
 def _user_index(cur: Any, table: str, name: str) -> None:
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_user_idx" ON {name} ("userId", "movieId")')
 
@@ -145,7 +110,7 @@ def _ensure_table(
         cur.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")
         if schema:
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_columns_ddl()})")
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {name} ({_COLUMNS_DDL})")
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_timestamp_idx" ON {name} ("timestamp")')
     if user_index:
         _user_index(cur, table, name)
@@ -158,16 +123,6 @@ def _ensure_table(
         )
     conn.commit()
     return name, days
-
-
-def _mark_days(cur: Any, days: str, start_ts: int, end_ts: int, placeholder: str) -> None:
-    """Mark every day of ``[start_ts, end_ts)`` as loaded (now), in the caller's transaction."""
-    cur.execute(
-        f'DELETE FROM {days} WHERE "day_start" >= {placeholder} AND "day_start" < {placeholder}',
-        (start_ts, end_ts),
-    )
-    day_starts = [(day,) for day in range(start_ts, end_ts, DAY_SECONDS)]
-    cur.executemany(f'INSERT INTO {days} ("day_start") VALUES ({placeholder})', day_starts)
 
 
 def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[list[tuple]]:
@@ -190,18 +145,10 @@ def _copy_page(cur: Any, table: str, page: Sequence[tuple]) -> None:
             copy.write(buffer.getvalue())
 
 
-def _insert_page(cur: Any, table: str, page: Sequence[tuple], placeholder: str) -> None:
-    marks = ", ".join([placeholder] * len(RATING_COLUMNS))
-    cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
-
-
 def _prefetched(pages: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
-    """``pages``, each next one read in a background thread while the consumer writes the current one.
-
-    The API is paged while the previous page is written (both wait on sockets, which frees the GIL); at
-    most two pages are held. A reader error is raised in the consumer; if the consumer stops early, the page
-    being read is awaited and no further one is read.
-    """
+    """``pages``, the next one read (the API paged) in a background thread while the consumer writes the
+    current one: both wait on sockets, which frees the GIL. At most two pages are held; a reader error is
+    raised in the consumer; if it stops early, the page being read is awaited and no further one is read."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="movielens-prefetch") as reader:
         ahead = reader.submit(next, pages, None)
         while (page := ahead.result()) is not None:
@@ -209,49 +156,57 @@ def _prefetched(pages: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
             yield page
 
 
-def _write(
-    cur: Any,
-    table: str,
-    records: Iterable[Mapping[str, Any]],
-    page_size: int,
-    copy: bool,
-    mark: str,
-    bounds: tuple[int, int, str] | None = None,
-) -> int:
-    """Stream ``records`` into ``table``; return how many. With ``bounds`` (start, end, interval text) each
-    page is checked first (the direct path, which has no staging table to check afterwards)."""
-    count = 0
-    for page in _prefetched(_pages(records, page_size)):
-        if bounds is not None:
-            start_ts, end_ts, interval = bounds
-            stray = sum(not start_ts <= row[3] < end_ts for row in page)
+@dataclass(frozen=True)
+class _Load:
+    """One interval's replacement on one cursor: its bounds in epoch seconds and the driver's SQL dialect."""
+
+    cur: Any
+    mark: str  # the driver's placeholder
+    postgres: bool
+    start_ts: int
+    end_ts: int
+    interval: str  # "[start, end)", for messages
+
+    def delete(self, table: str, column: str = "timestamp") -> int:
+        """Delete the rows whose ``column`` lies in the interval (the caller commits); return how many."""
+        where = f'"{column}" >= {self.mark} AND "{column}" < {self.mark}'
+        self.cur.execute(f"DELETE FROM {table} WHERE {where}", (self.start_ts, self.end_ts))
+        return self.cur.rowcount
+
+    def lock(self, table: str) -> None:
+        if self.postgres:  # serialises concurrent loads; readers still get in
+            self.cur.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+    def write(self, table: str, records: Iterable[Mapping[str, Any]], page_size: int, check: bool) -> int:
+        """Stream ``records`` into ``table``; return how many. With ``check`` each page is checked against the
+        interval first (the direct path, which has no staging table to check afterwards)."""
+        count = 0
+        for page in _prefetched(_pages(records, page_size)):
+            stray = check and sum(not self.start_ts <= row[3] < self.end_ts for row in page)
             if stray:
-                raise ValueError(f"{stray} ratings of a page lie outside {interval}: nothing was replaced")
-        if copy:
-            _copy_page(cur, table, page)
-        else:
-            _insert_page(cur, table, page, mark)
-        count += len(page)
-    return count
+                raise ValueError(
+                    f"{stray} ratings of a page lie outside {self.interval}: nothing was replaced"
+                )
+            if self.postgres:
+                _copy_page(self.cur, table, page)
+            else:
+                marks = ", ".join([self.mark] * len(RATING_COLUMNS))
+                self.cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
+            count += len(page)
+        return count
 
+    def check_staged(self, count: int) -> None:
+        where = f'"timestamp" < {self.mark} OR "timestamp" >= {self.mark}'
+        self.cur.execute(f"SELECT COUNT(*) FROM {_STAGING} WHERE {where}", (self.start_ts, self.end_ts))
+        (stray,) = self.cur.fetchone()
+        if stray:
+            raise ValueError(f"{stray} of {count} ratings lie outside {self.interval}: nothing was replaced")
 
-def _check_bounds(cur: Any, start_ts: int, end_ts: int, mark: str, interval: str, count: int) -> None:
-    cur.execute(
-        f'SELECT COUNT(*) FROM {_STAGING} WHERE "timestamp" < {mark} OR "timestamp" >= {mark}',
-        (start_ts, end_ts),
-    )
-    (stray,) = cur.fetchone()
-    if stray:
-        raise ValueError(f"{stray} of {count} ratings lie outside {interval}: nothing was replaced")
-
-
-def _delete(cur: Any, target: str, start_ts: int, end_ts: int, placeholder: str) -> int:
-    """Delete the interval's rows of ``target`` (caller commits); return how many."""
-    cur.execute(
-        f'DELETE FROM {target} WHERE "timestamp" >= {placeholder} AND "timestamp" < {placeholder}',
-        (start_ts, end_ts),
-    )
-    return cur.rowcount
+    def mark_days(self, days: str) -> None:
+        """Mark every day of the interval as loaded (now), in the caller's transaction."""
+        self.delete(days, "day_start")
+        day_starts = [(day,) for day in range(self.start_ts, self.end_ts, DAY_SECONDS)]
+        self.cur.executemany(f'INSERT INTO {days} ("day_start") VALUES ({self.mark})', day_starts)
 
 
 def _insert_staged(cur: Any, target: str) -> None:
@@ -270,23 +225,16 @@ def replace_interval(
     before_commit: Callable[[int], None] | None = None,
     days_table: str | None = LOADED_DAYS_TABLE,
 ) -> dict[str, Any]:
-    """Replace the ratings of ``[start_date, end_date)`` in ``table`` by ``records``, atomically.
+    """Replace the ratings of ``[start_date, end_date)`` (UTC days) in ``table`` by ``records``, atomically.
 
-    :param hook: a common-sql ``DbApiHook`` of the target database.
-    :param start_date: first day of the interval (inclusive, UTC).
-    :param end_date: day after the last (exclusive).
     :param records: mappings with ``userId``, ``movieId``, ``rating`` and ``timestamp`` (epoch seconds),
-        consumed lazily, ``page_size`` at a time.
-    :param table: table name, created with its ``timestamp`` index if missing.
+        consumed lazily, ``page_size`` at a time (rows per ``COPY``/``executemany`` batch).
     :param schema: schema of the table on databases that have schemas (SQLite ignores it).
-    :param page_size: rows per ``COPY``/``executemany`` batch.
     :param before_commit: called with the number of staged ratings before anything is replaced; raising
         there (e.g. the count does not match the API's total) leaves the table untouched.
-    :param days_table: table in which the interval's days are marked as loaded, in the same transaction
-        (created if missing; ``None`` marks nothing).
+    :param days_table: where the interval's days are marked as loaded in the same transaction (or ``None``).
     :return: ``{"table", "start_date", "end_date", "count", "deleted"}`` (small, for XCom).
-    :raises MovielensArgumentError: a bad interval, page size, or table, schema or days_table name (checked
-        before any SQL).
+    :raises MovielensArgumentError: a bad interval, page size or name, before any SQL.
     :raises ValueError: a record outside the interval.
     """
     check_names(table, schema, days_table)
@@ -298,38 +246,33 @@ def replace_interval(
     if page_size < 1:
         raise MovielensArgumentError(f"page_size must be >= 1, got {page_size!r}")
     start_ts, end_ts = as_midnight(start), as_midnight(end)  # both valid dates by now
-    postgres = _is_postgres(hook)
-    placeholder = hook.placeholder
     started = time.monotonic()
     conn = hook.get_conn()
     try:
         direct = end_ts - start_ts > DIRECT_LOAD_DAYS * DAY_SECONDS
         target, days = _ensure_table(conn, hook, table, schema, days_table, user_index=not direct)
-        cur = conn.cursor()
-        interval = f"[{start}, {end})"
+        load = _Load(
+            conn.cursor(), hook.placeholder, _is_postgres(hook), start_ts, end_ts, f"[{start}, {end})"
+        )
         if direct:
-            if postgres:
-                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
-            count = _write(
-                cur, target, records, page_size, postgres, placeholder, (start_ts, end_ts, interval)
-            )
+            load.lock(target)
+            deleted = load.delete(target)
+            count = load.write(target, records, page_size, check=True)
             if before_commit is not None:
                 before_commit(count)
-            _user_index(cur, table, target)  # a first history load builds it once, after its rows
+            _user_index(load.cur, table, target)  # a first history load builds it once, after its rows
         else:
-            cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_columns_ddl()})")
-            count = _write(cur, _STAGING, records, page_size, postgres, placeholder)
-            _check_bounds(cur, start_ts, end_ts, placeholder, interval, count)
+            load.cur.execute(f"CREATE TEMP TABLE {_STAGING} ({_COLUMNS_DDL})")
+            count = load.write(_STAGING, records, page_size, check=False)
+            load.check_staged(count)
             if before_commit is not None:
                 before_commit(count)
-            if postgres:
-                cur.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-            deleted = _delete(cur, target, start_ts, end_ts, placeholder)
-            _insert_staged(cur, target)
-            cur.execute(f"DROP TABLE {_STAGING}")
+            load.lock(target)
+            deleted = load.delete(target)
+            _insert_staged(load.cur, target)
+            load.cur.execute(f"DROP TABLE {_STAGING}")
         if days is not None:
-            _mark_days(cur, days, start_ts, end_ts, placeholder)
+            load.mark_days(days)
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -1,22 +1,15 @@
 """The API's records: typed DataFrames of its pages, and the atomic, deterministic files they are written to.
 
-**Frames.** :func:`typed_frame` builds a typed DataFrame column by column, page by page; the dtypes of ratings
-and movies are :data:`RATING_DTYPES` and :data:`MOVIE_DTYPES`.
-
-**Files** (the one place the provider, the DAGs and the tools write their outputs). The format follows the
-extension: ``.json`` (one JSON list of objects, like the seed), ``.jsonl`` (one object per line), ``.csv`` and
-``.parquet``. Files are written to a temporary file in the target folder, fsynced and renamed over the target,
-so readers never see a half-written file, and the same records always give the same bytes (a rerun of a task
-does not change its output). :func:`atomic_open` also takes an object storage path (Airflow's
-``ObjectStoragePath`` on ``s3://``...): written under a temporary name, then renamed.
-
-Nothing here imports Airflow until an error is raised, so plain scripts (``tools/``) write through it too.
+The one place the provider, the DAGs and the ``tools/`` scripts write their outputs (no Airflow import until
+an error is raised): under a temporary name in the target folder, fsynced, then renamed over the target, so
+readers never see half a file, and the same records always give the same bytes (a rerun changes nothing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import operator
 import os
@@ -29,21 +22,6 @@ import numpy as np
 import pandas as pd
 
 from airflow_movielens.dates import argument_error, response_error
-
-__all__ = [
-    "MOVIE_DTYPES",
-    "RATING_COLUMNS",
-    "RATING_DTYPES",
-    "SUPPORTED_FORMATS",
-    "TEXT_DTYPE",
-    "atomic_open",
-    "atomic_write_records",
-    "join_genres",
-    "movie_id",
-    "read_records",
-    "record_format",
-    "typed_frame",
-]
 
 #: Columns and dtypes of ``MovielensHook.get_ratings``.
 RATING_DTYPES: dict[str, str] = {
@@ -99,16 +77,14 @@ def movie_id(value: Any) -> int:
         raise argument_error(f"movie ids must be integers, got {value!r}") from None
 
 
+#: ``.json`` (one list of objects), ``.jsonl`` (one object per line), ``.csv`` and ``.parquet``.
 SUPPORTED_FORMATS = (".json", ".jsonl", ".csv", ".parquet")
 
 Records = pd.DataFrame | Iterable[Mapping[str, Any]]
 
 
 def record_format(path: str | os.PathLike[str]) -> str:
-    """Return the file format (``".json"``, ``".jsonl"``, ``".csv"`` or ``".parquet"``) implied by ``path``.
-
-    :raises MovielensArgumentError: the extension is not one of :data:`SUPPORTED_FORMATS`.
-    """
+    """The format of ``path`` by its extension, one of :data:`SUPPORTED_FORMATS` (else an argument error)."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_FORMATS:
         raise argument_error(
@@ -124,9 +100,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: A
 
     Parent folders are created. On error the temporary file is removed and ``path`` is left untouched.
 
-    :param path: final file path: a local path, or a ``pathlib``-like object storage path (with a
-        ``protocol`` other than ``file``, e.g. Airflow's ``ObjectStoragePath``).
-    :param mode: ``"w"``/``"wb"`` style write mode.
+    :param path: a local path, or a ``pathlib``-like object storage path (a ``protocol`` other than
+        ``file``, e.g. Airflow's ``ObjectStoragePath`` on ``s3://``): a temporary object, then renamed.
     :param open_kwargs: passed to :func:`open` (e.g. ``encoding``, ``newline``).
     """
     if not any(flag in mode for flag in "wx") or "+" in mode:
@@ -169,18 +144,17 @@ def _atomic_object(target: Any, mode: str, open_kwargs: dict[str, Any]) -> Itera
 
 
 def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
-    """Write ``records`` (a DataFrame or an iterable of mappings) to ``path`` atomically.
+    """Write ``records`` (a DataFrame or an iterable of mappings) to ``path`` atomically; return how many.
 
-    The format follows the extension (see :func:`record_format`). Missing values (``None``/``NaN``) become
-    JSON ``null``, empty CSV fields or parquet nulls. Column order is the DataFrame's, or the first record's
-    keys followed by keys first seen later.
-
-    :param path: output file; parent folders are created.
-    :param records: the rows to write.
-    :return: the number of records written.
+    The format follows the extension (:func:`record_format`). Missing values (``None``/``NaN``) become JSON
+    ``null``, empty CSV fields or parquet nulls. Column order is the DataFrame's, or the first record's keys
+    followed by keys first seen later.
     """
     fmt = record_format(path)
-    frame = records if isinstance(records, pd.DataFrame) else _frame_from_records(records)
+    if isinstance(records, pd.DataFrame):
+        frame = records
+    else:  # pandas orders the columns as the keys are first seen (the first record's, then later ones)
+        frame = pd.DataFrame.from_records([dict(row) for row in records])
     if fmt == ".parquet":
         with atomic_open(path) as handle:
             frame.to_parquet(handle, index=False)  # pyarrow, snappy
@@ -188,18 +162,12 @@ def atomic_write_records(path: str | os.PathLike[str], records: Records) -> int:
         with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
             frame.to_csv(handle, index=False, lineterminator="\n")
     else:
-        rows = _json_rows(frame)
+        rows = [_dumps(row) for row in _json_rows(frame)]
         with atomic_open(path, "w", encoding="utf-8", newline="\n") as handle:
-            if fmt == ".json":
-                handle.write("[")
-                for i, row in enumerate(rows):
-                    handle.write(", " if i else "")
-                    handle.write(_dumps(row))
-                handle.write("]\n")
+            if fmt == ".json":  # one JSON list, like the seed
+                handle.write(f"[{', '.join(rows)}]\n")
             else:
-                for row in rows:
-                    handle.write(_dumps(row))
-                    handle.write("\n")
+                handle.writelines(f"{row}\n" for row in rows)
     return len(frame)
 
 
@@ -213,11 +181,6 @@ def read_records(path: str | os.PathLike[str]) -> pd.DataFrame:
     with open(path, encoding="utf-8") as handle:
         rows = json.load(handle) if fmt == ".json" else [json.loads(line) for line in handle if line.strip()]
     return pd.DataFrame.from_records(rows)
-
-
-def _frame_from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    # pandas orders the columns as the keys are first seen (the first record's, then later ones)
-    return pd.DataFrame.from_records([dict(row) for row in records])
 
 
 def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -235,8 +198,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _dumps(row: Mapping[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
+_dumps = functools.partial(json.dumps, ensure_ascii=False, allow_nan=False, default=_json_default)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -19,13 +19,6 @@ from airflow_movielens.dates import (
     DateLike,
     task_window,
 )
-from airflow_movielens.exceptions import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    MovielensArgumentError,
-    MovielensUnavailableError,
-)
 from airflow_movielens.hooks import MovielensHook
 from airflow_movielens.triggers import MovielensRatingsTrigger
 from airflow_movielens.version_compat import BaseSensorOperator
@@ -37,12 +30,9 @@ ON_EMPTY_CHOICES = ("succeed", "skip", "fail")
 
 
 def check_on_empty(on_empty: str) -> str:
-    """Return ``on_empty`` if it is one of :data:`ON_EMPTY_CHOICES`.
-
-    :raises MovielensArgumentError: anything else (the message shows the value).
-    """
+    """``on_empty`` if it is one of :data:`ON_EMPTY_CHOICES`, else an argument error showing the value."""
     if on_empty not in ON_EMPTY_CHOICES:
-        raise MovielensArgumentError(
+        raise exceptions.MovielensArgumentError(
             f"on_empty must be one of {', '.join(ON_EMPTY_CHOICES)}, got {on_empty!r}"
         )
     return on_empty
@@ -52,20 +42,17 @@ class MovielensRatingsSensor(BaseSensorOperator):
     """Succeed once ``[interval_start, interval_end)`` holds at least one rating (one ``limit=1`` request
     per poke), or apply ``on_empty`` once the window is closed and empty.
 
-    Works in ``poke`` and ``reschedule`` mode with the usual ``timeout``, ``poke_interval`` and
-    ``soft_fail``. Errors follow the provider's one policy (:mod:`airflow_movielens.exceptions`): a bad
-    interval, rejected credentials or a rejected request fail the task at once (no retries, no poking until
-    the timeout); an unreachable API (after the hook's retries) just means "not yet".
+    Works in ``poke`` and ``reschedule`` mode. A bad interval, rejected credentials or a rejected request fail
+    the task at once; an unreachable API (after the hook's retries) just means "not yet".
 
-    :param conn_id: Airflow connection of the Movie Rating API.
     :param interval_start: first day, inclusive (templated); defaults to the run's data interval start.
     :param interval_end: day after the last, exclusive (templated); defaults to the data interval end.
     :param on_empty: what to do when the window is closed (it ends at or before the API's newest rating) and
-        holds no rating, so waiting cannot help: ``"succeed"`` (default; the run goes on with no ratings),
-        ``"skip"`` or ``"fail"``, with a message saying so. An open window (today, the future) is waited for.
-    :param deferrable: after one synchronous check, wait in the triggerer
-        (:class:`~airflow_movielens.triggers.MovielensRatingsTrigger`) instead of a worker slot; the trigger
-        honours ``poke_interval`` and ``timeout`` and fails at once on rejected credentials or requests.
+        empty, so waiting cannot help: ``"succeed"`` (the run goes on with no ratings), ``"skip"`` or
+        ``"fail"``. An open window (today, the future) is waited for.
+    :param deferrable: after one synchronous check, wait in the triggerer instead of a worker slot
+        (:class:`~airflow_movielens.triggers.MovielensRatingsTrigger`, honouring ``poke_interval`` and
+        ``timeout``).
     """
 
     template_fields: Sequence[str] = ("interval_start", "interval_end")
@@ -113,7 +100,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
             settle_closed_empty(self.on_empty, start, end, event["newest_timestamp"], self.log)
             return
         if status == "timeout":
-            raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
+            raise exceptions.AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
         error = getattr(exceptions, str(event.get("error")), None)
         if not (isinstance(error, type) and issubclass(error, exceptions.MovielensError)):
             error = exceptions.MovielensError
@@ -128,7 +115,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
         with MovielensHook(self.conn_id) as hook:
             try:
                 state, newest = hook.window_state(start, end)
-            except MovielensUnavailableError as err:
+            except exceptions.MovielensUnavailableError as err:
                 self.log.warning("Movie Rating API unavailable, will poke again: %s", err)
                 return False
         if state == CLOSED:
@@ -140,11 +127,7 @@ class MovielensRatingsSensor(BaseSensorOperator):
 def settle_closed_empty(
     on_empty: str, start: str | None, end: str | None, newest_timestamp: int, log: logging.Logger
 ) -> bool:
-    """Apply ``on_empty`` to a closed, empty window: return True (``succeed``) or raise.
-
-    :raises AirflowSkipException: ``on_empty="skip"``.
-    :raises AirflowFailException: ``on_empty="fail"``.
-    """
+    """Apply ``on_empty`` to a closed, empty window: return True (``succeed``), skip or fail the task."""
     newest = dt.datetime.fromtimestamp(newest_timestamp, dt.UTC).isoformat()
     message = (
         f"[{start}, {end}) has no ratings and is closed: the API's newest rating ({newest}) is past its end"
@@ -153,5 +136,5 @@ def settle_closed_empty(
         log.info("%s; going on with no ratings (on_empty='succeed')", message)
         return True
     if on_empty == "skip":
-        raise AirflowSkipException(f"{message} (on_empty='skip')")
-    raise AirflowFailException(f"{message} (on_empty='fail')")
+        raise exceptions.AirflowSkipException(f"{message} (on_empty='skip')")
+    raise exceptions.AirflowFailException(f"{message} (on_empty='fail')")

@@ -15,16 +15,11 @@ __all__ = ["MovielensRatingsToSqlOperator"]
 
 
 class MovielensRatingsToSqlOperator(BaseOperator):
-    """Load the ratings of ``[interval_start, interval_end)`` into ``table`` of any SQL connection.
+    """Load the ratings of ``[interval_start, interval_end)`` into ``table`` of any common-sql connection.
 
-    The ratings are paged from the API through :class:`~airflow_movielens.hooks.MovielensHook` and streamed
-    into the database (``COPY`` on PostgreSQL, ``executemany`` elsewhere) in bounded memory; then the
-    interval's old rows are replaced by the new ones in one transaction (see
-    :func:`airflow_movielens.ratings_table.replace_interval`). A rerun of the interval never duplicates
-    rows, and if the number of ratings does not match the API's ``total`` the table is left unchanged.
-    Works with every connection whose hook is a common-sql ``DbApiHook`` (tested: SQLite, PostgreSQL).
-
-    Returns (as XCom) only ``{"table", "start_date", "end_date", "count", "deleted"}``.
+    The interval's rows are replaced in one transaction (``ratings_table.replace_interval``): a rerun never
+    duplicates rows, and a count that does not match the API's ``total`` leaves the table unchanged. Returns
+    (as XCom) only ``{"table", "start_date", "end_date", "count", "deleted"}``.
 
     :param conn_id: Airflow connection of the Movie Rating API.
     :param sql_conn_id: Airflow connection of the target database.

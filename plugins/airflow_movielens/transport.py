@@ -2,18 +2,9 @@
 
 Both send the same headers, basic auth and ``(connect, read)`` timeouts, map HTTP statuses to the typed
 errors of :mod:`airflow_movielens.exceptions` with the same reason (the JSON ``error`` of the body, else its
-start), and accept only a JSON object as an answer.
-
-:class:`Transport` (requests): one session, GET with retries (tenacity). Connection errors, timeouts
-(also while reading the body), bodies cut short, HTTP 429 and 5xx are retried with exponential backoff and
-"equal jitter", or after the server's ``Retry-After``; 401/403 and other 4xx never are. Each request makes
-exactly ``max_retries + 1`` attempts at most; the error raised at the end says how many were made. Waits go
-through an injectable ``sleep`` so tests can record them.
-
-:func:`pages`: limit/offset paging of a result set, checking that it does not change meanwhile.
-
-:class:`AsyncTransport` (aiohttp): one attempt per GET, for a trigger that polls again anyway; never blocks
-the event loop.
+start), and accept only a JSON object as an answer. :class:`Transport` (requests) retries; the trigger's
+:class:`AsyncTransport` (aiohttp) makes one attempt per call, since the trigger polls again anyway.
+:func:`pages` is the limit/offset paging of a result set.
 """
 
 from __future__ import annotations
@@ -29,6 +20,7 @@ from typing import Any
 import aiohttp
 import requests
 import tenacity
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
@@ -40,39 +32,18 @@ from airflow_movielens.exceptions import (
     http_error,
 )
 
-__all__ = [
-    "HEADERS",
-    "AsyncTransport",
-    "Transport",
-    "build_session",
-    "error_message",
-    "json_object",
-    "pages",
-    "result_page",
-    "retry_after",
-]
-
 #: Headers of every request, sync or async.
 HEADERS = {"Accept": "application/json", "User-Agent": "airflow-movielens"}
 
 # Transport failures worth another attempt: refused/reset connections, connect/read timeouts (a read timeout
 # while streaming the body surfaces as ConnectionError), and bodies cut short mid-transfer.
-TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ChunkedEncodingError, ContentDecodingError)
 
 log = logging.getLogger(__name__)
 
 
 def build_session(auth: tuple[str, str] | None) -> requests.Session:
-    """A keep-alive session with the :data:`HEADERS` and basic auth.
-
-    Its adapters are requests' defaults, which never retry on their own (``max_retries=0``): the retries are
-    the Transport's (typed, logged, counted).
-    """
+    """A keep-alive session with the :data:`HEADERS` and basic auth; only the Transport retries."""
     session = requests.Session()
     if auth is not None:
         session.auth = auth
@@ -84,27 +55,23 @@ class _Failure(Exception):
     """One failed attempt that may be retried."""
 
     def __init__(
-        self,
-        description: str,
-        url: str,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        cause: BaseException | None = None,
+        self, description: str, url: str, status_code: int | None = None, retry_after: float | None = None
     ) -> None:
         super().__init__(description)
         self.url = url
         self.status_code = status_code
         self.retry_after = retry_after
-        self.cause = cause
 
 
 class Transport:
-    """GET with retries over one session.
+    """GET with retries (tenacity) over one session.
 
-    :param session: the session to send requests with.
+    Connection errors, timeouts (also while reading the body), bodies cut short, HTTP 429 and 5xx are retried
+    with exponential backoff and "equal jitter" (retry *n* waits within ``[b * 2**(n-1) / 2, b * 2**(n-1)]``
+    for ``settings.backoff`` *b*), or after the server's ``Retry-After``; 401/403 and other 4xx never are.
+    A request makes at most ``settings.max_retries + 1`` attempts; the final error says how many it made.
+
     :param conn_id: connection id, named in authentication errors.
-    :param settings: ``timeout`` (connect, read) of every request, ``max_retries`` after the first attempt,
-        ``backoff``: retry *n* waits within ``[b * 2**(n-1) / 2, b * 2**(n-1)]``.
     :param max_wait: longest wait between two attempts, whatever the backoff or ``Retry-After`` ask for.
     :param sleep: how to wait (``time.sleep``; tests pass a recorder).
     """
@@ -119,22 +86,17 @@ class Transport:
     ) -> None:
         self.session = session
         self.conn_id = conn_id
-        self.timeout = settings.timeout
-        self.max_retries = settings.max_retries
-        self.backoff = settings.backoff
+        self.settings = settings
         self.max_wait = max_wait
         self.sleep = sleep
 
     def get(
         self, url: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
     ) -> requests.Response:
-        """GET ``url``; return the 2xx :class:`requests.Response` (body read) or raise a typed error.
-
-        :raises MovielensAuthError: HTTP 401/403.
-        :raises MovielensRequestError: another 4xx (not 429).
-        :raises MovielensUnavailableError: every attempt failed with a retryable failure.
-        """
-        retries = self.max_retries if max_retries is None else max_retries
+        """GET ``url``; return the 2xx :class:`requests.Response` (body read) or raise a typed error:
+        :class:`MovielensAuthError` (401/403), :class:`MovielensRequestError` (another 4xx but 429) or, once
+        every attempt failed, :class:`MovielensUnavailableError`."""
+        retries = self.settings.max_retries if max_retries is None else max_retries
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(retries + 1),
             wait=self._wait,
@@ -152,25 +114,22 @@ class Transport:
                 status_code=failure.status_code,
                 url=failure.url,
                 attempts=attempts,
-            ) from failure.cause
+            ) from failure.__cause__
 
     def get_json(
         self, url: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
     ) -> dict[str, Any]:
-        """GET ``url`` and return its JSON object.
-
-        :raises MovielensResponseError: the body is not a JSON object (URL and status in the error).
-        """
+        """GET ``url`` and return its JSON object (:func:`json_object`)."""
         response = self.get(url, params, max_retries=max_retries)
         return json_object(_decoded(response), response.status_code, response.url)
 
     def _attempt(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
+            response = self.session.get(url, params=params, timeout=self.settings.timeout)
         except TRANSIENT_ERRORS as err:
             request = requests.PreparedRequest()
             request.prepare_url(url, params)  # the URL as sent, for the message
-            raise _Failure(f"{type(err).__name__}: {err}", request.url or url, cause=err) from err
+            raise _Failure(f"{type(err).__name__}: {err}", request.url or url) from err
         status = response.status_code
         if status < 400:  # the body of a page is decoded once, by get_json: not for an error's reason
             return response
@@ -182,10 +141,10 @@ class Transport:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Seconds to wait before the next attempt (``state.attempt_number`` attempts were made)."""
         failure = state.outcome.exception()  # called after a failed attempt: only _Failure is retried
-        server_wait = failure.retry_after
-        if server_wait is not None:  # the server knows best; a little jitter avoids a thundering herd
-            return min(self.max_wait, server_wait + random.uniform(0, self.backoff))
-        ceiling = min(self.max_wait, self.backoff * 2 ** (state.attempt_number - 1))
+        backoff = self.settings.backoff
+        if failure.retry_after is not None:  # the server knows best; a little jitter avoids a thundering herd
+            return min(self.max_wait, failure.retry_after + random.uniform(0, backoff))
+        ceiling = min(self.max_wait, backoff * 2 ** (state.attempt_number - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     @staticmethod
@@ -193,20 +152,14 @@ class Transport:
         failure = state.outcome.exception()  # called after a failed attempt: only _Failure is retried
         log.warning(
             "GET %s failed (%s); retry %d of %d in %.2f s",
-            failure.url,
-            failure,
-            state.attempt_number,
-            retries,
-            state.upcoming_sleep,
-        )
+            failure.url, failure, state.attempt_number, retries, state.upcoming_sleep,
+        )  # fmt: skip
 
 
 class AsyncTransport:
-    """One GET per call over an aiohttp session, with :class:`Transport`'s headers, auth, timeouts, errors
-    and JSON check; no retries (use it as ``async with``).
+    """One GET per call over an aiohttp session (used as ``async with``), never blocking the event loop.
 
-    :param conn_id: connection id, named in authentication errors.
-    :param settings: ``timeout`` (connect, read) of every request; the other settings are not used.
+    :param settings: only its ``timeout`` (connect, read) is used.
     :param auth: ``(login, password)`` for basic auth, or ``None`` (``connection.basic_auth``).
     """
 
@@ -231,13 +184,8 @@ class AsyncTransport:
             self._session = None
 
     async def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """GET ``url`` once and return its JSON object.
-
-        :raises MovielensAuthError: HTTP 401/403.
-        :raises MovielensRequestError: another 4xx (not 429).
-        :raises MovielensUnavailableError: a connection error or timeout, HTTP 429 or 5xx.
-        :raises MovielensResponseError: the body is not a JSON object.
-        """
+        """GET ``url`` once and return its JSON object; errors as :meth:`Transport.get_json`, except that a
+        connection error, timeout, 429 or 5xx raises :class:`MovielensUnavailableError` at once."""
         if self._session is None:
             raise RuntimeError("AsyncTransport is used outside 'async with'")
         try:
@@ -254,10 +202,7 @@ class AsyncTransport:
 
 
 def json_object(body: Any, status: int, url: str) -> dict[str, Any]:
-    """``body`` (a decoded JSON answer, ``None`` if it was not JSON) if it is a JSON object.
-
-    :raises MovielensResponseError: anything else (URL and status in the error).
-    """
+    """``body`` (decoded JSON, ``None`` if it was not JSON) if it is an object, else a response error."""
     if isinstance(body, dict):
         return body
     raise MovielensResponseError(
@@ -266,10 +211,7 @@ def json_object(body: Any, status: int, url: str) -> dict[str, Any]:
 
 
 def result_page(body: dict[str, Any], url: str) -> dict[str, Any]:
-    """``body`` if it is a page: a JSON object with a ``result`` list.
-
-    :raises MovielensResponseError: no ``result`` list.
-    """
+    """``body`` if it is a page (a JSON object with a ``result`` list), else a response error."""
     if not isinstance(body.get("result"), list):
         raise MovielensResponseError(f"{url} answered without a 'result' list", url=url)
     return body
@@ -327,10 +269,8 @@ def pages(
     Paging stops at ``total`` (or, for a server that sends none, at the first empty page). The ``total`` of
     every page must be the first page's, and the pages must add up to it exactly.
 
-    :param get_page: fetches one page for the given query parameters (a dict with a ``result`` list).
-    :param url: the endpoint's URL, for messages.
+    :param get_page: fetches one page (a dict with a ``result`` list) for the given query parameters.
     :param params: query parameters other than ``limit``/``offset``.
-    :param batch_size: the page size (``limit``).
     :param log: where progress goes (every ``progress_interval`` seconds, and a summary at the end).
     :raises MovielensDataChangedError: ``total`` moved, a page came back empty early, or too many items came.
     """
@@ -365,15 +305,14 @@ def _checked_total(
     url: str, params: Mapping[str, Any], offset: int, total: int | None, page_total: Any, count: int
 ) -> int | None:
     """The result set's ``total`` after one more page; raise if the set changed while paging."""
-    if page_total is not None:
-        if total is None:
-            total = page_total
-        elif page_total != total:
-            raise MovielensDataChangedError(
-                f"{url} total changed from {total} to {page_total} at offset {offset} "
-                f"(params {dict(params)}): the data changed while paging, start again",
-                url=url,
-            )
+    if total is None:
+        total = page_total
+    elif page_total is not None and page_total != total:
+        raise MovielensDataChangedError(
+            f"{url} total changed from {total} to {page_total} at offset {offset} "
+            f"(params {dict(params)}): the data changed while paging, start again",
+            url=url,
+        )
     if not count and total is not None and offset < total:
         raise MovielensDataChangedError(
             f"{url} returned an empty page at offset {offset} although total is {total}", url=url

@@ -1,13 +1,13 @@
 """Trigger of the deferrable :class:`~airflow_movielens.sensors.MovielensRatingsSensor`.
 
-It runs in the triggerer's event loop, so everything is asynchronous: the connection is read with the
-Airflow 3 ``aget_connection`` (or, on Airflow 2, the synchronous lookup in a worker thread), and the API is
-polled with aiohttp, never with blocking ``requests``.
+It runs in the triggerer's event loop, so nothing blocks: the connection is read with Airflow 3's
+``aget_connection`` (Airflow 2: in a worker thread), and the API is polled with aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,19 +29,15 @@ class MovielensRatingsTrigger(BaseTrigger):
     Fires one event and stops:
 
     - ``{"status": "ready"}`` once the window holds a rating;
-    - ``{"status": "closed", "newest_timestamp": ...}`` once the window is closed and empty (see
-      :mod:`airflow_movielens.dates`);
+    - ``{"status": "closed", "newest_timestamp": ...}`` once the window is closed and empty;
     - ``{"status": "timeout"}`` when ``deadline`` (epoch seconds) passes first;
     - ``{"status": "error", "error": <MovielensError class name>, "message", "status_code", "url"}`` at once
       when the API rejects the credentials or the request, or breaks its contract.
 
-    Unavailability (connection errors, timeouts, 429, 5xx) is logged and polled through, like the sensor's
-    poke path.
+    Unavailability (connection errors, timeouts, 429, 5xx) is logged and polled through, like the sensor's.
 
-    :param conn_id: Airflow connection of the Movie Rating API.
     :param interval_start: first day, ``YYYY-MM-DD`` (or ``None``).
     :param interval_end: day after the last, ``YYYY-MM-DD`` (or ``None``).
-    :param poke_interval: seconds between two polls.
     :param deadline: epoch seconds after which the trigger gives up (``None``: never).
     """
 
@@ -60,24 +56,15 @@ class MovielensRatingsTrigger(BaseTrigger):
         self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "conn_id": self.conn_id,
-                "interval_start": self.interval_start,
-                "interval_end": self.interval_end,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
-        )
+        names = ("conn_id", "interval_start", "interval_end", "poke_interval", "deadline")
+        kwargs = {name: getattr(self, name) for name in names}
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         conn = await _get_connection(self.conn_id)
         settings = MovielensHook.connection_settings(conn, self.conn_id)
-        polls = 0
         async with AsyncTransport(self.conn_id, settings, basic_auth(conn)) as transport:
-            while True:
-                polls += 1
+            for polls in itertools.count(1):
                 try:
                     event = await self._poll(transport, settings.base_url)
                 except MovielensUnavailableError as err:

@@ -1,12 +1,8 @@
 """Provider-only example: wait for a day's ratings, then save them to a parquet file.
 
-Runs unchanged on Airflow 2.10 and 3.x. Two things to copy from it on Airflow 3:
-
-- a schedule *with data intervals* (``CronDataIntervalTimetable``): there, a plain ``"@daily"`` is a
-  ``CronTriggerTimetable`` whose runs have zero-length data intervals, which the operator and sensor reject;
-- only templates and context keys that exist in both (``data_interval_start``/``data_interval_end``, ``ds``,
-  ``params``; never ``execution_date``).
-
+Runs unchanged on Airflow 2.10 and 3.x: a schedule *with data intervals* (on Airflow 3 a plain ``"@daily"``
+has zero-length ones, which the operator and sensor reject), and only templates and context keys that exist
+in both (``data_interval_start``/``data_interval_end``, ``ds``, ``params``; never ``execution_date``).
 Set ``MOVIELENS_SENSOR_DEFERRABLE=true`` to wait in the triggerer instead of rescheduling.
 """
 
