@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=5000)
     parser.add_argument("--results-db", type=Path, required=True)
-    parser.add_argument(
-        "--save", action="store_true", help="store them and the pools in the metadata DB, print nothing"
-    )
+    parser.add_argument("--save", action="store_true", help="store them and the pools in the metadata DB")
     args = parser.parse_args(argv)
     args.results_db.parent.mkdir(parents=True, exist_ok=True)
     conns = local_connections(args.api_port, args.results_db)

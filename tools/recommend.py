@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default=None, help="its schema on PostgreSQL (default public)")
     args = parser.parse_args(argv)
     try:
-        url = args.url or f"sqlite:///{demo_results()}"
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(args.url or f"sqlite:///{demo_results()}")
         try:
             reader = PopularReader(engine, args.schema or settings.results_schema())
             answer = reader.for_user(args.user_id, day=args.day, genre=args.genre, k=args.k)
