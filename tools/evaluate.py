@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_movielens.records import atomic_open
+from include.movielens import settings
 from include.movielens.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,
@@ -40,8 +41,8 @@ from include.movielens.choice import DEFAULT
 from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOWS, window_label
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
+ROOT = settings.PROJECT_ROOT
+DEFAULT_OUT = settings.DEFAULT_DATA_DIR / "ranking_evaluation.csv"
 # The API's dataset package is the one MovieLens reader (every release format, folders and zips); its modules
 # used here need only numpy and pandas, so they import from this environment too.
 sys.path.append(str(ROOT / "api"))
