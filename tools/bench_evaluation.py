@@ -4,19 +4,17 @@
     tools/bench_evaluation.py --cutoff 2019-10-01   # measure (--read-only: read_rating_log alone)
     tools/bench_evaluation.py --drop                # drop the database again
 
-``make bench-evaluation`` runs the second (``BENCH_LOAD=1``: the first two). The database is ``--url`` or
-``$MOVIELENS_BENCH_POSTGRES_URL``, by default ``movielens_bench_eval`` on 127.0.0.1:5432 (user postgres).
+``make bench-evaluation`` runs the second (``BENCH_LOAD=1``: the first two) on ``--url`` or
+``$MOVIELENS_BENCH_POSTGRES_URL`` (default ``movielens_bench_eval`` on 127.0.0.1:5432, user postgres).
 
-The measured part runs in a child process, so its peak RSS is its own: ``run_evaluation`` exactly as the
-task ``evaluate_rankings`` calls it (read every rating of ``ratings``, evaluate the cutoff, store its rows in
-``ranking_evaluation``, whose rows for that cutoff are deleted first so that it is computed again). The
-child prints its seconds and peak RSS, then the stored rows, which ``--out`` also writes as CSV (to compare
-two code versions). The load average is printed before and after: the figures mean little on a busy machine.
+The measured part, ``run_evaluation`` exactly as the task ``evaluate_rankings`` calls it (the cutoff's rows in
+``ranking_evaluation`` deleted first, so that it is computed again), runs in a child process so that its peak
+RSS is its own; it prints its seconds, peak RSS and stored rows (``--out``: also as CSV, to compare two code
+versions). The load average is printed around it: the figures mean little on a busy machine.
 
-``--load`` creates the database if needed, the table ``ratings`` through the project's loader
-(:func:`airflow_movielens.ratings_table.replace_interval`, which marks ``--start`` .. ``--end`` loaded), and
-copies the twin's ``ratings.csv`` into it in timestamp order, as the daily and history loads leave it. The
-twin is the API's (``MOVIELENS_CACHE_DIR`` or api/.data, made once as ``make evaluate`` makes it).
+``--load`` creates the database if needed and ``ratings`` through the project's loader (marking ``--start``
+.. ``--end`` loaded), then copies the twin's ``ratings.csv`` (made once as ``make evaluate`` makes it) into it
+in timestamp order, as the daily and history loads leave it.
 """
 
 from __future__ import annotations
@@ -55,42 +53,37 @@ def _connection(url: str) -> dict:
     }
 
 
-def _connect(conn: dict, dbname: str | None = None):
-    import psycopg2
-
-    return psycopg2.connect(
-        host=conn["host"],
-        port=conn["port"],
-        user=conn["login"],
-        password=conn["password"],
-        dbname=dbname or conn["schema"],
-    )
-
-
 def _admin(conn: dict, sql: str, params: tuple = ()) -> list[tuple]:
     """Run ``sql`` on the server's ``postgres`` database, outside a transaction; its rows, if any."""
-    admin = _connect(conn, "postgres")
+    import psycopg2
+
+    admin = psycopg2.connect(
+        host=conn["host"], port=conn["port"], user=conn["login"], password=conn["password"], dbname="postgres"
+    )
     admin.autocommit = True
     with contextlib.closing(admin), admin.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
 
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def load(conn: dict, start: str, end: str) -> None:
     """The twin's ratings into ``ratings`` (created by the project's loader), in timestamp order."""
-    from airflow.hooks.base import BaseHook
-
     from airflow_movielens.ratings_table import replace_interval
-    from include.movielens.settings import results_schema
+    from include.movielens.database import ResultsDb
     from tools.evaluate import twin_folder
 
     csv_path = twin_folder() / "ratings.csv"
     if not _admin(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (conn["schema"],)):
         _admin(conn, f'CREATE DATABASE "{conn["schema"]}"')
     started = time.perf_counter()
-    replace_interval(BaseHook.get_connection(CONN_ID).get_hook(), start, end, [], schema=results_schema())
-    target = f'"{results_schema()}"."ratings"'
-    with contextlib.closing(_connect(conn)) as db, db, db.cursor() as cur, csv_path.open("rb") as fh:
+    db = ResultsDb.connect(CONN_ID)
+    replace_interval(db.hook, start, end, [], schema=db.schema)
+    target = db.quoted(db.ratings.name)
+    with contextlib.closing(db.hook.get_conn()) as pg, pg, pg.cursor() as cur, csv_path.open("rb") as fh:
         cur.execute(f"CREATE TEMP TABLE twin (LIKE {target})")
         cur.copy_expert("COPY twin FROM STDIN WITH (FORMAT csv, HEADER)", fh)
         cur.execute(f'INSERT INTO {target} SELECT * FROM twin ORDER BY "timestamp"')
@@ -106,8 +99,7 @@ def child(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     if args.read_only:
-        log = read_rating_log(CONN_ID)
-        summary = {"rows": len(log.timestamp)}
+        summary = {"rows": len(read_rating_log(CONN_ID).timestamp)}
     else:
         summary = run_evaluation(requested=[args.cutoff], horizon_days=args.horizon, k=args.k)
     elapsed = time.perf_counter() - started
@@ -122,33 +114,29 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(conn: dict, args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace) -> int:
     """Run :func:`child` in a child process and report the machine's load around it."""
-    from include.movielens.settings import results_schema
+    import sqlalchemy as sa
 
-    schema = results_schema()  # $MOVIELENS_RESULTS_SCHEMA, as the task reads it
-    with contextlib.closing(_connect(conn)) as db, db, db.cursor() as cur:
-        cur.execute(f'SELECT count(*) FROM "{schema}"."ratings"')
-        (rows,) = cur.fetchone()
-        cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."ranking_evaluation"',))
-        if cur.fetchone()[0] is not None:
-            where = "cutoff = %s AND horizon_days = %s AND k = %s"
-            cur.execute(
-                f'DELETE FROM "{schema}"."ranking_evaluation" WHERE {where}',
-                (args.cutoff, args.horizon, args.k),
-            )
+    from airflow_movielens.dates import as_date
+    from include.movielens.database import ResultsDb
+
+    db = ResultsDb.connect(CONN_ID)  # in $MOVIELENS_RESULTS_SCHEMA, as the task reads it
+    table = db.evaluation
+    with db.engine.begin() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(db.ratings)).scalar()
+        if db.has(conn, table):
+            mine = (table.c.cutoff == as_date(args.cutoff)) & (table.c.horizon_days == args.horizon)
+            conn.execute(table.delete().where(mine & (table.c.k == args.k)))
     what = "read_rating_log" if args.read_only else "run_evaluation (read + evaluate + store)"
     print(
-        f"{what}: cutoff {args.cutoff}, horizon {args.horizon}, K {args.k}, {rows:,} ratings in {schema}; "
-        f"load average before {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"{what}: cutoff {args.cutoff}, horizon {args.horizon}, K {args.k}, {rows:,} ratings in {db.schema}; "
+        f"load average before {_load_average()}",
         flush=True,
     )
-    command = [sys.executable, __file__, "--child", *sys.argv[1:]]
-    status = subprocess.run(command, check=False).returncode
+    status = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], check=False).returncode
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        f"child peak RSS {peak:,.0f} MiB; load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print(f"child peak RSS {peak:,.0f} MiB; load average after {_load_average()}")
     return status
 
 
@@ -177,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.load:
         load(conn, args.start, args.end)
-    return measure(conn, args)
+    return measure(args)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
     tools/bench_history.py --api http://127.0.0.1:5077 --target postgres --pg-db movielens_bench
     tools/bench_history.py --api http://127.0.0.1:5077 --target sqlite --sqlite /tmp/history.db
 
-Runs the transfer operator's ``execute`` exactly as the DAG task does (connections from ``AIRFLOW_CONN_*``),
-after a baseline in the same process: paging the same range through the hook without writing anything.
-Prints both, their ratio, and the process's peak RSS.
+Runs the transfer operator's ``execute`` as the DAG task does, after a baseline in the same process: paging
+the same range through the hook without writing anything. Prints both, their ratio and the peak RSS.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
@@ -34,23 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
 
-    host, port = args.api.split("://", 1)[1].rsplit(":", 1)
-    os.environ["AIRFLOW_CONN_MOVIELENS"] = json.dumps(
-        {
-            "conn_type": "movielens",
-            "host": host,
-            "port": int(port),
-            "schema": "http",
-            "login": "airflow",
-            "password": "airflow",
-        }
-    )
+    api = urlsplit(args.api)
+    os.environ["AIRFLOW_CONN_MOVIELENS"] = f"movielens://airflow:airflow@{api.hostname}:{api.port}/http"
     if args.target == "postgres":
-        results = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres"}
-        results["schema"] = args.pg_db
+        results = f"postgres://postgres@127.0.0.1:5432/{args.pg_db}"
     else:
-        results = {"conn_type": "sqlite", "host": str(Path(args.sqlite).resolve())}
-    os.environ["AIRFLOW_CONN_MOVIELENS_RESULTS"] = json.dumps(results)
+        results = json.dumps({"conn_type": "sqlite", "host": str(Path(args.sqlite).resolve())})
+    os.environ["AIRFLOW_CONN_MOVIELENS_RESULTS"] = results
 
     from airflow_movielens.hooks import MovielensHook
     from airflow_movielens.transfers import MovielensRatingsToSqlOperator

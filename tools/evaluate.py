@@ -1,13 +1,13 @@
 """Backtest the popular lists on a MovieLens data set: which (method, window) best predicts the next ratings.
 
-Usage (``make evaluate`` runs it with the Makefile's variables)::
+``make evaluate`` runs it with the Makefile's variables::
 
     python tools/evaluate.py [--data FOLDER_OR_ZIP] [--cutoffs 2019-01-01,2019-06-01] [--horizon 30] [--k 10]
-                             [--out include/data/ranking_evaluation.csv]
+                             [--out include/data/ranking_evaluation.csv] [--depths 100,200]
 
-Prints the table (best nDCG@K first), writes the CSV (``cutoff, horizon_days, k, method, window, users, hr,
-ndcg, coverage``, one row per cutoff, method and window) and, next to it, a PNG chart of nDCG@K by method and
-window. Without ``--data`` it reads the synthetic ml-25m twin, which the API's dataset CLI makes once.
+Prints the table (best nDCG@K first), writes the CSV (:data:`~include.movielens.backtest.EVAL_COLUMNS`, one
+row per cutoff, method and window) and, next to it, a PNG chart of nDCG@K by method and window. Without
+``--data`` it reads the synthetic ml-25m twin, which the API's dataset CLI makes once.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from airflow_movielens.records import atomic_open
+from include.movielens import settings
 from include.movielens.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,
@@ -37,14 +37,12 @@ from include.movielens.backtest import (
     summarize,
     unseen_at_depth,
 )
+from include.movielens.choice import DEFAULT
 from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOWS, window_label
 
-if TYPE_CHECKING:
-    pass
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
+ROOT = settings.PROJECT_ROOT
+DEFAULT_OUT = settings.DEFAULT_DATA_DIR / "ranking_evaluation.csv"
 # The API's dataset package is the one MovieLens reader (every release format, folders and zips); its modules
 # used here need only numpy and pandas, so they import from this environment too.
 sys.path.append(str(ROOT / "api"))
@@ -80,18 +78,32 @@ def read_ratings(data: Path) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(RATINGS_DTYPES))
 
 
-def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
-    """Grouped bars of nDCG@K per window, one colour per method (mean over cutoffs, whiskers min..max)."""
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported late: the Astro image may lack it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, atomically, and close it."""
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=100, format="png")
+    pyplot().close(fig)
+    return path
+
+
+def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
+    """Grouped bars of nDCG@K per window, one colour per method (mean over cutoffs, whiskers min..max)."""
     k = int(results["k"].iloc[0])
     stats = results.groupby(["method", "window"])["ndcg"].agg(["mean", "min", "max"])
     windows = [w for w in WINDOWS if w in set(results["window"])]
     methods = [m for m in METHODS if m in set(results["method"])]
-    fig, ax = plt.subplots(figsize=(10, 5.2))
+    fig, ax = pyplot().subplots(figsize=(10, 5.2))
     bar = 0.8 / max(len(methods), 1)
     for i, method in enumerate(methods):
         rows = stats.reindex([(method, w) for w in windows])
@@ -104,27 +116,22 @@ def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
     if RANDOM in set(results["method"]):
         baseline = float(results.loc[results["method"] == RANDOM, "ndcg"].mean())
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label=f"random ({baseline:.4f})")
-    ax.set_xticks(np.arange(len(windows)), [f"{w}" for w in windows])
+    ax.set_xticks(np.arange(len(windows)), windows)
     ax.set_xlabel("window: ratings of the last N days before the cutoff (all = every earlier rating)")
     ax.set_ylabel(f"nDCG@{k} (mean over cutoffs; whiskers: min..max)")
     ax.set_ylim(0, max(float(results["ndcg"].max()) * 1.18, 1e-3))
     ax.set_title(title, fontsize=11, pad=24)
     # Outside the axes, in one row above them: inside, it would cover the tallest bars' value labels.
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods) + 1, fontsize=9, frameon=False)
-    fig.tight_layout()
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def format_summary(summary: pd.DataFrame, k: int) -> str:
+    """:func:`summarize`'s table as printed: numbered, HR@K, nDCG@K and coverage to four places."""
     shown = summary.rename(columns={"hr": f"HR@{k}", "ndcg": f"nDCG@{k}"})
     shown.insert(0, "#", range(1, len(shown) + 1))
-    return shown.to_string(
-        index=False,
-        formatters={f"HR@{k}": "{:.4f}".format, f"nDCG@{k}": "{:.4f}".format, "coverage": "{:.4f}".format},
-    )
+    four_places = dict.fromkeys([f"HR@{k}", f"nDCG@{k}", "coverage"], "{:.4f}".format)
+    return shown.to_string(index=False, formatters=four_places)
 
 
 def _cutoffs(text: str) -> list[str]:
@@ -155,8 +162,6 @@ def _depths(text: str) -> tuple[int, ...]:
 
 def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, horizon: int) -> pd.DataFrame:
     """:func:`unseen_at_depth` of the default served list at every cutoff, one row per (cutoff, depth)."""
-    from include.movielens.choice import DEFAULT
-
     window = window_label(DEFAULT.window_days)
     frames = [
         unseen_at_depth(
@@ -169,22 +174,16 @@ def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, 
 
 def pool_depths(table: pd.DataFrame) -> pd.DataFrame:
     """Per depth: the lowest ``users_share`` and ``evaluated_share`` over the cutoffs, and both pooled."""
-    full = table.assign(
-        users_full=table["users"] * table["users_share"],
-        evaluated_full=table["evaluated"] * table["evaluated_share"],
-    ).groupby("depth")
-    sums = full[["users", "users_full", "evaluated", "evaluated_full"]].sum()
-    return pd.DataFrame(
-        {
-            "users_lowest": full["users_share"].min(),
-            "users_pooled": sums["users_full"] / sums["users"],
-            "evaluated_lowest": full["evaluated_share"].min(),
-            "evaluated_pooled": sums["evaluated_full"] / sums["evaluated"],
-        }
-    )
+    by_depth = table.groupby("depth")
+    pooled = {}
+    for who in ("users", "evaluated"):
+        share = table[f"{who}_share"]
+        pooled[f"{who}_lowest"] = by_depth[f"{who}_share"].min()
+        pooled[f"{who}_pooled"] = (table[who] * share).groupby(table["depth"]).sum() / by_depth[who].sum()
+    return pd.DataFrame(pooled)
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, help="MovieLens folder or zip (default: the synthetic ml-25m twin)")
     p.add_argument(
@@ -204,33 +203,27 @@ def _parser() -> argparse.ArgumentParser:
         default=(),
         help="also print, per stored depth (e.g. 100,200), the share of users left with K unseen movies",
     )
-
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = p.parse_args(argv)
     try:
         data = args.data.expanduser().resolve() if args.data else twin_folder()
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         log = RatingLog.from_frame(read_ratings(data))
-        loaded = time.perf_counter() - t0
+        loaded = time.perf_counter() - started
         cutoffs = args.cutoffs or default_cutoffs(log, DEFAULT_CUTOFFS, args.horizon)
         print(
             f"{data}: {len(log.timestamp):,} ratings, {log.day(0)} .. {log.day(-1)}, loaded in {loaded:.1f}s"
         )
-        t1 = time.perf_counter()
+        started = time.perf_counter()
         results = evaluate(log, cutoffs, horizon_days=args.horizon, k=args.k, seed=args.seed)
-        elapsed = time.perf_counter() - t1
+        elapsed = time.perf_counter() - started
     except (ValueError, OSError, subprocess.CalledProcessError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
     days = sorted(set(results["cutoff"]))
-    print(
-        f"\nBacktest of {len(days)} cutoffs ({days[0]} .. {days[-1]}), horizon {args.horizon} days, "
-        f"K = {args.k}: {elapsed:.1f}s\n"
-    )
-    print(format_summary(summarize(results), args.k))
+    span = f"{len(days)} cutoffs ({days[0]} .. {days[-1]})"
+    print(f"\nBacktest of {span}, horizon {args.horizon} days, K = {args.k}: {elapsed:.1f}s\n")
+    summary = summarize(results)
+    print(format_summary(summary, args.k))
     out = args.out.expanduser().resolve()
     with atomic_open(out, "w", encoding="utf-8", newline="") as handle:
         results.to_csv(handle, index=False, float_format="%.6f")
@@ -239,17 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         chart = save_chart(results, out.with_suffix(".png"), title + f"horizon {args.horizon} days")
     except ImportError:  # the Astro Runtime image need not have matplotlib; .venv has it
         chart = "not drawn (matplotlib is not installed)"
-    best = summarize(results).iloc[0]
+    best = summary.iloc[0]
     print(
         f"\nBest: {best['method']} over {best['window']} (nDCG@{args.k} {best['ndcg']:.4f}, HR@{args.k} "
         f"{best['hr']:.4f})\nCSV: {out}\nChart: {chart}"
     )
     if args.depths:
-        t2 = time.perf_counter()
+        started = time.perf_counter()
         table = depth_table(log, days, args.depths, args.k, args.horizon)
         print(
             f"\nUsers left with K = {args.k} unseen movies in the first d of the default served list, per "
-            f"cutoff ({time.perf_counter() - t2:.1f}s); all: users with a rating before the cutoff, "
+            f"cutoff ({time.perf_counter() - started:.1f}s); all: users with a rating before the cutoff, "
             "evaluated: the backtest's users"
         )
         print(table.to_string(index=False, float_format="{:.4%}".format))

@@ -1,13 +1,13 @@
-"""Print `export AIRFLOW_CONN_...=...` lines for local runs, derived from airflow_settings.yaml.
+"""Print ``export AIRFLOW_CONN_...=...`` lines for local runs, derived from airflow_settings.yaml.
 
-airflow_settings.yaml describes the connections for `astro dev start`, where the API is the Compose service
-`movielens-api` and results go to Astro's PostgreSQL. Locally (make demo / make up) the same connections
-point at the API on 127.0.0.1 and at a SQLite results file; login, password, schema and extras stay as the
-file says.
-Usage: eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
-       python tools/local_connections.py ... --save   (make up: into the metadata database of $AIRFLOW_HOME,
-       migrated first, through `airflow connections import --overwrite`, so that the UI lists them; the
-       file's pools too, through `airflow pools set`, as `astro dev start` creates them)
+That file describes the connections of ``astro dev start`` (the API is the Compose service ``movielens-api``,
+results go to Astro's PostgreSQL); ``make demo`` and ``make up`` point them at the API on 127.0.0.1 and at a
+SQLite results file, with login, password, schema and extras as the file says::
+
+    eval "$(python tools/local_connections.py --api-port 5000 --results-db /abs/results.db)"
+
+``--save`` (``make up``) stores them instead in the metadata database of ``$AIRFLOW_HOME`` (migrated first),
+where the UI lists them, and creates the file's pools, as ``astro dev start`` does.
 """
 
 from __future__ import annotations
@@ -45,19 +45,9 @@ def local_connections(api_port: int, results_db: Path, settings: Path = SETTINGS
     }
 
 
-def local_pools(settings: Path = SETTINGS) -> list[dict]:
-    """The file's pools as ``{"name", "slots", "description"}``."""
-    pools = yaml.safe_load(settings.read_text())["airflow"].get("pools") or []
-    return [
-        {"name": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description") or ""}
-        for p in pools
-    ]
-
-
-def save(conns: dict[str, dict], pools: list[dict] | None = None) -> None:
-    """Migrate the metadata database of ``$AIRFLOW_HOME`` and import ``conns`` into it, replacing connections
-    of the same ids, then create or resize ``pools``, with the Airflow CLI of this interpreter's
-    environment."""
+def save(conns: dict[str, dict], settings: Path = SETTINGS) -> None:
+    """Migrate the metadata database of ``$AIRFLOW_HOME``, import ``conns`` into it (replacing connections of
+    the same ids) and create or resize the pools of ``settings``, with this environment's Airflow CLI."""
     airflow = Path(sys.executable).with_name("airflow")
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
@@ -66,8 +56,9 @@ def save(conns: dict[str, dict], pools: list[dict] | None = None) -> None:
         json.dump(conns, file)
         file.flush()
         subprocess.run([airflow, "connections", "import", "--overwrite", file.name], check=True)
-    for pool in pools or []:
-        command = [airflow, "pools", "set", pool["name"], str(pool["slots"]), pool["description"]]
+    for pool in yaml.safe_load(settings.read_text())["airflow"].get("pools") or []:
+        slots, description = str(pool["pool_slot"]), pool.get("pool_description") or ""
+        command = [airflow, "pools", "set", pool["pool_name"], slots, description]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -75,14 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=5000)
     parser.add_argument("--results-db", type=Path, required=True)
-    parser.add_argument(
-        "--save", action="store_true", help="store them and the pools in the metadata DB, print nothing"
-    )
+    parser.add_argument("--save", action="store_true", help="store them and the pools in the metadata DB")
     args = parser.parse_args(argv)
     args.results_db.parent.mkdir(parents=True, exist_ok=True)
     conns = local_connections(args.api_port, args.results_db)
     if args.save:
-        save(conns, local_pools())
+        save(conns)
         return 0
     for conn_id, conn in conns.items():
         print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pandas as pd
 import sqlalchemy as sa
 
 from include.movielens import settings
@@ -37,6 +38,14 @@ def demo_results() -> Path:
     return path
 
 
+def table(frame: pd.DataFrame, columns: tuple = ("rank", "movieId", "title", "n_ratings")) -> str:
+    """A list of movies as text: ``columns``, then ``mean_rating`` and ``score`` rounded."""
+    shown = frame.assign(
+        mean_rating=frame["mean_rating"].map("{:.3f}".format), score=frame["score"].map("{:.4f}".format)
+    )
+    return shown[[*columns, "mean_rating", "score"]].to_string(index=False)
+
+
 def describe(answer: UserList) -> str:
     """The answer as text: what it rests on, then the list with titles."""
     head = (
@@ -48,13 +57,9 @@ def describe(answer: UserList) -> str:
         head += f"the served list without the movies they rated since {answer.history_from}"
     if answer.short:
         head += f"\nonly {len(answer.movies)} unseen movies in the stored depth (MOVIELENS_TOP_N)"
-    shown = answer.movies.copy()
+    shown = answer.movies.rename(columns={"rank": "served rank"})
     shown.insert(0, "#", range(1, len(shown) + 1))
-    shown = shown.rename(columns={"rank": "served rank"})
-    shown["score"] = shown["score"].map("{:.4f}".format)
-    shown["mean_rating"] = shown["mean_rating"].map("{:.3f}".format)
-    columns = ["#", "served rank", "movieId", "title", "n_ratings", "mean_rating", "score"]
-    return head + "\n" + shown[columns].to_string(index=False)
+    return head + "\n" + table(shown, ("#", "served rank", "movieId", "title", "n_ratings"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default=None, help="its schema on PostgreSQL (default public)")
     args = parser.parse_args(argv)
     try:
-        url = args.url or f"sqlite:///{demo_results()}"
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(args.url or f"sqlite:///{demo_results()}")
         try:
             reader = PopularReader(engine, args.schema or settings.results_schema())
             answer = reader.for_user(args.user_id, day=args.day, genre=args.genre, k=args.k)

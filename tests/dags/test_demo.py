@@ -20,7 +20,7 @@ def test_demo_runs_a_range_and_reads_the_top_10(
 ) -> None:
     from tools import demo_pipeline as demo
 
-    # run_range widens the window through these variables; let monkeypatch restore them afterwards
+    # run_days widens the window through these variables; let monkeypatch restore them afterwards
     monkeypatch.setenv("MOVIELENS_START_DATE", "2019-01-01")
     monkeypatch.setenv("MOVIELENS_END_DATE", "2019-01-10")
     monkeypatch.setenv("MOVIELENS_SENSOR_TIMEOUT", str(SENSOR_TIMEOUT))
