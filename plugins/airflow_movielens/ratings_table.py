@@ -2,8 +2,9 @@
 
 The one loader of the DAG tasks and :class:`~airflow_movielens.transfers.MovielensRatingsToSqlOperator`, on
 any common-sql ``DbApiHook`` (tested on SQLite and PostgreSQL). The records are streamed page by page (memory
-stays bounded by one page) into a session-local staging table (``COPY`` on PostgreSQL, ``executemany``
-elsewhere) and checked against the interval and the caller's count; then ONE transaction deletes the
+stays bounded by one page) into a session-local staging table (on PostgreSQL one binary ``COPY`` a page, laid
+out by numpy; ``executemany`` elsewhere), every value checked for its column's type, then checked against the
+interval and the caller's count; then ONE transaction deletes the
 interval's rows, inserts the staged ones and marks each day in ``loaded_days``, so a reader tells a day
 without ratings from a day not loaded yet. A rerun never duplicates rows, a failure leaves the old rows, and
 the write lock is held only for that last step, not while the API is paged (PostgreSQL: a table lock that
@@ -16,16 +17,18 @@ load into PostgreSQL three times slower.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import logging
+import numbers
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
@@ -132,17 +135,58 @@ def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[lis
         yield page
 
 
-def _copy_page(cur: Any, table: str, page: Sequence[tuple]) -> None:
-    """One page as one ``COPY ... FROM STDIN``: psycopg2's ``copy_expert`` or psycopg 3's ``copy``."""
-    sql = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(page)  # COPY's CSV format takes its \r\n line ends
+#: Per column: the numbers it takes, and its type in COPY's binary format (8 bytes, big-endian).
+_TYPES = {
+    "userId": (numbers.Integral, ">i8"),
+    "movieId": (numbers.Integral, ">i8"),
+    "rating": (numbers.Real, ">f8"),
+    "timestamp": (numbers.Integral, ">i8"),
+}
+#: COPY's binary format: a header (signature, flags, no extension), rows, a trailer (field count -1). A row
+#: is its field count, then each column behind its length.
+_COPY_HEADER, _COPY_TRAILER = b"PGCOPY\n\xff\r\n\x00" + bytes(8), b"\xff\xff"
+_COPY_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [pair for name in RATING_COLUMNS for pair in ((f"{name}_len", ">i4"), (name, _TYPES[name][1]))]
+)
+
+
+def _columns(page: Sequence[tuple]) -> dict[str, np.ndarray]:
+    """A page's columns as numpy arrays, each checked to hold numbers of its column's type.
+
+    :raises ValueError: an id or a timestamp that is not an integer, or a rating that is not a number
+        (``bool`` is neither), or a value beyond 64 bits.
+    """
+    columns = {}
+    for name, values in zip(RATING_COLUMNS, zip(*page, strict=True), strict=True):
+        kind, binary = _TYPES[name]
+        wrong = {t for t in set(map(type, values)) if t is bool or not issubclass(t, kind)}
+        if wrong:
+            value = next(value for value in values if type(value) in wrong)
+            what = "an integer" if kind is numbers.Integral else "a number"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+        try:
+            columns[name] = np.asarray(values, dtype=binary[1:])
+        except OverflowError:
+            raise ValueError(f"a {name} of a page does not fit in 64 bits") from None
+    return columns
+
+
+def _copy_page(cur: Any, table: str, columns: Mapping[str, np.ndarray]) -> None:
+    """One page as one binary ``COPY ... FROM STDIN`` (psycopg2's ``copy_expert`` or psycopg 3's ``copy``),
+    laid out by numpy column by column: no text is formatted per value."""
+    rows = np.empty(len(columns["userId"]), _COPY_ROW)
+    rows["fields"] = len(RATING_COLUMNS)
+    for name, column in columns.items():
+        rows[f"{name}_len"] = 8
+        rows[name] = column
+    data = _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+    sql = f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT binary)"
     if hasattr(cur, "copy_expert"):
-        buffer.seek(0)
-        cur.copy_expert(sql, buffer)
+        cur.copy_expert(sql, io.BytesIO(data))
     else:
         with cur.copy(sql) as copy:
-            copy.write(buffer.getvalue())
+            copy.write(data)
 
 
 def _prefetched(pages: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
@@ -182,16 +226,19 @@ class _Load:
         interval first (the direct path, which has no staging table to check afterwards)."""
         count = 0
         for page in _prefetched(_pages(records, page_size)):
-            stray = check and sum(not self.start_ts <= row[3] < self.end_ts for row in page)
+            columns = _columns(page)
+            timestamps = columns["timestamp"]
+            stray = check and np.count_nonzero((timestamps < self.start_ts) | (timestamps >= self.end_ts))
             if stray:
                 raise ValueError(
                     f"{stray} ratings of a page lie outside {self.interval}: nothing was replaced"
                 )
             if self.postgres:
-                _copy_page(self.cur, table, page)
+                _copy_page(self.cur, table, columns)
             else:
                 marks = ", ".join([self.mark] * len(RATING_COLUMNS))
-                self.cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", page)
+                rows = zip(*(column.tolist() for column in columns.values()), strict=True)
+                self.cur.executemany(f"INSERT INTO {table} ({_COLUMN_LIST}) VALUES ({marks})", rows)
             count += len(page)
         return count
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from airflow.hooks.base import BaseHook
@@ -23,6 +25,7 @@ from tests.support.threads import run_at_once
 
 DAY, NEXT_DAY, DAY_AFTER = "2019-01-05", "2019-01-06", "2019-01-07"
 CONN_ID = "movielens_results"
+LONG = ("2018-12-01", "2019-01-10")  # longer than DIRECT_LOAD_DAYS: written without the staging copy
 
 
 def db_hook():
@@ -161,6 +164,30 @@ def test_rejects_records_outside_the_interval(movielens_api, results_db) -> None
     pd.testing.assert_frame_equal(results_db.ratings(), before)
 
 
+@pytest.mark.parametrize("interval", [(DAY, NEXT_DAY), LONG], ids=["staged", "direct"])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("userId", 1.5, "userId must be an integer, got 1.5"),
+        ("movieId", "7", "movieId must be an integer, got '7'"),
+        ("timestamp", True, "timestamp must be an integer, got True"),
+        ("rating", None, "rating must be a number, got None"),
+        ("userId", 2**63, "a userId of a page does not fit in 64 bits"),
+    ],
+)
+def test_a_value_of_the_wrong_type_stops_the_load_and_names_it(
+    movielens_api, results_db, interval, field, value, message
+) -> None:
+    load(*interval)
+    before = results_db.ratings()
+    good = {"userId": 1, "movieId": 1, "rating": 4.0, "timestamp": as_midnight(interval[0])}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load(*interval, itertools.chain(api_ratings(*interval), [{**good, field: value}]))
+    pd.testing.assert_frame_equal(results_db.ratings(), before)
+    # numpy's integers are integers, and a whole-number rating is a number
+    assert load(*interval, [{**good, "userId": np.int64(1), "rating": 4}])["count"] == 1
+
+
 def test_empty_interval_clears_it(movielens_api, results_db) -> None:
     load(DAY, NEXT_DAY)
     result = load(DAY, NEXT_DAY, [])
@@ -181,9 +208,6 @@ def test_bad_intervals_are_rejected_before_touching_the_database(results_db, sta
     with pytest.raises(ValueError, match=message):
         replace_interval(db_hook(), start, end, [])
     assert results_db.tables() == []
-
-
-LONG = ("2018-12-01", "2019-01-10")  # longer than DIRECT_LOAD_DAYS: written without the staging copy
 
 
 def test_a_long_interval_is_written_directly_and_still_atomic(
