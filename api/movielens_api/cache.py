@@ -77,11 +77,8 @@ def build_lock(target: Path) -> Iterator[None]:
     """Exclusive lock so that concurrent processes build one cache only once."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name.lstrip('.')}.lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def _crc32(path: Path) -> int:
@@ -103,13 +100,11 @@ def write_cache(
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    files: dict[str, dict[str, Any]] = {}
     for name in RATING_COLUMNS:
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(columns[name]), allow_pickle=False)
     np.save(tmp / MOVIE_IDS, movie_ids, allow_pickle=False)
     (tmp / MOVIES_JSONL).write_bytes(b"\n".join(movies) + b"\n" if movies else b"")
-    for f in sorted(tmp.iterdir()):
-        files[f.name] = {"bytes": f.stat().st_size, "crc32": _crc32(f)}
+    files = {f.name: {"bytes": f.stat().st_size, "crc32": _crc32(f)} for f in sorted(tmp.iterdir())}
     manifest = {"format": FORMAT, "version": VERSION, **meta, "files": files}
     (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     for f in tmp.iterdir():
@@ -173,65 +168,53 @@ class ServingData:
 
     def health(self) -> dict[str, Any]:
         """Summary for /health."""
-
-        def day(ts: int) -> str:
-            return datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
-
-        n = self.rows
+        first, last = (int(self.timestamp[0]), int(self.timestamp[-1])) if self.rows else (None, None)
         return {
             "status": "ok",
             "dataset": self.name,
-            "rows": n,
+            "rows": self.rows,
             "movies": len(self.movie_ids),
-            "first_rating_date": day(int(self.timestamp[0])) if n else None,
-            "last_rating_date": day(int(self.timestamp[-1])) if n else None,
+            "first_rating_date": _day(first),
+            "last_rating_date": _day(last),
             # The newest rating (epoch seconds): a client's window [start, end) with end <= this is closed.
-            "last_rating_timestamp": int(self.timestamp[-1]) if n else None,
+            "last_rating_timestamp": last,
         }
+
+
+def _day(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
 
 
 def open_cache(target: Path, source: Source | None, verify_checksums: bool = True) -> ServingData:
     """Validate and memory-map a cache; raise CacheInvalid if it must not be served."""
     manifest = read_manifest(target, source, verify_checksums)
     try:
-        cols = {c: np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS}
+        cols = [np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS]
         movie_ids = np.load(target / MOVIE_IDS, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise CacheInvalid(f"{target}: {exc}") from exc
     n = manifest.get("rows")
-    if any(a.ndim != 1 or len(a) != n for a in cols.values()):
+    if any(a.ndim != 1 or len(a) != n for a in cols):
         raise CacheInvalid(f"{target}: column lengths differ from the manifest's {n} rows")
     movies = (target / MOVIES_JSONL).read_bytes().splitlines()
     if len(movies) != len(movie_ids) or movie_ids.ndim != 1:
         raise CacheInvalid(f"{target}: movie table is inconsistent")
-    return ServingData(
-        name=str(manifest.get("dataset", target.name)),
-        timestamp=np.asarray(cols["timestamp"]),
-        user=np.asarray(cols["userId"]),
-        movie=np.asarray(cols["movieId"]),
-        rating=np.asarray(cols["rating"]),
-        rating_scale=float(manifest.get("rating_scale", 1.0)),
-        movie_ids=movie_ids,
-        movies=movies,
-        cache_dir=target,
-    )
+    timestamp, user, movie, rating = (np.asarray(a) for a in cols)
+    name, scale = str(manifest.get("dataset", target.name)), float(manifest.get("rating_scale", 1.0))
+    return ServingData(name, timestamp, user, movie, rating, scale, movie_ids, movies, target)
 
 
 def find_valid(
     source: Source,
     cache_root: Path,
     verify_checksums: bool = True,
-    report: Callable[[str], None] | None = None,
+    report: Callable[[str], None] = log.warning,
 ) -> ServingData | None:
-    """The first valid cache for source among the candidate locations, or None (reasons reported)."""
+    """The first valid cache for source among the candidate locations, or None (why not: to ``report``)."""
     for target in candidate_dirs(source, cache_root):
         try:
             return open_cache(target, source, verify_checksums)
         except CacheInvalid as exc:
             if target.exists():
-                (report or _warn)(f"not serving cache: {exc}")
+                report(f"not serving cache: {exc}")
     return None
-
-
-def _warn(message: str) -> None:
-    log.warning("%s", message)

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 MAX_OFFSET = 2**53 - 1  # largest integer every JSON client represents exactly
 MAX_MOVIE_ID = 2**31 - 1
+DEFAULT_LIMIT = 100  # or the app's API_MAX_LIMIT, if smaller
+DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _INT = re.compile(r"[0-9]{1,20}", re.ASCII)
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+_DATE = re.compile(DATE_PATTERN, re.ASCII)
 _EPOCH = date(1970, 1, 1)
 
 
@@ -70,11 +72,10 @@ def _date(args: MultiDict[str, str], name: str) -> date | None:
     raw = args.get(name)
     if raw is None:
         return None
-    m = _DATE.fullmatch(raw)
-    if not m:
+    if not _DATE.fullmatch(raw):
         raise BadRequest(f"parameter '{name}' must be a date YYYY-MM-DD, got {raw!r}")
     try:
-        return date(int(m[1]), int(m[2]), int(m[3]))
+        return date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"parameter '{name}' is not a valid calendar date: {raw!r}") from None
 
@@ -82,7 +83,7 @@ def _date(args: MultiDict[str, str], name: str) -> date | None:
 def _page(args: MultiDict[str, str], max_limit: int) -> Page:
     return Page(
         offset=_int(args, "offset", 0, 0, MAX_OFFSET),
-        limit=_int(args, "limit", min(100, max_limit), 1, max_limit),
+        limit=_int(args, "limit", min(DEFAULT_LIMIT, max_limit), 1, max_limit),
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from movielens_api import cache
 from movielens_api.cache import ServingData
-from movielens_api.dataset import TWIN_NAME, Source, SourceError, resolve
+from movielens_api.dataset import TWIN_NAME, SourceError, resolve
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class DataStore:
         self.cache_root = cache_root
         self.verify_checksums = verify_checksums
         self.dataset = Path(data).name if data else TWIN_NAME
+        self.error: str | None = None  # the builder's "error: ..." line, once it failed
         self._ready: ServingData | None = None
-        self._error: str | None = None
         self._status_file: Path | None = None
         self._builder: subprocess.Popen[bytes] | None = None
         self._next_poll = 0.0
@@ -46,21 +46,16 @@ class DataStore:
         if self.data:
             resolve(self.data)  # fail fast on a wrong MOVIELENS_DATA
 
-    def _source(self) -> Source | None:
-        try:
-            return resolve(self.data or self.cache_root / TWIN_NAME)
-        except SourceError:
-            return None  # the synthetic twin is not generated yet
-
     def _try_open(self) -> bool:
-        source = self._source()
-        if source is not None:
-            found = cache.find_valid(source, self.cache_root, self.verify_checksums, self._report_once)
-            if found is not None:
-                self._ready = found
-                log.info("serving %s: %s ratings from %s", found.name, f"{found.rows:,}", found.cache_dir)
-                return True
-        return False
+        try:
+            source = resolve(self.data or self.cache_root / TWIN_NAME)
+        except SourceError:
+            return False  # the synthetic twin is not generated yet
+        found = cache.find_valid(source, self.cache_root, self.verify_checksums, self._report_once)
+        if found is not None:
+            self._ready = found
+            log.info("serving %s: %s ratings from %s", found.name, f"{found.rows:,}", found.cache_dir)
+        return found is not None
 
     def _report_once(self, message: str) -> None:
         if message not in self._reported:
@@ -99,7 +94,7 @@ class DataStore:
         if self._ready is not None:
             return self._ready
         now = time.monotonic()
-        if now < self._next_poll or self._error:
+        if now < self._next_poll or self.error:
             return None
         with self._lock:
             self._next_poll = now + self.poll_interval
@@ -109,9 +104,5 @@ class DataStore:
                 except OSError:
                     text = ""
                 if text.startswith("error"):
-                    self._error = text
+                    self.error = text
         return self._ready
-
-    @property
-    def error(self) -> str | None:
-        return self._error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -34,17 +35,14 @@ def default_twin(cache_root: Path) -> Source:
     from movielens_api.dataset.synth import SynthSpec, synthesize
 
     folder = cache_root / TWIN_NAME
-    try:
+    with contextlib.suppress(SourceError):
         return resolve(folder)
-    except SourceError:
-        pass
     with cache.build_lock(folder):
-        try:
-            return resolve(folder)
-        except SourceError:
-            log.info("MOVIELENS_DATA unset: synthesizing the ml-25m twin into %s (one-time)", folder)
-            synthesize(folder, SynthSpec())
-            return resolve(folder)
+        with contextlib.suppress(SourceError):
+            return resolve(folder)  # another process made it while this one waited for the lock
+        log.info("MOVIELENS_DATA unset: synthesizing the ml-25m twin into %s (one-time)", folder)
+        synthesize(folder, SynthSpec())
+        return resolve(folder)
 
 
 def source_for(data: str | None, cache_root: Path) -> Source:

@@ -68,8 +68,5 @@ def download(dest: Path, url: str = ML25M_URL, md5: str | None = None, timeout: 
 
 
 def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from movielens_api.dataset.formats import MOVIES_COLUMNS, NO_GENRES, RATINGS_COLUMNS
+
 log = logging.getLogger(__name__)
 
 ML25M_ROWS = 25_000_095
@@ -40,7 +42,6 @@ GENRES = _split(
     "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror IMAX "
     "Musical Mystery Romance Sci-Fi Thriller War Western"
 )
-NO_GENRES = "(no genres listed)"
 _WORDS = _split(
     "Love Night Dark Last City Man Woman Story Day Life Dead Time Girl Boy Secret House King Queen "
     "Blue Red Black White Summer Winter Road River Star Moon Sun Fire Ice Dream Heart Ghost Shadow "
@@ -49,9 +50,6 @@ _WORDS = _split(
     "Detective Doctor Amélie Café Señor Über Noël"
 )
 _ARTICLES = ("The", "A", "Les", "La", "Das")
-
-RATINGS_HEADER = b"userId,movieId,rating,timestamp\n"
-MOVIES_HEADER = ("movieId", "title", "genres")
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ def _make_pairs_unique(
     raise RuntimeError("could not draw unique (user, movie) pairs")  # pragma: no cover
 
 
-def ratings_arrays(spec: SynthSpec) -> dict[str, np.ndarray]:
+def ratings_arrays(spec: SynthSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Generate the ratings columns (unsorted by time): userId, movieId index, half-stars, timestamp."""
     spec.validate()
     rng = np.random.default_rng(spec.seed)
@@ -161,7 +159,7 @@ def ratings_arrays(spec: SynthSpec) -> dict[str, np.ndarray]:
     u = rng.random(spec.rows)
     frac = (np.sqrt(1.0 + 15.0 * u) - 1.0) / 3.0  # inverse CDF of density (1 + 3x) / 2.5 on [0, 1)
     ts = np.minimum(lo + (frac * (hi - lo)).astype(np.int64), hi - 1)
-    return {"userId": users, "movie_index": movies, "half_stars": half_stars, "timestamp": ts}
+    return users, movies, half_stars, ts
 
 
 def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
@@ -238,39 +236,29 @@ def write_movies(path: Path, ids: np.ndarray, titles: list[str], genres: list[st
     """movies.csv exactly as MovieLens writes it (minimal quoting, LF line ends, UTF-8)."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(MOVIES_HEADER)
+        writer.writerow(MOVIES_COLUMNS)
         writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
 
 
-def synthesize(out: Path, spec: SynthSpec, make_zip: bool = False, chunk: int = 1_000_000) -> Path:
+def synthesize(out: Path, spec: SynthSpec, chunk: int = 1_000_000) -> Path:
     """Write out/ratings.csv and out/movies.csv (sorted like ml-25m: by userId, then movieId)."""
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    cols = ratings_arrays(spec)
+    user, movie_index, half_stars, ts = ratings_arrays(spec)
     ids, titles, genres = movie_table(spec)
-    # File order as in ml-25m: by userId, then movieId.
-    order = np.argsort(cols["userId"].astype(np.int64) << 32 | ids[cols["movie_index"]].astype(np.int64))
+    order = np.argsort(user.astype(np.int64) << 32 | ids[movie_index].astype(np.int64))
     log.info("generated %d ratings in %.1fs", spec.rows, time.perf_counter() - t0)
     tmp = out / f".ratings.csv.{os.getpid()}.tmp"
     with tmp.open("wb") as fh:
-        fh.write(RATINGS_HEADER)
+        fh.write(",".join(RATINGS_COLUMNS).encode() + b"\n")
         for start in range(0, spec.rows, chunk):
             idx = order[start : start + chunk]
-            fh.write(
-                format_ratings(
-                    cols["userId"][idx],
-                    ids[cols["movie_index"][idx]],
-                    cols["half_stars"][idx],
-                    cols["timestamp"][idx],
-                )
-            )
+            fh.write(format_ratings(user[idx], ids[movie_index[idx]], half_stars[idx], ts[idx]))
     os.replace(tmp, out / "ratings.csv")
-    tmp_movies = out / f".movies.csv.{os.getpid()}.tmp"
-    write_movies(tmp_movies, ids, titles, genres)
-    os.replace(tmp_movies, out / "movies.csv")
+    tmp = out / f".movies.csv.{os.getpid()}.tmp"
+    write_movies(tmp, ids, titles, genres)
+    os.replace(tmp, out / "movies.csv")
     log.info("wrote %s (%d ratings) in %.1fs", out, spec.rows, time.perf_counter() - t0)
-    if make_zip:
-        return pack_zip(out)
     return out
 
 
