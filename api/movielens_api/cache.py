@@ -58,11 +58,9 @@ def _writable(directory: Path) -> bool:
 
 def candidate_dirs(source: Source, cache_root: Path) -> list[Path]:
     """Cache locations in order of preference: next to the source, then under cache_root."""
-    if source.is_zip:
-        beside = source.path.parent / f".{source.path.name}{CACHE_NAME}"
-    else:
-        beside = source.path / CACHE_NAME
-    digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:16]
+    path = source.path
+    beside = path.parent / f".{path.name}{CACHE_NAME}" if source.is_zip else path / CACHE_NAME
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
     return [beside, cache_root / "serving" / f"{source.name}-{digest}"]
 
 

@@ -19,16 +19,10 @@ def _lower_bound(ts: np.ndarray, value: int) -> int:
     return int(np.searchsorted(ts, ts.dtype.type(value), side="left"))
 
 
-def ratings_range(data: ServingData, start: int | None, end: int | None) -> tuple[int, int]:
-    """Row range [lo, hi) of the ratings with start <= timestamp < end."""
-    lo = 0 if start is None else _lower_bound(data.timestamp, start)
-    hi = data.rows if end is None else _lower_bound(data.timestamp, end)
-    return lo, max(lo, hi)
-
-
 def ratings_body(data: ServingData, q: RatingsQuery) -> bytes:
-    """The /ratings JSON body for a validated query."""
-    lo, hi = ratings_range(data, q.start, q.end)
+    """The /ratings JSON body for a validated query: rows [lo, hi) are those with start <= timestamp < end."""
+    lo = 0 if q.start is None else _lower_bound(data.timestamp, q.start)
+    hi = max(lo, data.rows if q.end is None else _lower_bound(data.timestamp, q.end))
     total = hi - lo
     a = lo + min(q.page.offset, total)
     b = min(a + q.page.limit, hi)

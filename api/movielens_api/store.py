@@ -8,6 +8,7 @@ then memory-maps it. All workers map the same files, so they share one copy in t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -99,10 +100,7 @@ class DataStore:
         with self._lock:
             self._next_poll = now + self.poll_interval
             if self._ready is None and not self._try_open() and self._status_file is not None:
-                try:
-                    text = self._status_file.read_text().strip()
-                except OSError:
-                    text = ""
-                if text.startswith("error"):
-                    self.error = text
+                with contextlib.suppress(OSError):
+                    if (text := self._status_file.read_text().strip()).startswith("error"):
+                        self.error = text
         return self._ready

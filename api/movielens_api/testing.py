@@ -30,11 +30,5 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def serving_app(data_dir: Path, cache_dir: Path) -> Flask:
     """A test app serving the MovieLens folder data_dir, its cache built synchronously into cache_dir."""
-    return create_app(
-        {
-            "TESTING": True,
-            "MOVIELENS_DATA": str(data_dir),
-            "MOVIELENS_CACHE_DIR": str(cache_dir),
-            "DATA_LOAD": "sync",
-        }
-    )
+    dirs = {"MOVIELENS_DATA": str(data_dir), "MOVIELENS_CACHE_DIR": str(cache_dir)}
+    return create_app({"TESTING": True, **dirs, "DATA_LOAD": "sync"})

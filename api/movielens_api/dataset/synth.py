@@ -118,8 +118,7 @@ def _make_pairs_unique(
     key = users.astype(np.int64) * n_movies + movies
     order = np.argsort(key)
     sorted_keys = key[order]
-    repeat = np.zeros(len(key), bool)
-    repeat[1:] = sorted_keys[1:] == sorted_keys[:-1]
+    repeat = np.concatenate([[False], sorted_keys[1:] == sorted_keys[:-1]])
     taken = sorted_keys[~repeat]
     pending = np.sort(order[repeat])
     added = np.empty(0, np.int64)
@@ -131,10 +130,9 @@ def _make_pairs_unique(
         new = np.searchsorted(cdf, draws) if attempt < 4 else (draws * n_movies).astype(np.int64)
         new_keys = users[pending].astype(np.int64) * n_movies + new
         ok = ~(_contains(taken, new_keys) | _contains(added, new_keys))
-        first = np.unique(new_keys, return_index=True)[1]
-        unique_in_round = np.zeros(len(new_keys), bool)
-        unique_in_round[first] = True
-        ok &= unique_in_round
+        first_of_key = np.zeros(len(new_keys), bool)
+        first_of_key[np.unique(new_keys, return_index=True)[1]] = True  # no key twice within one round
+        ok &= first_of_key
         movies[pending[ok]] = new[ok]
         added = np.sort(np.concatenate([added, new_keys[ok]]))
         pending = pending[~ok]
@@ -170,8 +168,7 @@ def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
     if spec.movies:
         ids[0] = 1
     years = np.clip(np.rint(2020 - rng.exponential(18.0, spec.movies)), 1902, 2019).astype(int)
-    titles: list[str] = []
-    genres: list[str] = []
+    titles, genres = [], []
     words = np.array(_WORDS)
     n_words = rng.integers(1, 4, spec.movies)
     picks = rng.integers(0, len(words), (spec.movies, 3))
@@ -192,52 +189,32 @@ def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
 
 _FIVE = 100_000
 _FIVE_DIGITS = (np.arange(_FIVE)[:, None] // 10 ** np.arange(4, -1, -1) % 10 + 48).astype(np.uint8)
+_STARS = np.array([list(f"{h / 2:.1f}".encode()) for h in range(11)], dtype=np.uint8)  # "0.0" .. "5.0"
 
 
-def _digits(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """ASCII digits of non-negative ints, right-aligned in `width` columns, plus a keep-mask.
+def _digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASCII digits of non-negative ints, right-aligned, plus the mask that drops the leading zeros.
 
     Five digits at a time from a lookup table: one integer division per five digits.
     """
-    v = values.astype(np.int64)
+    v = full = values.astype(np.int64)
+    width = len(str(int(full.max())))
     groups = []
     for _ in range((width + 4) // 5):
         v, low = np.divmod(v, _FIVE)
         groups.append(_FIVE_DIGITS[low])
-    chars = np.concatenate(groups[::-1], axis=1)[:, -width:]
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    keep = (values.astype(np.int64)[:, None] >= powers) | (powers == 1)
-    return chars, keep
+    return np.concatenate(groups[::-1], axis=1)[:, -width:], (full[:, None] >= powers) | (powers == 1)
 
 
 def format_ratings(user: np.ndarray, movie: np.ndarray, half: np.ndarray, ts: np.ndarray) -> bytes:
     """CSV lines ``userId,movieId,rating,timestamp`` for the given rows, vectorised."""
     n = len(user)
-    comma = np.full((n, 1), ord(","), np.uint8)
-    newline = np.full((n, 1), ord("\n"), np.uint8)
-    yes = np.ones((n, 1), bool)
-    rating_chars = np.array([list(f"{h / 2:.1f}".encode()) for h in range(11)], dtype=np.uint8)[half]
-    parts = [
-        _digits(user, len(str(int(user.max())))),
-        (comma, yes),
-        _digits(movie, len(str(int(movie.max())))),
-        (comma, yes),
-        (rating_chars, np.ones((n, 3), bool)),
-        (comma, yes),
-        _digits(ts, len(str(int(ts.max())))),
-        (newline, yes),
-    ]
-    chars = np.concatenate([p[0] for p in parts], axis=1)
-    keep = np.concatenate([p[1] for p in parts], axis=1)
+    comma, newline = ((np.full((n, 1), ord(c), np.uint8), np.ones((n, 1), bool)) for c in ",\n")
+    stars = (_STARS[half], np.ones((n, 3), bool))
+    parts = [_digits(user), comma, _digits(movie), comma, stars, comma, _digits(ts), newline]
+    chars, keep = (np.concatenate(columns, axis=1) for columns in zip(*parts, strict=True))
     return chars[keep].tobytes()
-
-
-def write_movies(path: Path, ids: np.ndarray, titles: list[str], genres: list[str]) -> None:
-    """movies.csv exactly as MovieLens writes it (minimal quoting, LF line ends, UTF-8)."""
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(MOVIES_COLUMNS)
-        writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
 
 
 def synthesize(out: Path, spec: SynthSpec, chunk: int = 1_000_000) -> Path:
@@ -256,7 +233,10 @@ def synthesize(out: Path, spec: SynthSpec, chunk: int = 1_000_000) -> Path:
             fh.write(format_ratings(user[idx], ids[movie_index[idx]], half_stars[idx], ts[idx]))
     os.replace(tmp, out / "ratings.csv")
     tmp = out / f".movies.csv.{os.getpid()}.tmp"
-    write_movies(tmp, ids, titles, genres)
+    with tmp.open("w", encoding="utf-8", newline="") as fh:  # as MovieLens writes it: minimal quoting, LF
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(MOVIES_COLUMNS)
+        writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
     os.replace(tmp, out / "movies.csv")
     log.info("wrote %s (%d ratings) in %.1fs", out, spec.rows, time.perf_counter() - t0)
     return out
