@@ -50,10 +50,8 @@ def default_cache_root() -> Path:
 
 
 def _writable(directory: Path) -> bool:
-    p = directory
-    while not p.exists():
-        p = p.parent
-    return os.access(p, os.W_OK | os.X_OK)
+    nearest = next(p for p in (directory, *directory.parents) if p.exists())
+    return os.access(nearest, os.W_OK | os.X_OK)
 
 
 def candidate_dirs(source: Source, cache_root: Path) -> list[Path]:
@@ -115,37 +113,6 @@ def write_cache(
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_manifest(target: Path, source: Source | None, verify_checksums: bool = True) -> dict[str, Any]:
-    """Return the manifest of a cache that is complete, current and uncorrupted, or raise CacheInvalid."""
-    try:
-        manifest = orjson.loads((target / MANIFEST).read_bytes())
-    except FileNotFoundError as exc:
-        raise CacheInvalid(f"no cache at {target}") from exc
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CacheInvalid(f"{target} is not a serving cache")
-    if manifest.get("version") != VERSION:
-        raise CacheInvalid(f"{target} has cache version {manifest.get('version')}, need {VERSION}")
-    if source is not None and manifest.get("source") != source.fingerprint():
-        raise CacheInvalid(f"{target} is stale: the source changed")
-    files = manifest.get("files")
-    expected = {f"{c}.npy" for c in RATING_COLUMNS} | {MOVIE_IDS, MOVIES_JSONL}
-    if not isinstance(files, dict) or set(files) != expected:
-        raise CacheInvalid(f"{target} has an incomplete file list")
-    for name, info in files.items():
-        path = target / name
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise CacheInvalid(f"{path} is missing") from exc
-        if size != info.get("bytes"):
-            raise CacheInvalid(f"{path} has {size} bytes, expected {info.get('bytes')}")
-        if verify_checksums and _crc32(path) != info.get("crc32"):
-            raise CacheInvalid(f"{path} fails its CRC32 check")
-    return manifest
-
-
 @dataclass(frozen=True)
 class ServingData:
     """Memory-mapped ratings columns plus the movie table, ready to answer queries."""
@@ -184,8 +151,33 @@ def _day(ts: int | None) -> str | None:
 
 
 def open_cache(target: Path, source: Source | None, verify_checksums: bool = True) -> ServingData:
-    """Validate and memory-map a cache; raise CacheInvalid if it must not be served."""
-    manifest = read_manifest(target, source, verify_checksums)
+    """Memory-map a cache that is complete, current and uncorrupted; raise CacheInvalid if it is not."""
+    try:
+        manifest = orjson.loads((target / MANIFEST).read_bytes())
+    except FileNotFoundError as exc:
+        raise CacheInvalid(f"no cache at {target}") from exc
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CacheInvalid(f"{target} is not a serving cache")
+    if manifest.get("version") != VERSION:
+        raise CacheInvalid(f"{target} has cache version {manifest.get('version')}, need {VERSION}")
+    if source is not None and manifest.get("source") != source.fingerprint():
+        raise CacheInvalid(f"{target} is stale: the source changed")
+    files = manifest.get("files")
+    expected = {f"{c}.npy" for c in RATING_COLUMNS} | {MOVIE_IDS, MOVIES_JSONL}
+    if not isinstance(files, dict) or set(files) != expected:
+        raise CacheInvalid(f"{target} has an incomplete file list")
+    for file, info in files.items():
+        path = target / file
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CacheInvalid(f"{path} is missing") from exc
+        if size != info.get("bytes"):
+            raise CacheInvalid(f"{path} has {size} bytes, expected {info.get('bytes')}")
+        if verify_checksums and _crc32(path) != info.get("crc32"):
+            raise CacheInvalid(f"{path} fails its CRC32 check")
     try:
         cols = [np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS]
         movie_ids = np.load(target / MOVIE_IDS, allow_pickle=False)
@@ -203,16 +195,13 @@ def open_cache(target: Path, source: Source | None, verify_checksums: bool = Tru
 
 
 def find_valid(
-    source: Source,
-    cache_root: Path,
-    verify_checksums: bool = True,
-    report: Callable[[str], None] = log.warning,
+    source: Source, cache_root: Path, verify_checksums: bool = True, warn: Callable[[str], None] = log.warning
 ) -> ServingData | None:
-    """The first valid cache for source among the candidate locations, or None (why not: to ``report``)."""
+    """The first valid cache for source among the candidate locations, or None (why not: to ``warn``)."""
     for target in candidate_dirs(source, cache_root):
         try:
             return open_cache(target, source, verify_checksums)
         except CacheInvalid as exc:
             if target.exists():
-                report(f"not serving cache: {exc}")
+                warn(f"not serving cache: {exc}")
     return None

@@ -46,13 +46,11 @@ class MoviesQuery:
     page: Page
 
 
-def _check_names(
-    args: MultiDict[str, str], allowed: tuple[str, ...], repeatable: tuple[str, ...] = ()
-) -> None:
+def _check_names(args: MultiDict[str, str], allowed: tuple[str, ...], repeatable: str = "") -> None:
     for name in args:
         if name not in allowed:
             raise BadRequest(f"unknown parameter '{name}'; allowed: {', '.join(allowed)}")
-        if name not in repeatable and len(args.getlist(name)) > 1:
+        if name != repeatable and len(args.getlist(name)) > 1:
             raise BadRequest(f"parameter '{name}' given more than once")
 
 
@@ -102,13 +100,12 @@ def ratings_query(args: MultiDict[str, str], max_limit: int) -> RatingsQuery:
 
 def movies_query(args: MultiDict[str, str], max_limit: int) -> MoviesQuery:
     """Validate /movies parameters; movieId may be repeated and/or comma-separated."""
-    _check_names(args, ("movieId", "offset", "limit"), repeatable=("movieId",))
+    _check_names(args, ("movieId", "offset", "limit"), repeatable="movieId")
     ids: list[int] | None = None
     if "movieId" in args:
         ids = []
         for raw in args.getlist("movieId"):
-            for part in raw.split(","):
-                item = part.strip()
+            for item in map(str.strip, raw.split(",")):
                 if not _INT.fullmatch(item) or not 1 <= int(item) <= MAX_MOVIE_ID:
                     raise BadRequest(
                         f"parameter 'movieId' must be integers between 1 and {MAX_MOVIE_ID}, got {raw!r}"

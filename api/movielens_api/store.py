@@ -20,7 +20,8 @@ from pathlib import Path
 
 from movielens_api import cache
 from movielens_api.cache import ServingData
-from movielens_api.dataset import TWIN_NAME, SourceError, resolve
+from movielens_api.dataset import TWIN_NAME, SourceError, resolve, source_for
+from movielens_api.dataset.convert import ensure_cache
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +64,15 @@ class DataStore:
             self._reported.add(message)
             log.warning("%s", message)
 
-    def load_sync(self) -> None:
-        """Open the cache, building it (and the synthetic twin) in this process if needed."""
+    def load(self, background: bool) -> None:
+        """Open the cache if valid; otherwise build it (and the synthetic twin if needed): in this process, or
+        in a builder process started in the background (this returns at once)."""
         if self._try_open():
             return
-        from movielens_api.dataset import source_for
-        from movielens_api.dataset.convert import ensure_cache
-
-        ensure_cache(source_for(self.data, self.cache_root), self.cache_root)
-        if not self._try_open():
-            raise RuntimeError("the freshly built cache does not validate")
-
-    def load_background(self) -> None:
-        """Open the cache if valid; otherwise start the builder process and return at once."""
-        if self._try_open():
+        if not background:
+            ensure_cache(source_for(self.data, self.cache_root), self.cache_root)
+            if not self._try_open():
+                raise RuntimeError("the freshly built cache does not validate")
             return
         fd, status = tempfile.mkstemp(prefix="movielens-api-prepare-", suffix=".status")
         os.close(fd)

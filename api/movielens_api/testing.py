@@ -13,8 +13,6 @@ from flask import Flask
 
 from movielens_api import create_app
 
-__all__ = ["SMALL_SYNTH_OPTIONS", "basic", "serving_app"]
-
 #: The small dataset of the Airflow-side suites (tests/support/live_api.py): ``synth`` args after ``--out``.
 SMALL_SYNTH_OPTIONS = [
     *("--rows", "60000", "--users", "2000", "--movies", "1500"),
