@@ -21,9 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("synth", help="write a synthetic MovieLens twin (ratings.csv, movies.csv)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--rows", type=int, default=d.rows)
-    s.add_argument("--users", type=int, default=d.users)
-    s.add_argument("--movies", type=int, default=d.movies)
+    for name in ("rows", "users", "movies"):
+        s.add_argument(f"--{name}", type=int, default=getattr(d, name))
     s.add_argument("--start-date", type=date.fromisoformat, default=d.start, help="first day (inclusive)")
     s.add_argument("--end-date", type=date.fromisoformat, default=d.end, help="last day (exclusive)")
     s.add_argument("--seed", type=int, default=d.seed)

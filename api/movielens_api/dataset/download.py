@@ -18,8 +18,6 @@ log = logging.getLogger(__name__)
 # Published at ML25M_URL + ".md5"; used if that file cannot be fetched.
 ML25M_MD5 = "6b51fb2759a8657d3bfcbfc42b592ada"
 
-__all__ = ["ML25M_MD5", "ML25M_URL", "DownloadError", "download", "published_md5"]
-
 
 def published_md5(url: str, timeout: float = 30.0) -> str:
     """The MD5 GroupLens publishes next to the file (``<url>.md5``), or the known one for ml-25m."""

@@ -50,8 +50,7 @@ class Source:
         out: dict[str, int | str] = {"path": str(self.path)}
         for f in files:
             st = f.stat()
-            out[f"{f.name}:size"] = st.st_size
-            out[f"{f.name}:mtime_ns"] = st.st_mtime_ns
+            out |= {f"{f.name}:size": st.st_size, f"{f.name}:mtime_ns": st.st_mtime_ns}
         return out
 
     @contextmanager

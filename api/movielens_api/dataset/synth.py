@@ -22,12 +22,6 @@ from movielens_api.dataset.formats import MOVIES_COLUMNS, NO_GENRES, RATINGS_COL
 
 log = logging.getLogger(__name__)
 
-ML25M_ROWS = 25_000_095
-ML25M_USERS = 162_541
-ML25M_MOVIES = 62_423
-ML25M_START = date(1995, 1, 9)
-ML25M_END = date(2019, 11, 22)  # exclusive: the last ml-25m rating is on 2019-11-21
-
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(text.split())
@@ -56,11 +50,11 @@ _ARTICLES = ("The", "A", "Les", "La", "Das")
 class SynthSpec:
     """Parameters of a synthetic dataset (defaults = ml-25m's shape)."""
 
-    rows: int = ML25M_ROWS
-    users: int = ML25M_USERS
-    movies: int = ML25M_MOVIES
-    start: date = ML25M_START
-    end: date = ML25M_END
+    rows: int = 25_000_095
+    users: int = 162_541
+    movies: int = 62_423
+    start: date = date(1995, 1, 9)
+    end: date = date(2019, 11, 22)  # exclusive: the last ml-25m rating is on 2019-11-21
     seed: int = 25
 
     def validate(self) -> None:
@@ -145,13 +139,11 @@ def ratings_arrays(spec: SynthSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     rng = np.random.default_rng(spec.seed)
     counts = user_counts(spec, rng)
     users = np.repeat(np.arange(1, spec.users + 1, dtype=np.int32), counts)
-    popularity = _zipf_weights(spec.movies, 1.0, rng)
-    cdf = np.cumsum(popularity)
+    cdf = np.cumsum(_zipf_weights(spec.movies, 1.0, rng))  # movie popularity
     cdf[-1] = 1.0
     movies = np.searchsorted(cdf, rng.random(spec.rows)).astype(np.int32)
     _make_pairs_unique(users, movies, cdf, spec.movies, rng)
-    probs = RATING_COUNTS / RATING_COUNTS.sum()
-    half_stars = (rng.choice(10, size=spec.rows, p=probs) + 1).astype(np.uint8)
+    half_stars = (rng.choice(10, size=spec.rows, p=RATING_COUNTS / RATING_COUNTS.sum()) + 1).astype(np.uint8)
     # Volume rising over the years: density growing linearly from 1 to 4 across the range.
     lo, hi = _epoch(spec.start), _epoch(spec.end)
     u = rng.random(spec.rows)
