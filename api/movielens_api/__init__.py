@@ -51,8 +51,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["MOVIELENS_DATA"], Path(app.config["MOVIELENS_CACHE_DIR"]), app.config["VERIFY_CACHE"]
     )
     app.extensions["movielens_store"] = store
-    if app.config["DATA_LOAD"] == "sync":
-        store.load_sync()
-    else:
-        store.load_background()
+    store.load(background=app.config["DATA_LOAD"] != "sync")
     return app

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from werkzeug.exceptions import Unauthorized
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-F = TypeVar("F", bound="Callable[..., Any]")
+F = TypeVar("F", bound=Callable[..., Any])
 REALM = "movielens"
 
 
@@ -26,28 +24,20 @@ class AuthRequired(Unauthorized):
 
 
 def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
-    )
-
-
-def check_credentials() -> None:
-    """Raise 401 unless the request carries the configured API_USER/API_PASSWORD."""
-    auth = request.authorization
-    if auth is not None and auth.type == "basic":
-        user_ok = _same(auth.username or "", current_app.config["API_USER"])
-        password_ok = _same(auth.password or "", current_app.config["API_PASSWORD"])
-        if user_ok and password_ok:
-            return
-    raise AuthRequired()
+    return hmac.compare_digest(given.encode(errors="surrogatepass"), expected.encode(errors="surrogatepass"))
 
 
 def requires_auth(view: F) -> F:
-    """Decorator: the view runs only for authenticated requests."""
+    """Decorator: the view runs only for requests with the configured API_USER/API_PASSWORD, else 401."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_credentials()
-        return view(*args, **kwargs)
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            user_ok = _same(auth.username or "", current_app.config["API_USER"])
+            password_ok = _same(auth.password or "", current_app.config["API_PASSWORD"])
+            if user_ok and password_ok:
+                return view(*args, **kwargs)
+        raise AuthRequired()
 
     return wrapper  # type: ignore[return-value]

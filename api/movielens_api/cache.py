@@ -50,19 +50,15 @@ def default_cache_root() -> Path:
 
 
 def _writable(directory: Path) -> bool:
-    p = directory
-    while not p.exists():
-        p = p.parent
-    return os.access(p, os.W_OK | os.X_OK)
+    nearest = next(p for p in (directory, *directory.parents) if p.exists())
+    return os.access(nearest, os.W_OK | os.X_OK)
 
 
 def candidate_dirs(source: Source, cache_root: Path) -> list[Path]:
     """Cache locations in order of preference: next to the source, then under cache_root."""
-    if source.is_zip:
-        beside = source.path.parent / f".{source.path.name}{CACHE_NAME}"
-    else:
-        beside = source.path / CACHE_NAME
-    digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:16]
+    path = source.path
+    beside = path.parent / f".{path.name}{CACHE_NAME}" if source.is_zip else path / CACHE_NAME
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
     return [beside, cache_root / "serving" / f"{source.name}-{digest}"]
 
 
@@ -77,11 +73,8 @@ def build_lock(target: Path) -> Iterator[None]:
     """Exclusive lock so that concurrent processes build one cache only once."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name.lstrip('.')}.lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def _crc32(path: Path) -> int:
@@ -103,13 +96,11 @@ def write_cache(
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    files: dict[str, dict[str, Any]] = {}
     for name in RATING_COLUMNS:
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(columns[name]), allow_pickle=False)
     np.save(tmp / MOVIE_IDS, movie_ids, allow_pickle=False)
     (tmp / MOVIES_JSONL).write_bytes(b"\n".join(movies) + b"\n" if movies else b"")
-    for f in sorted(tmp.iterdir()):
-        files[f.name] = {"bytes": f.stat().st_size, "crc32": _crc32(f)}
+    files = {f.name: {"bytes": f.stat().st_size, "crc32": _crc32(f)} for f in sorted(tmp.iterdir())}
     manifest = {"format": FORMAT, "version": VERSION, **meta, "files": files}
     (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     for f in tmp.iterdir():
@@ -120,37 +111,6 @@ def write_cache(
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def read_manifest(target: Path, source: Source | None, verify_checksums: bool = True) -> dict[str, Any]:
-    """Return the manifest of a cache that is complete, current and uncorrupted, or raise CacheInvalid."""
-    try:
-        manifest = orjson.loads((target / MANIFEST).read_bytes())
-    except FileNotFoundError as exc:
-        raise CacheInvalid(f"no cache at {target}") from exc
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CacheInvalid(f"{target} is not a serving cache")
-    if manifest.get("version") != VERSION:
-        raise CacheInvalid(f"{target} has cache version {manifest.get('version')}, need {VERSION}")
-    if source is not None and manifest.get("source") != source.fingerprint():
-        raise CacheInvalid(f"{target} is stale: the source changed")
-    files = manifest.get("files")
-    expected = {f"{c}.npy" for c in RATING_COLUMNS} | {MOVIE_IDS, MOVIES_JSONL}
-    if not isinstance(files, dict) or set(files) != expected:
-        raise CacheInvalid(f"{target} has an incomplete file list")
-    for name, info in files.items():
-        path = target / name
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise CacheInvalid(f"{path} is missing") from exc
-        if size != info.get("bytes"):
-            raise CacheInvalid(f"{path} has {size} bytes, expected {info.get('bytes')}")
-        if verify_checksums and _crc32(path) != info.get("crc32"):
-            raise CacheInvalid(f"{path} fails its CRC32 check")
-    return manifest
 
 
 @dataclass(frozen=True)
@@ -173,65 +133,75 @@ class ServingData:
 
     def health(self) -> dict[str, Any]:
         """Summary for /health."""
-
-        def day(ts: int) -> str:
-            return datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
-
-        n = self.rows
+        first, last = (int(self.timestamp[0]), int(self.timestamp[-1])) if self.rows else (None, None)
         return {
             "status": "ok",
             "dataset": self.name,
-            "rows": n,
+            "rows": self.rows,
             "movies": len(self.movie_ids),
-            "first_rating_date": day(int(self.timestamp[0])) if n else None,
-            "last_rating_date": day(int(self.timestamp[-1])) if n else None,
+            "first_rating_date": _day(first),
+            "last_rating_date": _day(last),
             # The newest rating (epoch seconds): a client's window [start, end) with end <= this is closed.
-            "last_rating_timestamp": int(self.timestamp[-1]) if n else None,
+            "last_rating_timestamp": last,
         }
 
 
+def _day(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
+
+
 def open_cache(target: Path, source: Source | None, verify_checksums: bool = True) -> ServingData:
-    """Validate and memory-map a cache; raise CacheInvalid if it must not be served."""
-    manifest = read_manifest(target, source, verify_checksums)
+    """Memory-map a cache that is complete, current and uncorrupted; raise CacheInvalid if it is not."""
     try:
-        cols = {c: np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS}
+        manifest = orjson.loads((target / MANIFEST).read_bytes())
+    except FileNotFoundError as exc:
+        raise CacheInvalid(f"no cache at {target}") from exc
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CacheInvalid(f"{target} is not a serving cache")
+    if manifest.get("version") != VERSION:
+        raise CacheInvalid(f"{target} has cache version {manifest.get('version')}, need {VERSION}")
+    if source is not None and manifest.get("source") != source.fingerprint():
+        raise CacheInvalid(f"{target} is stale: the source changed")
+    files = manifest.get("files")
+    expected = {f"{c}.npy" for c in RATING_COLUMNS} | {MOVIE_IDS, MOVIES_JSONL}
+    if not isinstance(files, dict) or set(files) != expected:
+        raise CacheInvalid(f"{target} has an incomplete file list")
+    for file, info in files.items():
+        path = target / file
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CacheInvalid(f"{path} is missing") from exc
+        if size != info.get("bytes"):
+            raise CacheInvalid(f"{path} has {size} bytes, expected {info.get('bytes')}")
+        if verify_checksums and _crc32(path) != info.get("crc32"):
+            raise CacheInvalid(f"{path} fails its CRC32 check")
+    try:
+        cols = [np.load(target / f"{c}.npy", mmap_mode="r", allow_pickle=False) for c in RATING_COLUMNS]
         movie_ids = np.load(target / MOVIE_IDS, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise CacheInvalid(f"{target}: {exc}") from exc
     n = manifest.get("rows")
-    if any(a.ndim != 1 or len(a) != n for a in cols.values()):
+    if any(a.ndim != 1 or len(a) != n for a in cols):
         raise CacheInvalid(f"{target}: column lengths differ from the manifest's {n} rows")
     movies = (target / MOVIES_JSONL).read_bytes().splitlines()
     if len(movies) != len(movie_ids) or movie_ids.ndim != 1:
         raise CacheInvalid(f"{target}: movie table is inconsistent")
-    return ServingData(
-        name=str(manifest.get("dataset", target.name)),
-        timestamp=np.asarray(cols["timestamp"]),
-        user=np.asarray(cols["userId"]),
-        movie=np.asarray(cols["movieId"]),
-        rating=np.asarray(cols["rating"]),
-        rating_scale=float(manifest.get("rating_scale", 1.0)),
-        movie_ids=movie_ids,
-        movies=movies,
-        cache_dir=target,
-    )
+    timestamp, user, movie, rating = (np.asarray(a) for a in cols)
+    name, scale = str(manifest.get("dataset", target.name)), float(manifest.get("rating_scale", 1.0))
+    return ServingData(name, timestamp, user, movie, rating, scale, movie_ids, movies, target)
 
 
 def find_valid(
-    source: Source,
-    cache_root: Path,
-    verify_checksums: bool = True,
-    report: Callable[[str], None] | None = None,
+    source: Source, cache_root: Path, verify_checksums: bool = True, warn: Callable[[str], None] = log.warning
 ) -> ServingData | None:
-    """The first valid cache for source among the candidate locations, or None (reasons reported)."""
+    """The first valid cache for source among the candidate locations, or None (why not: to ``warn``)."""
     for target in candidate_dirs(source, cache_root):
         try:
             return open_cache(target, source, verify_checksums)
         except CacheInvalid as exc:
             if target.exists():
-                (report or _warn)(f"not serving cache: {exc}")
+                warn(f"not serving cache: {exc}")
     return None
-
-
-def _warn(message: str) -> None:
-    log.warning("%s", message)

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 MAX_OFFSET = 2**53 - 1  # largest integer every JSON client represents exactly
 MAX_MOVIE_ID = 2**31 - 1
+DEFAULT_LIMIT = 100  # or the app's API_MAX_LIMIT, if smaller
+DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _INT = re.compile(r"[0-9]{1,20}", re.ASCII)
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+_DATE = re.compile(DATE_PATTERN, re.ASCII)
 _EPOCH = date(1970, 1, 1)
 
 
@@ -44,13 +46,11 @@ class MoviesQuery:
     page: Page
 
 
-def _check_names(
-    args: MultiDict[str, str], allowed: tuple[str, ...], repeatable: tuple[str, ...] = ()
-) -> None:
+def _check_names(args: MultiDict[str, str], allowed: tuple[str, ...], repeatable: str = "") -> None:
     for name in args:
         if name not in allowed:
             raise BadRequest(f"unknown parameter '{name}'; allowed: {', '.join(allowed)}")
-        if name not in repeatable and len(args.getlist(name)) > 1:
+        if name != repeatable and len(args.getlist(name)) > 1:
             raise BadRequest(f"parameter '{name}' given more than once")
 
 
@@ -70,11 +70,10 @@ def _date(args: MultiDict[str, str], name: str) -> date | None:
     raw = args.get(name)
     if raw is None:
         return None
-    m = _DATE.fullmatch(raw)
-    if not m:
+    if not _DATE.fullmatch(raw):
         raise BadRequest(f"parameter '{name}' must be a date YYYY-MM-DD, got {raw!r}")
     try:
-        return date(int(m[1]), int(m[2]), int(m[3]))
+        return date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"parameter '{name}' is not a valid calendar date: {raw!r}") from None
 
@@ -82,7 +81,7 @@ def _date(args: MultiDict[str, str], name: str) -> date | None:
 def _page(args: MultiDict[str, str], max_limit: int) -> Page:
     return Page(
         offset=_int(args, "offset", 0, 0, MAX_OFFSET),
-        limit=_int(args, "limit", min(100, max_limit), 1, max_limit),
+        limit=_int(args, "limit", min(DEFAULT_LIMIT, max_limit), 1, max_limit),
     )
 
 
@@ -101,13 +100,12 @@ def ratings_query(args: MultiDict[str, str], max_limit: int) -> RatingsQuery:
 
 def movies_query(args: MultiDict[str, str], max_limit: int) -> MoviesQuery:
     """Validate /movies parameters; movieId may be repeated and/or comma-separated."""
-    _check_names(args, ("movieId", "offset", "limit"), repeatable=("movieId",))
+    _check_names(args, ("movieId", "offset", "limit"), repeatable="movieId")
     ids: list[int] | None = None
     if "movieId" in args:
         ids = []
         for raw in args.getlist("movieId"):
-            for part in raw.split(","):
-                item = part.strip()
+            for item in map(str.strip, raw.split(",")):
                 if not _INT.fullmatch(item) or not 1 <= int(item) <= MAX_MOVIE_ID:
                     raise BadRequest(
                         f"parameter 'movieId' must be integers between 1 and {MAX_MOVIE_ID}, got {raw!r}"

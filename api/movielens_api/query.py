@@ -11,34 +11,24 @@ from movielens_api.params import MoviesQuery, RatingsQuery
 
 def _lower_bound(ts: np.ndarray, value: int) -> int:
     """Index of the first timestamp >= value (O(log n), no conversion of the column)."""
-    n = len(ts)
-    if n == 0 or value <= ts[0]:
+    if len(ts) == 0 or value <= ts[0]:
         return 0
     if value > ts[-1]:
-        return n
+        return len(ts)
     return int(np.searchsorted(ts, ts.dtype.type(value), side="left"))
 
 
-def ratings_range(data: ServingData, start: int | None, end: int | None) -> tuple[int, int]:
-    """Row range [lo, hi) of the ratings with start <= timestamp < end."""
-    lo = 0 if start is None else _lower_bound(data.timestamp, start)
-    hi = data.rows if end is None else _lower_bound(data.timestamp, end)
-    return lo, max(lo, hi)
-
-
 def ratings_body(data: ServingData, q: RatingsQuery) -> bytes:
-    """The /ratings JSON body for a validated query."""
-    lo, hi = ratings_range(data, q.start, q.end)
+    """The /ratings JSON body for a validated query: rows [lo, hi) are those with start <= timestamp < end."""
+    lo = 0 if q.start is None else _lower_bound(data.timestamp, q.start)
+    hi = max(lo, data.rows if q.end is None else _lower_bound(data.timestamp, q.end))
     total = hi - lo
     a = lo + min(q.page.offset, total)
     b = min(a + q.page.limit, hi)
-    users = data.user[a:b].tolist()
-    movies = data.movie[a:b].tolist()
-    ratings = (data.rating[a:b] * data.rating_scale).tolist()
-    stamps = data.timestamp[a:b].tolist()
+    columns = (data.user[a:b], data.movie[a:b], data.rating[a:b] * data.rating_scale, data.timestamp[a:b])
     result = [
         {"userId": u, "movieId": m, "rating": r, "timestamp": t}
-        for u, m, r, t in zip(users, movies, ratings, stamps, strict=True)
+        for u, m, r, t in zip(*(column.tolist() for column in columns), strict=True)
     ]
     return orjson.dumps({"result": result, "limit": q.page.limit, "offset": q.page.offset, "total": total})
 
@@ -46,17 +36,15 @@ def ratings_body(data: ServingData, q: RatingsQuery) -> bytes:
 def movies_body(data: ServingData, q: MoviesQuery) -> bytes:
     """The /movies JSON body: movies by ascending movieId, optionally only the requested ids."""
     if q.movie_ids is None:
-        total = len(data.movies)
-        a = min(q.page.offset, total)
-        rows = data.movies[a : a + q.page.limit]
+        found = np.arange(len(data.movies))
     else:
         wanted = np.unique(np.asarray(q.movie_ids, dtype=np.int64))
         pos = np.searchsorted(data.movie_ids, wanted)
         hit = pos < len(data.movie_ids)
         hit[hit] = data.movie_ids[pos[hit]] == wanted[hit]
         found = pos[hit]
-        total = len(found)
-        a = min(q.page.offset, total)
-        rows = [data.movies[i] for i in found[a : a + q.page.limit].tolist()]
+    total = len(found)
+    a = min(q.page.offset, total)
+    rows = [data.movies[i] for i in found[a : a + q.page.limit].tolist()]
     tail = b'],"limit":%d,"offset":%d,"total":%d}' % (q.page.limit, q.page.offset, total)
     return b'{"result":[' + b",".join(rows) + tail

@@ -8,6 +8,7 @@ then memory-maps it. All workers map the same files, so they share one copy in t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from movielens_api import cache
 from movielens_api.cache import ServingData
-from movielens_api.dataset import TWIN_NAME, Source, SourceError, resolve
+from movielens_api.dataset import TWIN_NAME, SourceError, resolve, source_for
+from movielens_api.dataset.convert import ensure_cache
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,8 @@ class DataStore:
         self.cache_root = cache_root
         self.verify_checksums = verify_checksums
         self.dataset = Path(data).name if data else TWIN_NAME
+        self.error: str | None = None  # the builder's "error: ..." line, once it failed
         self._ready: ServingData | None = None
-        self._error: str | None = None
         self._status_file: Path | None = None
         self._builder: subprocess.Popen[bytes] | None = None
         self._next_poll = 0.0
@@ -46,41 +48,31 @@ class DataStore:
         if self.data:
             resolve(self.data)  # fail fast on a wrong MOVIELENS_DATA
 
-    def _source(self) -> Source | None:
-        try:
-            return resolve(self.data or self.cache_root / TWIN_NAME)
-        except SourceError:
-            return None  # the synthetic twin is not generated yet
-
     def _try_open(self) -> bool:
-        source = self._source()
-        if source is not None:
-            found = cache.find_valid(source, self.cache_root, self.verify_checksums, self._report_once)
-            if found is not None:
-                self._ready = found
-                log.info("serving %s: %s ratings from %s", found.name, f"{found.rows:,}", found.cache_dir)
-                return True
-        return False
+        try:
+            source = resolve(self.data or self.cache_root / TWIN_NAME)
+        except SourceError:
+            return False  # the synthetic twin is not generated yet
+        found = cache.find_valid(source, self.cache_root, self.verify_checksums, self._report_once)
+        if found is not None:
+            self._ready = found
+            log.info("serving %s: %s ratings from %s", found.name, f"{found.rows:,}", found.cache_dir)
+        return found is not None
 
     def _report_once(self, message: str) -> None:
         if message not in self._reported:
             self._reported.add(message)
             log.warning("%s", message)
 
-    def load_sync(self) -> None:
-        """Open the cache, building it (and the synthetic twin) in this process if needed."""
+    def load(self, background: bool) -> None:
+        """Open the cache if valid; otherwise build it (and the synthetic twin if needed): in this process, or
+        in a builder process started in the background (this returns at once)."""
         if self._try_open():
             return
-        from movielens_api.dataset import source_for
-        from movielens_api.dataset.convert import ensure_cache
-
-        ensure_cache(source_for(self.data, self.cache_root), self.cache_root)
-        if not self._try_open():
-            raise RuntimeError("the freshly built cache does not validate")
-
-    def load_background(self) -> None:
-        """Open the cache if valid; otherwise start the builder process and return at once."""
-        if self._try_open():
+        if not background:
+            ensure_cache(source_for(self.data, self.cache_root), self.cache_root)
+            if not self._try_open():
+                raise RuntimeError("the freshly built cache does not validate")
             return
         fd, status = tempfile.mkstemp(prefix="movielens-api-prepare-", suffix=".status")
         os.close(fd)
@@ -99,19 +91,12 @@ class DataStore:
         if self._ready is not None:
             return self._ready
         now = time.monotonic()
-        if now < self._next_poll or self._error:
+        if now < self._next_poll or self.error:
             return None
         with self._lock:
             self._next_poll = now + self.poll_interval
             if self._ready is None and not self._try_open() and self._status_file is not None:
-                try:
-                    text = self._status_file.read_text().strip()
-                except OSError:
-                    text = ""
-                if text.startswith("error"):
-                    self._error = text
+                with contextlib.suppress(OSError):
+                    if (text := self._status_file.read_text().strip()).startswith("error"):
+                        self.error = text
         return self._ready
-
-    @property
-    def error(self) -> str | None:
-        return self._error

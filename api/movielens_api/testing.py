@@ -13,22 +13,10 @@ from flask import Flask
 
 from movielens_api import create_app
 
-__all__ = ["SMALL_SYNTH_OPTIONS", "basic", "serving_app"]
-
 #: The small dataset of the Airflow-side suites (tests/support/live_api.py): ``synth`` args after ``--out``.
 SMALL_SYNTH_OPTIONS = [
-    "--rows",
-    "60000",
-    "--users",
-    "2000",
-    "--movies",
-    "1500",
-    "--start-date",
-    "2019-01-01",
-    "--end-date",
-    "2019-01-15",
-    "--seed",
-    "7",
+    *("--rows", "60000", "--users", "2000", "--movies", "1500"),
+    *("--start-date", "2019-01-01", "--end-date", "2019-01-15", "--seed", "7"),
 ]
 
 
@@ -40,11 +28,5 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def serving_app(data_dir: Path, cache_dir: Path) -> Flask:
     """A test app serving the MovieLens folder data_dir, its cache built synchronously into cache_dir."""
-    return create_app(
-        {
-            "TESTING": True,
-            "MOVIELENS_DATA": str(data_dir),
-            "MOVIELENS_CACHE_DIR": str(cache_dir),
-            "DATA_LOAD": "sync",
-        }
-    )
+    dirs = {"MOVIELENS_DATA": str(data_dir), "MOVIELENS_CACHE_DIR": str(cache_dir)}
+    return create_app({"TESTING": True, **dirs, "DATA_LOAD": "sync"})

@@ -25,8 +25,7 @@ def _store() -> DataStore:
 
 def _data() -> ServingData:
     store = _store()
-    data = store.get()
-    if data is None:
+    if (data := store.get()) is None:
         if store.error:
             raise ServiceUnavailable(f"the dataset could not be prepared ({store.error}); see /health")
         exc = ServiceUnavailable("the dataset is still loading; retry shortly")
@@ -45,8 +44,7 @@ def index() -> Response:
 def health() -> Response:
     """200 with dataset facts when ready, 503 while loading (or if preparing the data failed)."""
     store = _store()
-    data = store.get()
-    if data is not None:
+    if (data := store.get()) is not None:
         return _json(orjson.dumps(data.health()))
     status = "error" if store.error else "loading"
     return _json(orjson.dumps({"status": status, "dataset": store.dataset, "detail": store.error}), 503)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -18,7 +19,6 @@ __all__ = [
     "DownloadError",
     "Source",
     "SourceError",
-    "default_twin",
     "resolve",
     "source_for",
 ]
@@ -28,25 +28,20 @@ class DownloadError(RuntimeError):
     """The download failed or did not match its checksum; nothing was left at the destination."""
 
 
-def default_twin(cache_root: Path) -> Source:
-    """The full-size synthetic ml-25m twin under cache_root, generated once (under a lock) and reused."""
+def source_for(data: str | None, cache_root: Path) -> Source:
+    """The source named by MOVIELENS_DATA or, when that is unset/empty, the full-size synthetic ml-25m twin
+    under cache_root, generated once (under a lock) and reused."""
     from movielens_api import cache  # here: the project's tools read releases through this package too
     from movielens_api.dataset.synth import SynthSpec, synthesize
 
+    if data:
+        return resolve(data)
     folder = cache_root / TWIN_NAME
-    try:
+    with contextlib.suppress(SourceError):
         return resolve(folder)
-    except SourceError:
-        pass
     with cache.build_lock(folder):
-        try:
-            return resolve(folder)
-        except SourceError:
-            log.info("MOVIELENS_DATA unset: synthesizing the ml-25m twin into %s (one-time)", folder)
-            synthesize(folder, SynthSpec())
-            return resolve(folder)
-
-
-def source_for(data: str | None, cache_root: Path) -> Source:
-    """The source named by MOVIELENS_DATA, or the synthetic twin when it is unset/empty."""
-    return resolve(data) if data else default_twin(cache_root)
+        with contextlib.suppress(SourceError):
+            return resolve(folder)  # another process made it while this one waited for the lock
+        log.info("MOVIELENS_DATA unset: synthesizing the ml-25m twin into %s (one-time)", folder)
+        synthesize(folder, SynthSpec())
+        return resolve(folder)

@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 
 from movielens_api import cache
-from movielens_api.dataset import ML25M_URL, DownloadError, source_for
-from movielens_api.dataset.source import SourceError, resolve
+from movielens_api.dataset import ML25M_URL, DownloadError, SourceError, resolve, source_for
+from movielens_api.dataset.convert import ensure_cache
 from movielens_api.dataset.synth import SynthSpec, pack_zip, synthesize
 
 
@@ -21,9 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("synth", help="write a synthetic MovieLens twin (ratings.csv, movies.csv)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--rows", type=int, default=d.rows)
-    s.add_argument("--users", type=int, default=d.users)
-    s.add_argument("--movies", type=int, default=d.movies)
+    for name in ("rows", "users", "movies"):
+        s.add_argument(f"--{name}", type=int, default=getattr(d, name))
     s.add_argument("--start-date", type=date.fromisoformat, default=d.start, help="first day (inclusive)")
     s.add_argument("--end-date", type=date.fromisoformat, default=d.end, help="last day (exclusive)")
     s.add_argument("--seed", type=int, default=d.seed)
@@ -46,37 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     cache_root = cache.default_cache_root()
-    # pandas (convert) and requests (download) are imported only by the subcommands that need them.
+    status = "ok"
+    # requests (download) is imported only by the subcommand that needs it.
     try:
         if args.command == "synth":
             spec = SynthSpec(args.rows, args.users, args.movies, args.start_date, args.end_date, args.seed)
             synthesize(args.out, spec)
             print(pack_zip(args.out) if args.zip else args.out)
-        elif args.command == "convert":
-            from movielens_api.dataset.convert import ensure_cache
-
-            print(ensure_cache(resolve(args.source), cache_root, force=args.force))
         elif args.command == "download":
             from movielens_api.dataset.download import download
 
             print(download(args.dest, args.url, args.md5))
+        elif args.command == "convert":
+            print(ensure_cache(resolve(args.source), cache_root, force=args.force))
         else:
-            from movielens_api.dataset.convert import ensure_cache
-
             print(ensure_cache(source_for(args.source, cache_root), cache_root))
     except Exception as exc:
         if not isinstance(exc, SourceError | DownloadError | ValueError | OSError):
             logging.getLogger(__name__).exception("unexpected failure")
         print(f"error: {exc}", file=sys.stderr)
-        _status(args, f"error: {exc}")
-        return 1
-    _status(args, "ok")
-    return 0
-
-
-def _status(args: argparse.Namespace, text: str) -> None:
+        status = f"error: {exc}"
     if getattr(args, "status_file", None):
-        args.status_file.write_text(text + "\n")
+        args.status_file.write_text(status + "\n")
+    return 0 if status == "ok" else 1
 
 
 if __name__ == "__main__":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 import orjson
@@ -20,23 +18,6 @@ log = logging.getLogger(__name__)
 INT32_MAX = 2**31 - 1
 
 
-class _Counting(io.RawIOBase):
-    """Byte-counting wrapper so that progress can be reported in percent."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.raw.read(len(b))
-        b[: len(data)] = data
-        self.count += len(data)
-        return len(data)
-
-
 def read_ratings(source: Source, chunk_rows: int = 2_000_000) -> dict[str, np.ndarray]:
     """Parse the source's ratings (any release format) into numpy columns, logging progress."""
     member = source.layout.ratings
@@ -45,21 +26,13 @@ def read_ratings(source: Source, chunk_rows: int = 2_000_000) -> dict[str, np.nd
     t0 = time.perf_counter()
     rows = 0
     with source.open("ratings") as raw:
-        counter = _Counting(raw)
-        stream = io.BufferedReader(counter, buffer_size=1 << 22)
         try:
-            for frame in source.layout.read_ratings(stream, chunk_rows):
+            for frame in source.layout.read_ratings(raw, chunk_rows):
                 for c in RATINGS_COLUMNS:
                     parts[c].append(frame[c].to_numpy())
                 rows += len(frame)
-                elapsed = time.perf_counter() - t0
-                log.info(
-                    "%s: %s rows (%.0f%%), %s rows/s",
-                    member,
-                    f"{rows:,}",
-                    100.0 * counter.count / total_bytes,
-                    f"{rows / max(elapsed, 1e-9):,.0f}",
-                )
+                done, rate = 100.0 * raw.tell() / total_bytes, rows / max(time.perf_counter() - t0, 1e-9)
+                log.info("%s: %s rows (%.0f%%), %s rows/s", member, f"{rows:,}", done, f"{rate:,.0f}")
         except FormatError as exc:
             raise SourceError(f"{member} is not in MovieLens format: {exc}") from exc
     return {c: np.concatenate(p) if p else np.empty(0, np.int64) for c, p in parts.items()}
@@ -82,13 +55,8 @@ def to_serving_columns(cols: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarra
         stored_rating, scale = rating.astype(np.float64), 1.0
     ts_dtype = np.uint32 if len(ts) == 0 or (ts.min() >= 0 and ts.max() <= 2**32 - 1) else np.int64
     order = np.lexsort((movie, user, ts))
-    out = {
-        "timestamp": ts[order].astype(ts_dtype),
-        "userId": user[order].astype(np.int32),
-        "movieId": movie[order].astype(np.int32),
-        "rating": stored_rating[order],
-    }
-    return out, scale
+    narrowed = (ts.astype(ts_dtype), user.astype(np.int32), movie.astype(np.int32), stored_rating)
+    return {name: column[order] for name, column in zip(cache.RATING_COLUMNS, narrowed, strict=True)}, scale
 
 
 def read_movies(source: Source) -> tuple[np.ndarray, list[bytes]]:
@@ -118,22 +86,18 @@ def convert(source: Source, target: Path) -> Path:
     columns, scale = to_serving_columns(raw)
     del raw
     movie_ids, movies = read_movies(source)
-    meta = {
-        "dataset": source.name,
-        "source": fingerprint,
-        "rows": len(columns["timestamp"]),
-        "rating_scale": scale,
-    }
+    rows = len(columns["timestamp"])
+    meta = {"dataset": source.name, "source": fingerprint, "rows": rows, "rating_scale": scale}
     cache.write_cache(target, columns, movie_ids, movies, meta)
     elapsed = time.perf_counter() - t0
     log.info(
         "converted %s: %s ratings, %s movies in %.1fs (parse %.1fs, %s rows/s overall) -> %s",
         source.path,
-        f"{meta['rows']:,}",
+        f"{rows:,}",
         f"{len(movie_ids):,}",
         elapsed,
         t_parse,
-        f"{meta['rows'] / max(elapsed, 1e-9):,.0f}",
+        f"{rows / max(elapsed, 1e-9):,.0f}",
         target,
     )
     return target

@@ -18,8 +18,6 @@ log = logging.getLogger(__name__)
 # Published at ML25M_URL + ".md5"; used if that file cannot be fetched.
 ML25M_MD5 = "6b51fb2759a8657d3bfcbfc42b592ada"
 
-__all__ = ["ML25M_MD5", "ML25M_URL", "DownloadError", "download", "published_md5"]
-
 
 def published_md5(url: str, timeout: float = 30.0) -> str:
     """The MD5 GroupLens publishes next to the file (``<url>.md5``), or the known one for ml-25m."""
@@ -43,21 +41,17 @@ def download(dest: Path, url: str = ML25M_URL, md5: str | None = None, timeout: 
         log.info("%s already present and verified", target)
         return target
     part = dest / f".{target.name}.{os.getpid()}.part"
-    digest = hashlib.md5()
-    t0, size = time.perf_counter(), 0
+    t0 = time.perf_counter()
     try:
-        with requests.get(url, stream=True, timeout=timeout) as resp:
+        with requests.get(url, stream=True, timeout=timeout) as resp, part.open("wb") as fh:
             resp.raise_for_status()
-            with part.open("wb") as fh:
-                for chunk in resp.iter_content(chunk_size=1 << 20):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-        actual = digest.hexdigest()
-        if actual != expected:
+            for chunk in resp.iter_content(chunk_size=1 << 20):
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if (actual := _md5_of(part)) != expected:
             raise DownloadError(f"MD5 mismatch for {url}: got {actual}, expected {expected}; file discarded")
+        size = part.stat().st_size
         os.replace(part, target)
     except requests.RequestException as exc:
         raise DownloadError(f"download of {url} failed: {exc}") from exc
@@ -68,8 +62,5 @@ def download(dest: Path, url: str = ML25M_URL, md5: str | None = None, timeout: 
 
 
 def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()

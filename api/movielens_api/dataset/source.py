@@ -50,8 +50,7 @@ class Source:
         out: dict[str, int | str] = {"path": str(self.path)}
         for f in files:
             st = f.stat()
-            out[f"{f.name}:size"] = st.st_size
-            out[f"{f.name}:mtime_ns"] = st.st_mtime_ns
+            out |= {f"{f.name}:size": st.st_size, f"{f.name}:mtime_ns": st.st_mtime_ns}
         return out
 
     @contextmanager
@@ -72,14 +71,11 @@ class Source:
             return zf.getinfo(self.members[kind]).file_size
 
 
-def _in_folder(folder: Path, layout: Layout) -> dict[str, str] | None:
-    files = {"ratings": layout.ratings, "movies": layout.movies}
-    return files if all((folder / name).is_file() for name in files.values()) else None
-
-
-def _in_zip(names: list[str], layout: Layout) -> dict[str, str] | None:
+def _members(names: list[str], layout: Layout) -> dict[str, str] | None:
+    """Where names (a folder's files, a zip's members) hold layout's two files: the shallowest of each."""
     found = {}
-    for kind, member in (("ratings", layout.ratings), ("movies", layout.movies)):
+    for kind in KINDS:
+        member = getattr(layout, kind)
         hits = sorted((n for n in names if n == member or n.endswith("/" + member)), key=len)
         if not hits:
             return None
@@ -91,18 +87,16 @@ def resolve(path: str | Path) -> Source:
     """Check that path is a MovieLens folder or zip and locate its ratings and movies files."""
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        for layout in LAYOUTS:
-            if (members := _in_folder(p, layout)) is not None:
-                return Source(p, layout, members)
-        raise SourceError(f"{p} is not a MovieLens release folder: expected {EXPECTED}")
-    if p.is_file():
+        names, wrong = [f.name for f in p.iterdir() if f.is_file()], "is not a MovieLens release folder"
+    elif p.is_file():
         try:
             with zipfile.ZipFile(p) as zf:
-                names = zf.namelist()
+                names, wrong = zf.namelist(), "holds no MovieLens release"
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{p} is not a zip file") from exc
-        for layout in LAYOUTS:
-            if (members := _in_zip(names, layout)) is not None:
-                return Source(p, layout, members)
-        raise SourceError(f"{p} holds no MovieLens release: expected {EXPECTED}")
-    raise SourceError(f"{p} does not exist")
+    else:
+        raise SourceError(f"{p} does not exist")
+    for layout in LAYOUTS:
+        if (members := _members(names, layout)) is not None:
+            return Source(p, layout, members)
+    raise SourceError(f"{p} {wrong}: expected {EXPECTED}")

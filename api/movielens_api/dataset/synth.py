@@ -18,13 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from movielens_api.dataset.formats import MOVIES_COLUMNS, NO_GENRES, RATINGS_COLUMNS
 
-ML25M_ROWS = 25_000_095
-ML25M_USERS = 162_541
-ML25M_MOVIES = 62_423
-ML25M_START = date(1995, 1, 9)
-ML25M_END = date(2019, 11, 22)  # exclusive: the last ml-25m rating is on 2019-11-21
+log = logging.getLogger(__name__)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -40,7 +36,6 @@ GENRES = _split(
     "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror IMAX "
     "Musical Mystery Romance Sci-Fi Thriller War Western"
 )
-NO_GENRES = "(no genres listed)"
 _WORDS = _split(
     "Love Night Dark Last City Man Woman Story Day Life Dead Time Girl Boy Secret House King Queen "
     "Blue Red Black White Summer Winter Road River Star Moon Sun Fire Ice Dream Heart Ghost Shadow "
@@ -50,19 +45,16 @@ _WORDS = _split(
 )
 _ARTICLES = ("The", "A", "Les", "La", "Das")
 
-RATINGS_HEADER = b"userId,movieId,rating,timestamp\n"
-MOVIES_HEADER = ("movieId", "title", "genres")
-
 
 @dataclass(frozen=True)
 class SynthSpec:
     """Parameters of a synthetic dataset (defaults = ml-25m's shape)."""
 
-    rows: int = ML25M_ROWS
-    users: int = ML25M_USERS
-    movies: int = ML25M_MOVIES
-    start: date = ML25M_START
-    end: date = ML25M_END
+    rows: int = 25_000_095
+    users: int = 162_541
+    movies: int = 62_423
+    start: date = date(1995, 1, 9)
+    end: date = date(2019, 11, 22)  # exclusive: the last ml-25m rating is on 2019-11-21
     seed: int = 25
 
     def validate(self) -> None:
@@ -120,8 +112,7 @@ def _make_pairs_unique(
     key = users.astype(np.int64) * n_movies + movies
     order = np.argsort(key)
     sorted_keys = key[order]
-    repeat = np.zeros(len(key), bool)
-    repeat[1:] = sorted_keys[1:] == sorted_keys[:-1]
+    repeat = np.concatenate([[False], sorted_keys[1:] == sorted_keys[:-1]])
     taken = sorted_keys[~repeat]
     pending = np.sort(order[repeat])
     added = np.empty(0, np.int64)
@@ -133,35 +124,32 @@ def _make_pairs_unique(
         new = np.searchsorted(cdf, draws) if attempt < 4 else (draws * n_movies).astype(np.int64)
         new_keys = users[pending].astype(np.int64) * n_movies + new
         ok = ~(_contains(taken, new_keys) | _contains(added, new_keys))
-        first = np.unique(new_keys, return_index=True)[1]
-        unique_in_round = np.zeros(len(new_keys), bool)
-        unique_in_round[first] = True
-        ok &= unique_in_round
+        first_of_key = np.zeros(len(new_keys), bool)
+        first_of_key[np.unique(new_keys, return_index=True)[1]] = True  # no key twice within one round
+        ok &= first_of_key
         movies[pending[ok]] = new[ok]
         added = np.sort(np.concatenate([added, new_keys[ok]]))
         pending = pending[~ok]
     raise RuntimeError("could not draw unique (user, movie) pairs")  # pragma: no cover
 
 
-def ratings_arrays(spec: SynthSpec) -> dict[str, np.ndarray]:
+def ratings_arrays(spec: SynthSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Generate the ratings columns (unsorted by time): userId, movieId index, half-stars, timestamp."""
     spec.validate()
     rng = np.random.default_rng(spec.seed)
     counts = user_counts(spec, rng)
     users = np.repeat(np.arange(1, spec.users + 1, dtype=np.int32), counts)
-    popularity = _zipf_weights(spec.movies, 1.0, rng)
-    cdf = np.cumsum(popularity)
+    cdf = np.cumsum(_zipf_weights(spec.movies, 1.0, rng))  # movie popularity
     cdf[-1] = 1.0
     movies = np.searchsorted(cdf, rng.random(spec.rows)).astype(np.int32)
     _make_pairs_unique(users, movies, cdf, spec.movies, rng)
-    probs = RATING_COUNTS / RATING_COUNTS.sum()
-    half_stars = (rng.choice(10, size=spec.rows, p=probs) + 1).astype(np.uint8)
+    half_stars = (rng.choice(10, size=spec.rows, p=RATING_COUNTS / RATING_COUNTS.sum()) + 1).astype(np.uint8)
     # Volume rising over the years: density growing linearly from 1 to 4 across the range.
     lo, hi = _epoch(spec.start), _epoch(spec.end)
     u = rng.random(spec.rows)
     frac = (np.sqrt(1.0 + 15.0 * u) - 1.0) / 3.0  # inverse CDF of density (1 + 3x) / 2.5 on [0, 1)
     ts = np.minimum(lo + (frac * (hi - lo)).astype(np.int64), hi - 1)
-    return {"userId": users, "movie_index": movies, "half_stars": half_stars, "timestamp": ts}
+    return users, movies, half_stars, ts
 
 
 def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
@@ -172,8 +160,7 @@ def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
     if spec.movies:
         ids[0] = 1
     years = np.clip(np.rint(2020 - rng.exponential(18.0, spec.movies)), 1902, 2019).astype(int)
-    titles: list[str] = []
-    genres: list[str] = []
+    titles, genres = [], []
     words = np.array(_WORDS)
     n_words = rng.integers(1, 4, spec.movies)
     picks = rng.integers(0, len(words), (spec.movies, 3))
@@ -194,83 +181,56 @@ def movie_table(spec: SynthSpec) -> tuple[np.ndarray, list[str], list[str]]:
 
 _FIVE = 100_000
 _FIVE_DIGITS = (np.arange(_FIVE)[:, None] // 10 ** np.arange(4, -1, -1) % 10 + 48).astype(np.uint8)
+_STARS = np.array([list(f"{h / 2:.1f}".encode()) for h in range(11)], dtype=np.uint8)  # "0.0" .. "5.0"
 
 
-def _digits(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """ASCII digits of non-negative ints, right-aligned in `width` columns, plus a keep-mask.
+def _digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASCII digits of non-negative ints, right-aligned, plus the mask that drops the leading zeros.
 
     Five digits at a time from a lookup table: one integer division per five digits.
     """
-    v = values.astype(np.int64)
+    v = full = values.astype(np.int64)
+    width = len(str(int(full.max())))
     groups = []
     for _ in range((width + 4) // 5):
         v, low = np.divmod(v, _FIVE)
         groups.append(_FIVE_DIGITS[low])
-    chars = np.concatenate(groups[::-1], axis=1)[:, -width:]
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    keep = (values.astype(np.int64)[:, None] >= powers) | (powers == 1)
-    return chars, keep
+    return np.concatenate(groups[::-1], axis=1)[:, -width:], (full[:, None] >= powers) | (powers == 1)
 
 
 def format_ratings(user: np.ndarray, movie: np.ndarray, half: np.ndarray, ts: np.ndarray) -> bytes:
     """CSV lines ``userId,movieId,rating,timestamp`` for the given rows, vectorised."""
     n = len(user)
-    comma = np.full((n, 1), ord(","), np.uint8)
-    newline = np.full((n, 1), ord("\n"), np.uint8)
-    yes = np.ones((n, 1), bool)
-    rating_chars = np.array([list(f"{h / 2:.1f}".encode()) for h in range(11)], dtype=np.uint8)[half]
-    parts = [
-        _digits(user, len(str(int(user.max())))),
-        (comma, yes),
-        _digits(movie, len(str(int(movie.max())))),
-        (comma, yes),
-        (rating_chars, np.ones((n, 3), bool)),
-        (comma, yes),
-        _digits(ts, len(str(int(ts.max())))),
-        (newline, yes),
-    ]
-    chars = np.concatenate([p[0] for p in parts], axis=1)
-    keep = np.concatenate([p[1] for p in parts], axis=1)
+    comma, newline = ((np.full((n, 1), ord(c), np.uint8), np.ones((n, 1), bool)) for c in ",\n")
+    stars = (_STARS[half], np.ones((n, 3), bool))
+    parts = [_digits(user), comma, _digits(movie), comma, stars, comma, _digits(ts), newline]
+    chars, keep = (np.concatenate(columns, axis=1) for columns in zip(*parts, strict=True))
     return chars[keep].tobytes()
 
 
-def write_movies(path: Path, ids: np.ndarray, titles: list[str], genres: list[str]) -> None:
-    """movies.csv exactly as MovieLens writes it (minimal quoting, LF line ends, UTF-8)."""
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(MOVIES_HEADER)
-        writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
-
-
-def synthesize(out: Path, spec: SynthSpec, make_zip: bool = False, chunk: int = 1_000_000) -> Path:
+def synthesize(out: Path, spec: SynthSpec, chunk: int = 1_000_000) -> Path:
     """Write out/ratings.csv and out/movies.csv (sorted like ml-25m: by userId, then movieId)."""
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    cols = ratings_arrays(spec)
+    user, movie_index, half_stars, ts = ratings_arrays(spec)
     ids, titles, genres = movie_table(spec)
-    # File order as in ml-25m: by userId, then movieId.
-    order = np.argsort(cols["userId"].astype(np.int64) << 32 | ids[cols["movie_index"]].astype(np.int64))
+    order = np.argsort(user.astype(np.int64) << 32 | ids[movie_index].astype(np.int64))
     log.info("generated %d ratings in %.1fs", spec.rows, time.perf_counter() - t0)
     tmp = out / f".ratings.csv.{os.getpid()}.tmp"
     with tmp.open("wb") as fh:
-        fh.write(RATINGS_HEADER)
+        fh.write(",".join(RATINGS_COLUMNS).encode() + b"\n")
         for start in range(0, spec.rows, chunk):
             idx = order[start : start + chunk]
-            fh.write(
-                format_ratings(
-                    cols["userId"][idx],
-                    ids[cols["movie_index"][idx]],
-                    cols["half_stars"][idx],
-                    cols["timestamp"][idx],
-                )
-            )
+            fh.write(format_ratings(user[idx], ids[movie_index[idx]], half_stars[idx], ts[idx]))
     os.replace(tmp, out / "ratings.csv")
-    tmp_movies = out / f".movies.csv.{os.getpid()}.tmp"
-    write_movies(tmp_movies, ids, titles, genres)
-    os.replace(tmp_movies, out / "movies.csv")
+    tmp = out / f".movies.csv.{os.getpid()}.tmp"
+    with tmp.open("w", encoding="utf-8", newline="") as fh:  # as MovieLens writes it: minimal quoting, LF
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(MOVIES_COLUMNS)
+        writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
+    os.replace(tmp, out / "movies.csv")
     log.info("wrote %s (%d ratings) in %.1fs", out, spec.rows, time.perf_counter() - t0)
-    if make_zip:
-        return pack_zip(out)
     return out
 
 
