@@ -68,17 +68,10 @@ class ColumnSink(io.RawIOBase):
         super().__init__()
         self.columns = [np.empty(rows, dtype=dtype) for dtype in dtypes]
         self.rows = 0
-        self._layout = np.dtype(
-            [("fields", ">i2")]
-            + [
-                field
-                for i, dtype in enumerate(dtypes)
-                for field in (
-                    (f"bytes{i}", ">i4"),
-                    (f"value{i}", ">f8" if np.dtype(dtype).kind == "f" else ">i8"),
-                )
-            ]
-        )
+        fields = [("fields", ">i2")]
+        for i, dtype in enumerate(dtypes):
+            fields += [(f"bytes{i}", ">i4"), (f"value{i}", ">f8" if np.dtype(dtype).kind == "f" else ">i8")]
+        self._layout = np.dtype(fields)
         self._pending = b""  # a partial row (or the header) waiting for the next buffer
         self._in_rows = False
 

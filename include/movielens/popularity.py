@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,15 +45,9 @@ TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
 SCORE_COLUMNS = ["rank", "movieId", "n_ratings", "mean_rating", "score"]
 # the types whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
-_DTYPES = {
-    "movieId": "int64",
-    "n_ratings": "int64",
-    "rating_sum": "float64",
-    "decayed": "float64",
-    "rank": "int64",
-    "mean_rating": "float64",
-    "score": "float64",
-}
+_DTYPES = dict.fromkeys(["movieId", "n_ratings", "rank"], "int64") | dict.fromkeys(
+    ["rating_sum", "decayed", "mean_rating", "score"], "float64"
+)
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -63,11 +58,6 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
 
 def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].astype({column: _DTYPES[column] for column in columns})
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
 def _check_top_n(top_n: int | None) -> None:
@@ -108,32 +98,21 @@ def aggregate(
     end_ts = end if isinstance(end, int) else as_midnight(end, "window end")
     rated = ratings.dropna(subset=["movieId", "rating"])
     age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
-    frame = pd.DataFrame(
-        {
-            "movieId": rated["movieId"].to_numpy(),
-            "rating": rated["rating"].to_numpy("float64"),
-            "weight": decay_weights(age_days, half_life_days),
-        }
-    )
+    weights = decay_weights(age_days, half_life_days)
+    frame = rated[["movieId"]].assign(rating=rated["rating"].to_numpy("float64"), weight=weights)
     stats = frame.groupby("movieId").agg(  # sorted by movieId
         n_ratings=("rating", "size"), rating_sum=("rating", "sum"), decayed=("weight", "sum")
     )
     return _typed(stats.reset_index(), AGGREGATE_COLUMNS)
 
 
-def score_movies(
-    ratings: pd.DataFrame,
-    *,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    top_n: int | None = DEFAULT_TOP_N,
-) -> pd.DataFrame:
+def score_movies(ratings: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
     """The ``bayes`` ranking of one window's ratings (at least ``movieId`` and ``rating``, one row each);
-    the arguments as :func:`score_aggregates`."""
+    the keyword arguments of :func:`score_aggregates`."""
     _require(ratings, ["movieId", "rating"], "ratings")
     rated = ratings[["movieId", "rating"]].dropna()
     stats = rated.groupby("movieId")["rating"].agg(n_ratings="count", rating_sum="sum").reset_index()
-    return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+    return score_aggregates(stats, **kwargs)
 
 
 def score_aggregates(
@@ -184,7 +163,8 @@ def rank_aggregates(
     rounded to :data:`TREND_DECIMALS` decimals, so that the order in which a database adds the weights cannot
     turn a tie into a difference of one ulp.
     """
-    _check_method(method)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     _check_top_n(top_n)
     if method == "bayes":
         return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
@@ -204,44 +184,23 @@ def rank_ratings(
     *,
     end: str | dt.date | dt.datetime | int,
     method: str,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    top_n: int | None = DEFAULT_TOP_N,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Rank the movies of ratings that are already one window (no filtering here) by ``method``:
-    :func:`aggregate`, then :func:`rank_aggregates`.
+    :func:`aggregate`, then :func:`rank_aggregates` (``kwargs``: its ``min_ratings``, ``prior_weight``,
+    ``top_n``).
 
     :param end: the window end; ``trending`` measures ages to it.
     :param half_life_days: ``trending`` only: a rating this many whole days old weighs 1/2.
     """
-    _check_method(method)
     stats = aggregate(ratings, end=end, half_life_days=half_life_days)
-    return rank_aggregates(
-        stats, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
-    )
+    return rank_aggregates(stats, method=method, **kwargs)
 
 
 def rank_window(
-    ratings: pd.DataFrame,
-    *,
-    end: str | dt.date | dt.datetime,
-    method: str,
-    window: str,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    top_n: int | None = DEFAULT_TOP_N,
+    ratings: pd.DataFrame, *, end: str | dt.date | dt.datetime, window: str, **kwargs: Any
 ) -> pd.DataFrame:
     """The ranking of ``window`` ending at ``end`` from raw ratings (rows outside the window are ignored):
-    :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings`."""
-    _check_method(method)
-    return rank_ratings(
-        select_window(ratings, end, window),
-        end=as_midnight(end, "window end"),
-        method=method,
-        min_ratings=min_ratings,
-        prior_weight=prior_weight,
-        half_life_days=half_life_days,
-        top_n=top_n,
-    )
+    :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings` with ``kwargs``."""
+    return rank_ratings(select_window(ratings, end, window), end=as_midnight(end, "window end"), **kwargs)
