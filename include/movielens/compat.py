@@ -107,13 +107,11 @@ else:
         return Table(conn_id=conn_id)
 
     def read_table(handle: Any) -> Any:
-        """The rows of a table as a DataFrame."""
         from astro.databases import create_database
 
         return create_database(handle.conn_id).export_table_to_pandas_dataframe(handle)
 
     def table_metadata(handle: Any) -> tuple[str, Any]:
-        """``(name, sqlalchemy MetaData with its schema)`` of a table, to reflect it."""
         return handle.name, handle.sqlalchemy_metadata
 
     RANKINGS_ASSET = Table(name=settings.RESULTS_TABLE, conn_id=settings.RESULTS_CONN_ID)

@@ -93,35 +93,26 @@ def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
 
 
 def on_demand_dag(dag_id: str, *, tags: list[str], **kwargs: Any) -> DAG:
-    """A DAG run by hand (``schedule=None``) or by an Asset/Dataset: one run at a time, no catch-up.
-
-    :param kwargs: ``description``, ``doc_md``, ``schedule`` and ``params`` of the DAG.
-    """
+    """A DAG run by hand (``schedule=None``) or by an Asset/Dataset, one run at a time, no catch-up;
+    ``kwargs``: its ``description``, ``doc_md``, ``schedule`` and ``params``."""
     start_date = pendulum.datetime(2019, 1, 1, tz="UTC")
     return _dag(dag_id, tags=tags, start_date=start_date, catchup=False, max_active_runs=1, **kwargs)
 
 
 def load_ratings_task(
-    task_id: str = "load_ratings",
-    *,
-    interval_start: str = settings.WINDOW_START_TEMPLATE,
-    interval_end: str = settings.WINDOW_END_TEMPLATE,
-    batch_size: int = settings.DEFAULT_BATCH_SIZE,
-    days: int = 1,
+    task_id: str = "load_ratings", *, days: int = 1, **kwargs: Any
 ) -> MovielensRatingsToSqlOperator:
     """The provider's transfer operator from the API connection into the results database's ``ratings``.
 
-    :param interval_start: Jinja templates rendered per run; by default the run's data interval.
     :param days: the most days the interval spans, which sets its timeout (:func:`api_paging`).
+    :param kwargs: more operator arguments: ``interval_start``/``interval_end`` (Jinja templates rendered per
+        run; by default the run's data interval), ``batch_size`` (by default ``settings.DEFAULT_BATCH_SIZE``).
     """
     return MovielensRatingsToSqlOperator(
         task_id=task_id,
         conn_id=settings.MOVIELENS_CONN_ID,
         sql_conn_id=settings.RESULTS_CONN_ID,
-        interval_start=interval_start,
-        interval_end=interval_end,
         table=settings.RATINGS_TABLE,
         schema=settings.results_schema(),
-        batch_size=batch_size,
-        **api_paging(days),
+        **{"batch_size": settings.DEFAULT_BATCH_SIZE, **api_paging(days), **kwargs},
     )

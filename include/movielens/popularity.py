@@ -1,9 +1,8 @@
 """Popular-movie lists of one window by several methods: the pure reference (pandas/numpy, no Airflow import).
 
-Every other implementation of the rankings (the SQL aggregate and dataframe step of the daily DAGs,
-:mod:`include.movielens.ranking`; the vectorised backtest) is tested against this module, so its semantics
-are spelled out here exactly. Windows (which ratings, ending at ``end``) are :mod:`include.movielens.windows`;
-timestamps are Unix seconds (UTC).
+Every other implementation of the rankings (the daily DAGs' SQL aggregate and dataframe step in
+:mod:`include.movielens.ranking`, the vectorised backtest) is tested against this module, so its semantics
+are spelled out here exactly. Windows: :mod:`include.movielens.windows`; timestamps: Unix seconds (UTC).
 
 **Methods** (:data:`METHODS`); ``n_ratings`` and ``mean_rating`` are always the window's count and mean:
 
@@ -18,22 +17,20 @@ timestamps are Unix seconds (UTC).
   builds). The sum is rounded to :data:`TREND_DECIMALS` decimals before ranking (summation order must not
   break ties); ties by movieId ascending.
 
-:func:`aggregate` (per-movie ``n_ratings``, ``rating_sum``, ``decayed``: the part a database does) and
-:func:`rank_aggregates` (the part a dataframe task does) are the split the pipeline uses. Every ranking lists
-each movie with at least one rating in the window once (``bayes``: at least ``min_ratings``), ranks 1..N
-without gaps, columns :data:`SCORE_COLUMNS`.
+The pipeline splits the work into :func:`aggregate` (what a database does) and :func:`rank_aggregates` (what
+a dataframe task does). Every ranking lists each movie with at least one rating in the window once
+(``bayes``: at least ``min_ratings``), ranks 1..N without gaps, columns :data:`SCORE_COLUMNS`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_midnight
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight
 from include.movielens.windows import select_window
 
 METHODS = ("count", "bayes", "trending")
@@ -66,8 +63,8 @@ def _check_top_n(top_n: int | None) -> None:
 
 
 def _numbered(scored: pd.DataFrame, order: list[str], top_n: int | None) -> pd.DataFrame:
-    """``scored`` sorted by ``order`` (score and n_ratings descending, movieId ascending), cut at ``top_n``,
-    ranked 1..N. movieId is unique: the order is total, no stable sort needed."""
+    """``scored`` sorted by ``order`` (movieId ascending, the rest descending; movieId is unique, so the
+    order is total), cut at ``top_n``, ranked 1..N."""
     ranked = scored.sort_values(order, ascending=[column == "movieId" for column in order])
     if top_n is not None:
         ranked = ranked.head(top_n)
@@ -83,10 +80,7 @@ def decay_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
 
 
 def aggregate(
-    ratings: pd.DataFrame,
-    *,
-    end: str | dt.date | dt.datetime | int,
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    ratings: pd.DataFrame, *, end: DateLike | int, half_life_days: float = DEFAULT_HALF_LIFE_DAYS
 ) -> pd.DataFrame:
     """Per-movie aggregates of one window's ratings (``movieId``, ``rating``, ``timestamp``, all before the
     window end ``end``, a UTC midnight or its Unix timestamp): what a SQL ``GROUP BY movieId`` computes.
@@ -172,17 +166,14 @@ def rank_aggregates(
     out = _typed(stats, AGGREGATE_COLUMNS)
     out = out[out["n_ratings"] > 0].copy()
     out["mean_rating"] = out["rating_sum"] / out["n_ratings"]
-    if method == "count":
-        out["score"] = out["n_ratings"].astype(float)
-    else:
-        out["score"] = out["decayed"].round(TREND_DECIMALS)
-    return _numbered(out, ["score", "movieId"], top_n)
+    score = out["n_ratings"].astype(float) if method == "count" else out["decayed"].round(TREND_DECIMALS)
+    return _numbered(out.assign(score=score), ["score", "movieId"], top_n)
 
 
 def rank_ratings(
     ratings: pd.DataFrame,
     *,
-    end: str | dt.date | dt.datetime | int,
+    end: DateLike | int,
     method: str,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
     **kwargs: Any,
@@ -198,9 +189,7 @@ def rank_ratings(
     return rank_aggregates(stats, method=method, **kwargs)
 
 
-def rank_window(
-    ratings: pd.DataFrame, *, end: str | dt.date | dt.datetime, window: str, **kwargs: Any
-) -> pd.DataFrame:
+def rank_window(ratings: pd.DataFrame, *, end: DateLike, window: str, **kwargs: Any) -> pd.DataFrame:
     """The ranking of ``window`` ending at ``end`` from raw ratings (rows outside the window are ignored):
     :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings` with ``kwargs``."""
     return rank_ratings(select_window(ratings, end, window), end=as_midnight(end, "window end"), **kwargs)

@@ -5,14 +5,13 @@ the per-day weights of :func:`weight_table`) and the dataframe step that ranks i
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_date, epoch_day
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_date, epoch_day
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     DEFAULT_HALF_LIFE_DAYS,
@@ -73,11 +72,7 @@ def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HAL
 
 
 def attach_movies(
-    scores: pd.DataFrame,
-    movies: pd.DataFrame | None,
-    *,
-    window_start: str | dt.date | dt.datetime,
-    window_end: str | dt.date | dt.datetime,
+    scores: pd.DataFrame, movies: pd.DataFrame | None, *, window_start: DateLike, window_end: DateLike
 ) -> pd.DataFrame:
     """:data:`RANKING_COLUMNS`: a ranking (``SCORE_COLUMNS``) with the window bounds (as ``datetime.date``)
     and each movie's ``title``/``genres``; movies missing from ``movies`` keep an empty title and genres (the
@@ -125,11 +120,10 @@ def rank_windows(
 
 
 def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """:func:`rank_windows` once per MovieLens genre, over the aggregates of that genre's movies only (the
-    genre's own window: ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
+    """:func:`rank_windows` (with ``kwargs``) once per MovieLens genre, over that genre's movies only (so
+    ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
 
     :param movies: ``movieId`` and ``genres`` (``|``-joined, as movies.csv) of at least the windows' movies.
-    :param kwargs: the keyword arguments of :func:`rank_windows`.
     """
     stats = stats.rename(columns=canonical_names(stats.columns))
     genres = movies[["movieId", "genres"]].astype({"movieId": "int64"}).drop_duplicates("movieId")

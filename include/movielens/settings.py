@@ -21,15 +21,14 @@ the one from import time. The environment variables:
     Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
     test suite sets 0, so that a failing task fails its run at once).
 ``MOVIELENS_RESULTS_SCHEMA``
-    Schema of the result tables and ``ratings`` where the database has schemas (default ``public``; SQLite
-    ignores it).
+    Schema of the result tables and ``ratings`` (default ``public``; SQLite has none).
 ``MOVIELENS_TASK_TIMEOUT``
     ``execution_timeout`` in seconds of every task whose work does not grow with its interval (default 1800;
     the widest window is always 365 days), and of one poke of the sensor in reschedule mode. Measured on the
     full 25M twin: a daily run's ranking half 16 s, one backtest cutoff 22 s (docs/benchmarks.md).
 ``MOVIELENS_LOAD_TIMEOUT_PER_DAY``
     Seconds a task that pages the API's ratings may add per day it pages (default 1, 30 times the slowest
-    measured rate): its timeout is ``MOVIELENS_TASK_TIMEOUT`` plus this times its days (:func:`load_timeout`).
+    measured rate), on top of ``MOVIELENS_TASK_TIMEOUT``.
 ``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``
     The Airflow pool of every task that pages the API (default ``movielens_api``) and its size (default 4),
     which airflow_settings.yaml, docker-compose.yml's ``airflow-init`` and ``make up`` create.
@@ -49,6 +48,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from functools import partial
 from pathlib import Path
 
 from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
@@ -114,10 +114,6 @@ def data_location() -> str:
     return Path(raw).expanduser().resolve().as_uri()
 
 
-def data_conn_id() -> str | None:
-    return _env_str("MOVIELENS_DATA_CONN_ID", None)
-
-
 def ranking_csv_key(dag_id: str, ds: str) -> str:
     """Where, under :func:`data_location`, a DAG keeps one window's ranking CSV."""
     return f"rankings/{dag_id}/{ds}.csv"
@@ -132,24 +128,22 @@ def schedule_window() -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def task_retries() -> int:
-    return _env_int("MOVIELENS_TASK_RETRIES", 2, minimum=0)
+# The settings that are one variable each, read at every call: (variable, default[, minimum]).
+data_conn_id = partial(_env_str, "MOVIELENS_DATA_CONN_ID", None)
+results_schema = partial(_env_str, "MOVIELENS_RESULTS_SCHEMA", "public")
+api_pool = partial(_env_str, "MOVIELENS_API_POOL", API_POOL)
+api_pool_slots = partial(_env_int, "MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
+alert_conn_id = partial(_env_str, "MOVIELENS_ALERT_CONN_ID", None)
+max_active_runs = partial(_env_int, "MOVIELENS_MAX_ACTIVE_RUNS", 2)
+task_retries = partial(_env_int, "MOVIELENS_TASK_RETRIES", 2, minimum=0)
+sensor_poke_interval = partial(_env_int, "MOVIELENS_SENSOR_POKE_INTERVAL", 300)
+sensor_timeout = partial(_env_int, "MOVIELENS_SENSOR_TIMEOUT", 3600)
+top_n = partial(_env_int, "MOVIELENS_TOP_N", TOP_N)
+history_start = partial(_env_date, "MOVIELENS_HISTORY_START", dt.date(1995, 1, 9))
 
 
 def task_retry_delay() -> dt.timedelta:
     return dt.timedelta(seconds=_env_int("MOVIELENS_TASK_RETRY_DELAY", 60, minimum=0))
-
-
-def max_active_runs() -> int:
-    return _env_int("MOVIELENS_MAX_ACTIVE_RUNS", 2)
-
-
-def sensor_poke_interval() -> int:
-    return _env_int("MOVIELENS_SENSOR_POKE_INTERVAL", 300)
-
-
-def sensor_timeout() -> int:
-    return _env_int("MOVIELENS_SENSOR_TIMEOUT", 3600)
 
 
 def sensor_deferrable() -> bool:
@@ -157,10 +151,6 @@ def sensor_deferrable() -> bool:
     if raw not in ("true", "false", "1", "0", "yes", "no"):
         raise ValueError(f"MOVIELENS_SENSOR_DEFERRABLE must be true or false, got {raw!r}")
     return raw in ("true", "1", "yes")
-
-
-def results_schema() -> str | None:
-    return _env_str("MOVIELENS_RESULTS_SCHEMA", "public")
 
 
 def task_timeout() -> dt.timedelta:
@@ -185,23 +175,3 @@ def sensor_execution_timeout(deferrable: bool) -> dt.timedelta:
     if not deferrable:
         return task_timeout()
     return task_timeout() + dt.timedelta(seconds=sensor_timeout() + 2 * sensor_poke_interval())
-
-
-def api_pool() -> str:
-    return _env_str("MOVIELENS_API_POOL", API_POOL)
-
-
-def api_pool_slots() -> int:
-    return _env_int("MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
-
-
-def alert_conn_id() -> str | None:
-    return _env_str("MOVIELENS_ALERT_CONN_ID", None)
-
-
-def top_n() -> int:
-    return _env_int("MOVIELENS_TOP_N", TOP_N)
-
-
-def history_start() -> dt.date:
-    return _env_date("MOVIELENS_HISTORY_START", dt.date(1995, 1, 9))

@@ -1,17 +1,13 @@
 """``transform``, ``dataframe`` and ``cleanup`` without the Astro SDK: TaskFlow tasks over common-sql hooks.
 
-The Airflow 3 side of :mod:`include.movielens.compat` (astro-sdk-python cannot import there). The tasks keep
-the SDK's contract, so that :mod:`include.movielens.pipeline` is written once:
-
-* a **table handle** is a small dict ``{"conn_id", "name", "schema"}`` that travels through XCom;
-  :func:`temp_table` asks for a fresh ``_tmp_<hex>`` table, dropped by :func:`cleanup`;
-* a ``@transform`` function returns a ``SELECT`` with Jinja placeholders: a table argument renders as its
-  quoted, validated name, any other argument as a bind parameter (as the SDK renders them); the rows go into
-  the ``output_table`` with ``CREATE TABLE ... AS``;
-* a ``@dataframe`` function gets its ``pd.DataFrame``-annotated table arguments as frames (the *runtime*
-  annotation, as the SDK reads it); a returned frame is written to the ``output_table``.
-
-The task SDK gives tasks no metadata-database session: every read and write goes through the connection.
+The Airflow 3 side of :mod:`include.movielens.compat`, keeping the SDK's contract so that
+:mod:`include.movielens.pipeline` is written once. A **table handle** is a small dict ``{"conn_id", "name",
+"schema"}`` that travels through XCom (:func:`temp_table`: a fresh ``_tmp_<hex>`` table, which :func:`cleanup`
+drops). A ``@transform`` function returns a ``SELECT`` whose Jinja placeholders render a table argument as its
+quoted, validated name and any other argument as a bind parameter; its rows go into ``output_table`` with
+``CREATE TABLE ... AS``. A ``@dataframe`` function gets its ``pd.DataFrame``-annotated table arguments (the
+*runtime* annotation, as the SDK reads it) as frames; a returned frame is written to ``output_table``. Tasks
+get no metadata-database session on Airflow 3: every read and write goes through the connection.
 """
 
 from __future__ import annotations
@@ -35,7 +31,6 @@ __all__ = ["cleanup", "dataframe", "read_table", "table", "table_metadata", "tem
 
 #: Marks a handle that asks for a fresh temporary table (given its name when the task runs).
 _TEMP = "__temporary__"
-_HANDLE_KEYS = {"conn_id", "name", "schema"}
 
 
 def table(name: str, conn_id: str, schema: str | None = None) -> dict:
@@ -49,7 +44,7 @@ def temp_table(conn_id: str) -> dict:
 
 
 def is_handle(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == _HANDLE_KEYS
+    return isinstance(value, dict) and set(value) == {"conn_id", "name", "schema"}
 
 
 def _resolved(handle: dict) -> tuple[sa.engine.Engine, str, str | None]:

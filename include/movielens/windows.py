@@ -6,19 +6,17 @@ ratings of the N days before it, ``end - N days <= timestamp < end``; ``all`` ho
 ``"all"``); the daily DAGs rank the finite ones, :data:`WINDOW_DAYS`, stored as ``window_days``.
 :func:`window_days` and :func:`window_label` are the only conversions between the two forms.
 
-A window is ranked only when *complete*, every one of its days marked in ``loaded_days``
-(:func:`plan_windows`); the others are reported missing and left "not computed", never ranked from partial
-data. :func:`missing_ranges` gives the days not loaded yet as ranges to load (``fill_history``).
+A window is ranked only when all its days are in ``loaded_days`` (:func:`plan_windows`), never from partial
+data; :func:`missing_ranges` gives the days not loaded yet as ranges to load (``fill_history``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_midnight
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight
 
 WINDOWS: dict[str, int | None] = {"1d": 1, "7d": 7, "30d": 30, "365d": 365, "all": None}
 #: The windows the daily DAGs rank, in days.
@@ -43,7 +41,7 @@ def window_start(end: int, window: str) -> int | None:
     return None if days is None else end - days * DAY_SECONDS
 
 
-def select_window(ratings: pd.DataFrame, end: str | dt.date | dt.datetime, window: str) -> pd.DataFrame:
+def select_window(ratings: pd.DataFrame, end: DateLike, window: str) -> pd.DataFrame:
     """The rows of ``ratings`` inside ``window`` ending at ``end``."""
     end_ts = as_midnight(end, "window end")
     start_ts = window_start(end_ts, window)
@@ -81,8 +79,6 @@ def missing_ranges(loaded_days: Iterable[int], start_ts: int, end_ts: int) -> li
     for day in range(start_ts, end_ts, DAY_SECONDS):
         if day in loaded:
             continue
-        if ranges and ranges[-1][1] == day:
-            ranges[-1] = (ranges[-1][0], day + DAY_SECONDS)
-        else:
-            ranges.append((day, day + DAY_SECONDS))
+        start = ranges.pop()[0] if ranges and ranges[-1][1] == day else day  # extends the run before it
+        ranges.append((start, day + DAY_SECONDS))
     return ranges
