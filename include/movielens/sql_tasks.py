@@ -6,8 +6,9 @@ The Airflow 3 side of :mod:`include.movielens.compat`, keeping the SDK's contrac
 drops). A ``@transform`` function returns a ``SELECT`` whose Jinja placeholders render a table argument as its
 quoted, validated name and any other argument as a bind parameter; its rows go into ``output_table`` with
 ``CREATE TABLE ... AS``. A ``@dataframe`` function gets its ``pd.DataFrame``-annotated table arguments (the
-*runtime* annotation, as the SDK reads it) as frames; a returned frame is written to ``output_table``. Tasks
-get no metadata-database session on Airflow 3: every read and write goes through the connection.
+*runtime* annotation, as the SDK reads it) as frames; a returned frame is written to ``output_table``,
+anything else is returned as it is. Tasks get no metadata-database session on Airflow 3: every read and
+write goes through the connection.
 """
 
 from __future__ import annotations
