@@ -11,15 +11,14 @@ DOC_MD = """
 ### 01_python — the starting point: a Python task and `requests`
 
 Pages each day's ratings from the Movie Rating API with a small hand-written `requests` client
-(`include/movielens/client.py`: limit/offset paging by hand, details from the Airflow connection
-`movielens`) and streams them into the table `ratings` of `movielens_results`, replacing that day in one
-transaction (the provider's shared loader). The ranking half is every DAG's (`include/movielens/pipeline.py`):
-the 1/7/30/365-day windows before the day aggregated in SQL, ranked by count, bayes and trending into
-`movie_rankings` and `genre_rankings`, the day's chosen list published in `popular_movies` and checked, and
-`rankings/01_python/<ds>.csv` exported; through the Astro SDK on Airflow 2, TaskFlow and common-sql on 3.
+(`include/movielens/client.py`: limit/offset paging by hand, details from the Airflow connection `movielens`)
+and replaces that day of the table `ratings` of `movielens_results` in one transaction. The ranking half is
+every DAG's (`include/movielens/pipeline.py`): the 1/7/30/365-day windows before the day ranked by count,
+bayes and trending into `movie_rankings` and `genre_rankings`, the day's list published in `popular_movies`,
+and `rankings/01_python/<ds>.csv`; through the Astro SDK on Airflow 2, TaskFlow and common-sql on 3.
 
-What it demonstrates: the plain-Python baseline the next DAGs improve on (no retries on HTTP errors,
-no typed errors). Params: `min_ratings`, `prior_weight`, `top_n`.
+What it demonstrates: the plain-Python baseline the next DAGs improve on (no retries on HTTP errors, no typed
+errors). Params: `min_ratings`, `prior_weight`, `top_n`, `half_life_days`.
 """
 
 with movielens_dag("01_python", doc_md=DOC_MD, tags=["python-operator"]) as dag:

@@ -13,9 +13,7 @@ DOC_MD = """
 
 `MovielensHook` (plugins/airflow_movielens) owns the connection handling, paging, timeouts, retries with
 backoff and typed errors; the task streams the interval's pages into the table `ratings` of
-`movielens_results` (one transaction per interval) and checks the count against the API's `total`.
-Ranking as in every DAG: SQL aggregation per movie (`@aql.transform`), an `@aql.dataframe` ranking into
-`movie_rankings`, and `rankings/02_hook/<ds>.csv`.
+`movielens_results` (one transaction per interval), checked against the API's `total`. Ranking as in 01.
 
 What it demonstrates: moving connection logic out of the DAG into a reusable hook.
 """

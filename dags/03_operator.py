@@ -11,12 +11,11 @@ DOC_MD = """
 `MovielensRatingsToSqlOperator` loads `{{ data_interval_start | ds }}` .. `{{ data_interval_end | ds }}`
 (see the *Rendered Template* tab) into the table `ratings` of `movielens_results`: paged through the hook,
 streamed in bounded memory (`COPY` on PostgreSQL), checked against the API's `total`, the interval replaced
-in one transaction. It returns only `{table, start_date, end_date, count, deleted}` through XCom. The Astro
-SDK ranking then fills `movie_rankings` and `rankings/03_operator/<ds>.csv`.
+in one transaction. It returns only `{table, start_date, end_date, count, deleted}` through XCom. Ranking
+as in 01.
 
 What it demonstrates: a reusable operator whose inputs are Jinja templates rendered per interval.
 """
 
 with movielens_dag("03_operator", doc_md=DOC_MD, tags=["operator", "jinja"]) as dag:
-    load_ratings = load_ratings_task()
-    rank_and_publish(load_ratings)
+    rank_and_publish(load_ratings_task())

@@ -15,9 +15,7 @@ worker slot between pokes (`MOVIELENS_SENSOR_POKE_INTERVAL`, default 300 s) unti
 `MOVIELENS_SENSOR_TIMEOUT` (default 3600 s) passes and the run fails. With `MOVIELENS_SENSOR_DEFERRABLE=true`
 it waits in the triggerer instead (`MovielensRatingsTrigger`, no worker slot at all). A day without ratings
 whose window is *closed* (the API already has later ratings) is not waited for: the run goes on to an empty
-ranking. Then the transfer operator of 03 loads the interval into the table `ratings` and the Astro SDK
-ranking fills `movie_rankings` and
-`rankings/04_sensor/<ds>.csv`.
+ranking. Then the transfer operator of 03 loads the interval; ranking as in 01.
 
 What it demonstrates: a sensor gating the pipeline on data availability without blocking a worker.
 """
@@ -36,6 +34,4 @@ with movielens_dag("04_sensor", doc_md=DOC_MD, tags=["sensor", "operator"]) as d
         # one poke per try in reschedule mode; the whole wait when deferred (never before `timeout`)
         execution_timeout=settings.sensor_execution_timeout(deferrable),
     )
-    load_ratings = load_ratings_task()
-    wait_for_ratings >> load_ratings
-    rank_and_publish(load_ratings)
+    rank_and_publish(wait_for_ratings >> load_ratings_task())

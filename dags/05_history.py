@@ -12,17 +12,13 @@ DOC_MD = """
 
 Triggered by hand (`airflow dags trigger 05_history -c '{"history_start": "1995-01-01", "history_end":
 "2019-01-01"}'`). `check_range` fails the run before any write when the range is not days in order, holds no
-rating, or ends after the day after the API's newest rating. Then the provider's transfer operator pages the
-API through `MovielensHook` and streams the ratings into the table `ratings` of `movielens_results` in bounded
-memory (`COPY` on PostgreSQL), then replaces `[history_start, history_end)` and marks each of its days in
-`loaded_days` in ONE transaction. Afterwards the daily DAGs find their 7-, 30- and 365-day windows complete
-and rank them.
+rating, or ends after the day after the API's newest rating. Then the transfer operator of 03 streams the
+ratings into the table `ratings` of `movielens_results` in bounded memory, replacing `[history_start,
+history_end)` and marking each of its days in `loaded_days` in ONE transaction. Afterwards the daily DAGs
+find their 7-, 30- and 365-day windows complete and rank them.
 
 What it demonstrates: a backfill without thousands of daily runs, through the same loader as 03/04.
 """
-
-#: Ratings per API request for the history load (the API's default ``API_MAX_LIMIT``).
-HISTORY_BATCH_SIZE = 10_000
 
 with on_demand_dag(
     "05_history",
@@ -55,6 +51,6 @@ with on_demand_dag(
         "load_history",
         interval_start="{{ params.history_start }}",
         interval_end="{{ params.history_end }}",
-        batch_size=HISTORY_BATCH_SIZE,
+        batch_size=10_000,  # ratings per request: the API's default API_MAX_LIMIT
         days=settings.MOVIELENS_SPAN_DAYS,  # a range holds at most what a MovieLens release spans
     )

@@ -11,10 +11,10 @@ DOC_MD = """
 ### 06_evaluation — which popular list to serve
 
 Scheduled on the `movie_rankings` Dataset (every publish of a daily DAG). It runs the backtest of
-`make evaluate` (include/movielens/backtest.py) over the ratings loaded into `movielens_results` for the
-latest month start whose horizon lies inside the loaded data, and stores HR@K, nDCG@K and coverage per
-(method, window) in the table `ranking_evaluation`. A cutoff already stored is skipped, so new rows appear
-at most once a month. Params: `horizon_days`, `k`, and `cutoffs` (explicit days, for a re-evaluation).
+`make evaluate` (include/movielens/backtest.py) over the ratings in `movielens_results` for the latest month
+start whose horizon lies inside the loaded data, and stores HR@K, nDCG@K and coverage per (method, window) in
+`ranking_evaluation`. A cutoff already stored is skipped, so new rows appear at most once a month. Params:
+`horizon_days`, `k`, and `cutoffs` (explicit days, for a re-evaluation).
 Then `choose_list` decides, from every stored evaluation, which list to serve from which day (best mean
 nDCG@10 over the three latest cutoffs known by that day, switching only for a 5 % better list; the rule is
 include/movielens/choice.py) into `ranking_choice`, and republishes `popular_movies` where a decision changed.

@@ -1,10 +1,9 @@
 """PostgreSQL's binary ``COPY ... TO STDOUT`` of 8-byte numeric columns, straight into numpy columns.
 
-psycopg2's ``copy_expert`` hands every row to a file's ``write``. Behind a :class:`io.BufferedWriter` those
-calls only fill a buffer; each full buffer reaches :class:`ColumnSink`, which decodes its whole rows at once
-with a numpy record type (every row has the same layout: a field count, then a length and 8 bytes per
-column) into columns allocated at their final size. No Python object per row or value is kept, and the
-only full-size memory is the columns themselves.
+The driver hands every row to a file's ``write``; behind a :class:`io.BufferedWriter` those calls only fill
+a buffer, and each full buffer reaches :class:`ColumnSink`, which decodes its whole rows at once with a numpy
+record type (every row: a field count, then a length and 8 bytes per column) into columns allocated at their
+final size. No Python object per row or value is kept: the only full-size memory is the columns.
 """
 
 from __future__ import annotations
@@ -68,17 +67,10 @@ class ColumnSink(io.RawIOBase):
         super().__init__()
         self.columns = [np.empty(rows, dtype=dtype) for dtype in dtypes]
         self.rows = 0
-        self._layout = np.dtype(
-            [("fields", ">i2")]
-            + [
-                field
-                for i, dtype in enumerate(dtypes)
-                for field in (
-                    (f"bytes{i}", ">i4"),
-                    (f"value{i}", ">f8" if np.dtype(dtype).kind == "f" else ">i8"),
-                )
-            ]
-        )
+        fields = [("fields", ">i2")]
+        for i, dtype in enumerate(dtypes):
+            fields += [(f"bytes{i}", ">i4"), (f"value{i}", ">f8" if np.dtype(dtype).kind == "f" else ">i8")]
+        self._layout = np.dtype(fields)
         self._pending = b""  # a partial row (or the header) waiting for the next buffer
         self._in_rows = False
 

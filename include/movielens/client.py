@@ -1,8 +1,8 @@
-"""The hand-written ``requests`` client used by 01_python (the textbook's starting point).
+"""The hand-written ``requests`` client of 01_python (the textbook's starting point).
 
-It pages through ``/ratings`` with ``limit``/``offset`` by hand. Connection details come from the Airflow
-connection (``movielens`` by default), never from the code. The later DAGs replace this module with the
-provider's ``MovielensHook`` (retries, typed errors, dtypes); this one is deliberately small.
+It pages through ``/ratings`` with ``limit``/``offset`` by hand, connection details from the Airflow
+connection (``movielens`` by default), never from the code. The later DAGs replace it with the provider's
+``MovielensHook`` (retries, typed errors, dtypes); this one is deliberately small.
 """
 
 from __future__ import annotations
@@ -19,17 +19,12 @@ DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 
 
 def base_url_from_connection(conn_id: str) -> tuple[str, tuple[str, str] | None]:
-    """Build the API base URL and basic-auth pair from an Airflow connection."""
+    """The API base URL and basic-auth pair of an Airflow connection."""
     from airflow_movielens.version_compat import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
     host = (conn.host or "localhost").rstrip("/")
-    if "://" in host:
-        base = host
-    else:
-        scheme = conn.schema or "http"
-        port = conn.port or 5000
-        base = f"{scheme}://{host}:{port}"
+    base = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 5000}"
     auth = (conn.login, conn.password or "") if conn.login else None
     return base, auth
 
@@ -47,16 +42,8 @@ def iter_ratings(
     with requests.Session() as session:
         session.auth = auth
         while True:
-            response = session.get(
-                f"{base}/ratings",
-                params={
-                    "start_date": start_date,
-                    "end_date": end_date,
-                    "offset": offset,
-                    "limit": batch_size,
-                },
-                timeout=timeout,
-            )
+            params = {"start_date": start_date, "end_date": end_date, "offset": offset, "limit": batch_size}
+            response = session.get(f"{base}/ratings", params=params, timeout=timeout)
             response.raise_for_status()
             page = response.json()
             batch = page.get("result") or []
@@ -70,8 +57,6 @@ def iter_ratings(
     log.info("Fetched %d ratings for [%s, %s) from %s", offset, start_date, end_date, base)
 
 
-def fetch_ratings(
-    conn_id: str, start_date: str, end_date: str, batch_size: int = 1000
-) -> list[dict[str, Any]]:
+def fetch_ratings(conn_id: str, start_date: str, end_date: str, batch_size: int = 1000) -> list[dict]:
     """All ratings of ``[start_date, end_date)`` as a list of dicts."""
     return list(iter_ratings(conn_id, start_date, end_date, batch_size=batch_size))

@@ -1,17 +1,14 @@
 """The one place that decides, at import time, which path the DAGs take: Astro SDK or TaskFlow + common-sql.
 
-* **Airflow 2.10 with astro-sdk-python installed** (the default image): ``transform`` and ``dataframe`` are
-  ``astro.sql``'s ``@aql.transform`` and ``@aql.dataframe``, tables are SDK :class:`~astro.table.Table`\\ s,
-  ``movie_rankings`` is an SDK Table (a Dataset), and the temporary tables are dropped by ``aql.cleanup``.
-* **Airflow 3.x** (the SDK cannot import there: ``airflow.datasets`` is gone): the same decorators from
-  :mod:`include.movielens.sql_tasks` -- TaskFlow tasks that run the same SQL through the results
-  connection's common-sql ``DbApiHook`` and hand pandas frames to the same pure functions --
-  ``movie_rankings`` is an ``airflow.sdk.Asset`` with the SDK Table's URI, names come from ``airflow.sdk``,
-  and the daily schedule is ``CronDataIntervalTimetable("@daily", timezone="UTC")`` (a plain ``"@daily"``
-  has zero-length data intervals on Airflow 3).
+* **Airflow 2.10 with astro-sdk-python** (the default image): ``transform``/``dataframe``/``cleanup`` are the
+  SDK's ``aql`` ones, tables and ``movie_rankings`` (a Dataset) are SDK ``Table`` objects.
+* **Airflow 3.x** (the SDK cannot import there): the same decorators from :mod:`include.movielens.sql_tasks`,
+  ``movie_rankings`` an ``airflow.sdk.Asset`` with the SDK Table's URI, names from ``airflow.sdk``, and the
+  daily schedule ``CronDataIntervalTimetable("@daily", timezone="UTC")`` (a plain ``"@daily"`` has
+  zero-length data intervals on Airflow 3).
 
-The DAG files and :mod:`include.movielens.pipeline` import from here only; nothing else asks which Airflow
-runs. The choice is what is installed, never a setting.
+The DAG files and :mod:`include.movielens.pipeline` import from here only; the choice is what is installed,
+never a setting.
 """
 
 from __future__ import annotations
@@ -99,7 +96,6 @@ else:
     transform = aql.transform
 
     def cleanup(tables: list, **kwargs: Any) -> Any:
-        """``aql.cleanup`` of the run's temporary tables."""
         return aql.cleanup(tables_to_cleanup=tables, **kwargs)
 
     def table(name: str, conn_id: str, schema: str | None = None) -> Table:
@@ -111,13 +107,11 @@ else:
         return Table(conn_id=conn_id)
 
     def read_table(handle: Any) -> Any:
-        """The rows of a table as a DataFrame."""
         from astro.databases import create_database
 
         return create_database(handle.conn_id).export_table_to_pandas_dataframe(handle)
 
     def table_metadata(handle: Any) -> tuple[str, Any]:
-        """``(name, sqlalchemy MetaData with its schema)`` of a table, to reflect it."""
         return handle.name, handle.sqlalchemy_metadata
 
     RANKINGS_ASSET = Table(name=settings.RESULTS_TABLE, conn_id=settings.RESULTS_CONN_ID)

@@ -1,13 +1,14 @@
-"""What the six DAGs share: default_args and tags; the daily DAGs' schedule, window and params; the triggered
-DAGs' one-run-at-a-time settings; the load step (one place, no copy-paste).
+"""What the six DAGs share: default_args and tags, the daily DAGs' schedule, window and params, the triggered
+DAGs' one-run-at-a-time settings, and the load step of 03_operator, 04_sensor and 05_history.
 
-Operations every task gets from ``default_args``: retries with backoff, an ``execution_timeout`` (the fixed
-bound :func:`settings.task_timeout`) and ``on_failure_callback`` (:mod:`include.movielens.alerts`). A task
-that pages the API's ratings takes :func:`api_paging` on top: the pool ``movielens_api`` and a timeout that
-grows with the days it pages."""
+Every task gets from ``default_args`` retries with backoff, an ``execution_timeout`` (the fixed bound
+:func:`settings.task_timeout`) and ``on_failure_callback`` (:mod:`include.movielens.alerts`); a task that
+pages the API's ratings takes :func:`api_paging` on top: the pool ``movielens_api`` and a timeout that grows
+with the days it pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pendulum
@@ -60,15 +61,18 @@ def default_args() -> dict:
 
 
 def api_paging(days: int) -> dict[str, Any]:
-    """The operator arguments of a task that pages ``days`` days of ratings from the Movie Rating API: the
-    API's pool (concurrent pulls are capped) and an ``execution_timeout`` that grows with the days."""
+    """The arguments of a task that pages ``days`` days of ratings from the Movie Rating API: the API's pool
+    (concurrent pulls are capped) and an ``execution_timeout`` that grows with the days."""
     return {"pool": settings.api_pool(), "execution_timeout": settings.load_timeout(days)}
 
 
-def _dag(dag_id: str, *, doc_md: str, tags: list[str], **kwargs: Any) -> DAG:
+def _utc(day: dt.date) -> pendulum.DateTime:
+    return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+
+
+def _dag(dag_id: str, *, tags: list[str], **kwargs: Any) -> DAG:
     """What every DAG of the project shares: its default_args and tags."""
-    tags = [*settings.TAGS, *tags]
-    return DAG(dag_id=dag_id, doc_md=doc_md, default_args=default_args(), tags=tags, **kwargs)
+    return DAG(dag_id=dag_id, default_args=default_args(), tags=[*settings.TAGS, *tags], **kwargs)
 
 
 def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
@@ -80,51 +84,35 @@ def movielens_dag(dag_id: str, *, doc_md: str, tags: list[str]) -> DAG:
         tags=tags,
         description="Daily popular-movie ranking of the MovieLens ratings.",
         schedule=DAILY,
-        start_date=pendulum.datetime(start.year, start.month, start.day, tz="UTC"),
-        end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC"),
+        start_date=_utc(start),
+        end_date=_utc(end),
         catchup=True,
         max_active_runs=settings.max_active_runs(),
         params=ranking_params(),
     )
 
 
-def on_demand_dag(
-    dag_id: str, *, description: str, doc_md: str, schedule: Any, params: dict[str, Param], tags: list[str]
-) -> DAG:
-    """A DAG run by hand (``schedule=None``) or by an Asset/Dataset: one run at a time, no catch-up."""
-    return _dag(
-        dag_id,
-        doc_md=doc_md,
-        tags=tags,
-        description=description,
-        schedule=schedule,
-        start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        params=params,
-    )
+def on_demand_dag(dag_id: str, *, tags: list[str], **kwargs: Any) -> DAG:
+    """A DAG run by hand (``schedule=None``) or by an Asset/Dataset, one run at a time, no catch-up;
+    ``kwargs``: its ``description``, ``doc_md``, ``schedule`` and ``params``."""
+    start_date = pendulum.datetime(2019, 1, 1, tz="UTC")
+    return _dag(dag_id, tags=tags, start_date=start_date, catchup=False, max_active_runs=1, **kwargs)
 
 
 def load_ratings_task(
-    task_id: str = "load_ratings",
-    *,
-    interval_start: str = settings.WINDOW_START_TEMPLATE,
-    interval_end: str = settings.WINDOW_END_TEMPLATE,
-    batch_size: int = settings.DEFAULT_BATCH_SIZE,
-    days: int = 1,
+    task_id: str = "load_ratings", *, days: int = 1, **kwargs: Any
 ) -> MovielensRatingsToSqlOperator:
-    """The provider's transfer operator as 03_operator, 04_sensor and 05_history use it: an interval (Jinja
-    templates rendered per run; by default the run's data interval) from the API connection into the results
-    database's ``ratings`` table; ``days``, the most days the interval spans, sets its timeout
-    (:func:`api_paging`)."""
+    """The provider's transfer operator from the API connection into the results database's ``ratings``.
+
+    :param days: the most days the interval spans, which sets its timeout (:func:`api_paging`).
+    :param kwargs: more operator arguments: ``interval_start``/``interval_end`` (Jinja templates rendered per
+        run; by default the run's data interval), ``batch_size`` (by default ``settings.DEFAULT_BATCH_SIZE``).
+    """
     return MovielensRatingsToSqlOperator(
         task_id=task_id,
         conn_id=settings.MOVIELENS_CONN_ID,
         sql_conn_id=settings.RESULTS_CONN_ID,
-        interval_start=interval_start,
-        interval_end=interval_end,
         table=settings.RATINGS_TABLE,
         schema=settings.results_schema(),
-        batch_size=batch_size,
-        **api_paging(days),
+        **{"batch_size": settings.DEFAULT_BATCH_SIZE, **api_paging(days), **kwargs},
     )

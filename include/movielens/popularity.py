@@ -1,9 +1,8 @@
 """Popular-movie lists of one window by several methods: the pure reference (pandas/numpy, no Airflow import).
 
-Every other implementation of the rankings (the SQL aggregate and dataframe step of the daily DAGs,
-:mod:`include.movielens.ranking`; the vectorised backtest) is tested against this module, so its semantics
-are spelled out here exactly. Windows (which ratings, ending at ``end``) are :mod:`include.movielens.windows`;
-timestamps are Unix seconds (UTC).
+Every other implementation of the rankings (the daily DAGs' SQL aggregate and dataframe step in
+:mod:`include.movielens.ranking`, the vectorised backtest) is tested against this module, so its semantics
+are spelled out here exactly. Windows: :mod:`include.movielens.windows`; timestamps: Unix seconds (UTC).
 
 **Methods** (:data:`METHODS`); ``n_ratings`` and ``mean_rating`` are always the window's count and mean:
 
@@ -18,21 +17,20 @@ timestamps are Unix seconds (UTC).
   builds). The sum is rounded to :data:`TREND_DECIMALS` decimals before ranking (summation order must not
   break ties); ties by movieId ascending.
 
-:func:`aggregate` (per-movie ``n_ratings``, ``rating_sum``, ``decayed``: the part a database does) and
-:func:`rank_aggregates` (the part a dataframe task does) are the split the pipeline uses. Every ranking lists
-each movie with at least one rating in the window once (``bayes``: at least ``min_ratings``), ranks 1..N
-without gaps, columns :data:`SCORE_COLUMNS`.
+The pipeline splits the work into :func:`aggregate` (what a database does) and :func:`rank_aggregates` (what
+a dataframe task does). Every ranking lists each movie with at least one rating in the window once
+(``bayes``: at least ``min_ratings``), ranks 1..N without gaps, columns :data:`SCORE_COLUMNS`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_midnight
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight
 from include.movielens.windows import select_window
 
 METHODS = ("count", "bayes", "trending")
@@ -44,15 +42,9 @@ TREND_DECIMALS = 9
 AGGREGATE_COLUMNS = ["movieId", "n_ratings", "rating_sum", "decayed"]
 SCORE_COLUMNS = ["rank", "movieId", "n_ratings", "mean_rating", "score"]
 # the types whatever the database driver returned (e.g. ``Decimal`` for PostgreSQL's NUMERIC)
-_DTYPES = {
-    "movieId": "int64",
-    "n_ratings": "int64",
-    "rating_sum": "float64",
-    "decayed": "float64",
-    "rank": "int64",
-    "mean_rating": "float64",
-    "score": "float64",
-}
+_DTYPES = dict.fromkeys(["movieId", "n_ratings", "rank"], "int64") | dict.fromkeys(
+    ["rating_sum", "decayed", "mean_rating", "score"], "float64"
+)
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -65,19 +57,14 @@ def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].astype({column: _DTYPES[column] for column in columns})
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-
-
 def _check_top_n(top_n: int | None) -> None:
     if top_n is not None and top_n < 1:
         raise ValueError(f"top_n must be >= 1, got {top_n}")
 
 
 def _numbered(scored: pd.DataFrame, order: list[str], top_n: int | None) -> pd.DataFrame:
-    """``scored`` sorted by ``order`` (score and n_ratings descending, movieId ascending), cut at ``top_n``,
-    ranked 1..N. movieId is unique: the order is total, no stable sort needed."""
+    """``scored`` sorted by ``order`` (movieId ascending, the rest descending; movieId is unique, so the
+    order is total), cut at ``top_n``, ranked 1..N."""
     ranked = scored.sort_values(order, ascending=[column == "movieId" for column in order])
     if top_n is not None:
         ranked = ranked.head(top_n)
@@ -93,10 +80,7 @@ def decay_weights(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
 
 
 def aggregate(
-    ratings: pd.DataFrame,
-    *,
-    end: str | dt.date | dt.datetime | int,
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    ratings: pd.DataFrame, *, end: DateLike | int, half_life_days: float = DEFAULT_HALF_LIFE_DAYS
 ) -> pd.DataFrame:
     """Per-movie aggregates of one window's ratings (``movieId``, ``rating``, ``timestamp``, all before the
     window end ``end``, a UTC midnight or its Unix timestamp): what a SQL ``GROUP BY movieId`` computes.
@@ -108,32 +92,21 @@ def aggregate(
     end_ts = end if isinstance(end, int) else as_midnight(end, "window end")
     rated = ratings.dropna(subset=["movieId", "rating"])
     age_days = (end_ts - rated["timestamp"].to_numpy("int64")) // DAY_SECONDS
-    frame = pd.DataFrame(
-        {
-            "movieId": rated["movieId"].to_numpy(),
-            "rating": rated["rating"].to_numpy("float64"),
-            "weight": decay_weights(age_days, half_life_days),
-        }
-    )
+    weights = decay_weights(age_days, half_life_days)
+    frame = rated[["movieId"]].assign(rating=rated["rating"].to_numpy("float64"), weight=weights)
     stats = frame.groupby("movieId").agg(  # sorted by movieId
         n_ratings=("rating", "size"), rating_sum=("rating", "sum"), decayed=("weight", "sum")
     )
     return _typed(stats.reset_index(), AGGREGATE_COLUMNS)
 
 
-def score_movies(
-    ratings: pd.DataFrame,
-    *,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    top_n: int | None = DEFAULT_TOP_N,
-) -> pd.DataFrame:
+def score_movies(ratings: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
     """The ``bayes`` ranking of one window's ratings (at least ``movieId`` and ``rating``, one row each);
-    the arguments as :func:`score_aggregates`."""
+    the keyword arguments of :func:`score_aggregates`."""
     _require(ratings, ["movieId", "rating"], "ratings")
     rated = ratings[["movieId", "rating"]].dropna()
     stats = rated.groupby("movieId")["rating"].agg(n_ratings="count", rating_sum="sum").reset_index()
-    return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
+    return score_aggregates(stats, **kwargs)
 
 
 def score_aggregates(
@@ -184,7 +157,8 @@ def rank_aggregates(
     rounded to :data:`TREND_DECIMALS` decimals, so that the order in which a database adds the weights cannot
     turn a tie into a difference of one ulp.
     """
-    _check_method(method)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     _check_top_n(top_n)
     if method == "bayes":
         return score_aggregates(stats, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n)
@@ -192,56 +166,30 @@ def rank_aggregates(
     out = _typed(stats, AGGREGATE_COLUMNS)
     out = out[out["n_ratings"] > 0].copy()
     out["mean_rating"] = out["rating_sum"] / out["n_ratings"]
-    if method == "count":
-        out["score"] = out["n_ratings"].astype(float)
-    else:
-        out["score"] = out["decayed"].round(TREND_DECIMALS)
-    return _numbered(out, ["score", "movieId"], top_n)
+    score = out["n_ratings"].astype(float) if method == "count" else out["decayed"].round(TREND_DECIMALS)
+    return _numbered(out.assign(score=score), ["score", "movieId"], top_n)
 
 
 def rank_ratings(
     ratings: pd.DataFrame,
     *,
-    end: str | dt.date | dt.datetime | int,
+    end: DateLike | int,
     method: str,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    top_n: int | None = DEFAULT_TOP_N,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Rank the movies of ratings that are already one window (no filtering here) by ``method``:
-    :func:`aggregate`, then :func:`rank_aggregates`.
+    :func:`aggregate`, then :func:`rank_aggregates` (``kwargs``: its ``min_ratings``, ``prior_weight``,
+    ``top_n``).
 
     :param end: the window end; ``trending`` measures ages to it.
     :param half_life_days: ``trending`` only: a rating this many whole days old weighs 1/2.
     """
-    _check_method(method)
     stats = aggregate(ratings, end=end, half_life_days=half_life_days)
-    return rank_aggregates(
-        stats, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
-    )
+    return rank_aggregates(stats, method=method, **kwargs)
 
 
-def rank_window(
-    ratings: pd.DataFrame,
-    *,
-    end: str | dt.date | dt.datetime,
-    method: str,
-    window: str,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    top_n: int | None = DEFAULT_TOP_N,
-) -> pd.DataFrame:
+def rank_window(ratings: pd.DataFrame, *, end: DateLike, window: str, **kwargs: Any) -> pd.DataFrame:
     """The ranking of ``window`` ending at ``end`` from raw ratings (rows outside the window are ignored):
-    :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings`."""
-    _check_method(method)
-    return rank_ratings(
-        select_window(ratings, end, window),
-        end=as_midnight(end, "window end"),
-        method=method,
-        min_ratings=min_ratings,
-        prior_weight=prior_weight,
-        half_life_days=half_life_days,
-        top_n=top_n,
-    )
+    :func:`~include.movielens.windows.select_window`, then :func:`rank_ratings` with ``kwargs``."""
+    return rank_ratings(select_window(ratings, end, window), end=as_midnight(end, "window end"), **kwargs)

@@ -1,31 +1,20 @@
-"""The daily DAGs' ranking of every window: the SQL aggregate the database runs, the dataframe step that ranks
-its rows. No Airflow import; tested against :mod:`include.movielens.popularity` (the reference).
-
-* :func:`weight_table` -- one row per (window, whole-day age) with the ``trending`` weight
-  ``0.5 ** (age / half_life)``: the SQL joins it instead of calling ``POWER``/``EXP`` (absent from some
-  SQLite builds). The ages are those of :func:`popularity.aggregate`: ``floor((D - timestamp) / 86400)``.
-* :data:`AGGREGATE_SQL` -- the ``transform`` body: per (window, movie) ``n_ratings``, ``rating_sum`` and
-  ``decayed``, the numbers of :func:`popularity.aggregate`, for every complete window in one pass over the
-  ratings of the widest one.
-* :func:`rank_windows` -- the ``dataframe`` step: :func:`popularity.rank_aggregates` per (window, method),
-  with titles attached (:func:`attach_movies`); :func:`rank_genres` the same per MovieLens genre.
+"""The daily DAGs' ranking of every window: the SQL aggregate the database runs (:data:`AGGREGATE_SQL`, over
+the per-day weights of :func:`weight_table`) and the dataframe step that ranks its rows (:func:`rank_windows`,
+:func:`rank_genres`). No Airflow import; tested against :mod:`include.movielens.popularity` (the reference).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_date, epoch_day
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_date, epoch_day
 from include.movielens.popularity import (
     AGGREGATE_COLUMNS,
     DEFAULT_HALF_LIFE_DAYS,
-    DEFAULT_MIN_RATINGS,
-    DEFAULT_PRIOR_WEIGHT,
-    DEFAULT_TOP_N,
     METHODS,
     SCORE_COLUMNS,
     decay_weights,
@@ -71,23 +60,19 @@ def canonical_names(names: Iterable[str]) -> dict[str, str]:
 
 def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> pd.DataFrame:
     """Rows ``window_days, age_days, weight`` for the ages ``0 .. window_days`` of each window (age
-    ``window_days`` occurs only for a rating exactly at the window's start, still inside it)."""
+    ``window_days`` occurs only for a rating exactly at the window's start, still inside it): the ``trending``
+    weights that :data:`AGGREGATE_SQL` joins instead of calling ``POWER``/``EXP`` (absent from some SQLite
+    builds)."""
     if not len(window_days):
         raise ValueError("no window to weigh")
-    frames = []
-    for days in window_days:
-        ages = np.arange(int(days) + 1, dtype="int64")
-        weights = decay_weights(ages, half_life_days)
-        frames.append(pd.DataFrame({"window_days": int(days), "age_days": ages, "weight": weights}))
-    return pd.concat(frames, ignore_index=True).astype({"window_days": "int64"})
+    days = np.asarray(window_days, dtype="int64")
+    ages = np.concatenate([np.arange(n + 1, dtype="int64") for n in days])
+    weights = decay_weights(ages, half_life_days)
+    return pd.DataFrame({"window_days": np.repeat(days, days + 1), "age_days": ages, "weight": weights})
 
 
 def attach_movies(
-    scores: pd.DataFrame,
-    movies: pd.DataFrame | None,
-    *,
-    window_start: str | dt.date | dt.datetime,
-    window_end: str | dt.date | dt.datetime,
+    scores: pd.DataFrame, movies: pd.DataFrame | None, *, window_start: DateLike, window_end: DateLike
 ) -> pd.DataFrame:
     """:data:`RANKING_COLUMNS`: a ranking (``SCORE_COLUMNS``) with the window bounds (as ``datetime.date``)
     and each movie's ``title``/``genres``; movies missing from ``movies`` keep an empty title and genres (the
@@ -98,10 +83,8 @@ def attach_movies(
         out = out.merge(lookup.astype({"movieId": "int64"}), on="movieId", how="left")
     else:
         out["title"] = out["genres"] = ""
-    out["title"] = out["title"].fillna("").astype(object)
-    out["genres"] = out["genres"].fillna("").astype(object)
-    out["window_start"] = as_date(window_start)
-    out["window_end"] = as_date(window_end)
+    out[["title", "genres"]] = out[["title", "genres"]].fillna("").astype(object)
+    out = out.assign(window_start=as_date(window_start), window_end=as_date(window_end))
     return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
 
@@ -112,13 +95,12 @@ def rank_windows(
     end_ts: int,
     window_days: Sequence[int],
     methods: Sequence[str] = METHODS,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    top_n: int | None = DEFAULT_TOP_N,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Rank every (window, method) from the rows of :data:`AGGREGATE_SQL`.
 
     :param movies: ``movieId, title, genres`` of (at least) the ranked movies, or ``None``.
+    :param kwargs: ``min_ratings``, ``prior_weight``, ``top_n`` of :func:`popularity.rank_aggregates`.
     :return: :data:`WINDOW_RANKING_COLUMNS`, ordered by window, method and rank.
     """
     stats = stats.rename(columns=canonical_names(stats.columns))
@@ -128,9 +110,7 @@ def rank_windows(
         window = stats[stats["window_days"] == days]
         start = epoch_day(end_ts - int(days) * DAY_SECONDS)
         for method in methods:
-            ranked = rank_aggregates(
-                window, method=method, min_ratings=min_ratings, prior_weight=prior_weight, top_n=top_n
-            )
+            ranked = rank_aggregates(window, method=method, **kwargs)
             part = attach_movies(ranked, movies, window_start=start, window_end=end)
             parts.append(part.assign(method=method, window_days=int(days)))
     if not parts:
@@ -139,12 +119,11 @@ def rank_windows(
     return out.astype({"window_days": "int64", "rank": "int64", "movieId": "int64", "n_ratings": "int64"})
 
 
-def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs) -> pd.DataFrame:
-    """:func:`rank_windows` once per MovieLens genre, over the aggregates of that genre's movies only (the
-    genre's own window: ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
+def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """:func:`rank_windows` (with ``kwargs``) once per MovieLens genre, over that genre's movies only (so
+    ``bayes`` pulls towards the genre's mean rating), with a ``genre`` column.
 
     :param movies: ``movieId`` and ``genres`` (``|``-joined, as movies.csv) of at least the windows' movies.
-    :param kwargs: the keyword arguments of :func:`rank_windows`.
     """
     stats = stats.rename(columns=canonical_names(stats.columns))
     genres = movies[["movieId", "genres"]].astype({"movieId": "int64"}).drop_duplicates("movieId")
@@ -160,7 +139,7 @@ def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs) -> pd.DataF
     return pd.concat(parts, ignore_index=True)
 
 
-def ranked_movie_ids(stats: pd.DataFrame, **kwargs) -> list[int]:
+def ranked_movie_ids(stats: pd.DataFrame, **kwargs: Any) -> list[int]:
     """The movies :func:`rank_windows` would list (to look their titles up once)."""
     ranked = rank_windows(stats, None, **kwargs)
     return sorted({int(movie) for movie in ranked["movieId"]})

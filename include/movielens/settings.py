@@ -1,59 +1,54 @@
 """Configuration shared by the six DAGs and their tasks (no Airflow import).
 
-Everything that may differ between a laptop, the test suite and a deployment is read from the environment
-*when called*, so workers and tests see the current value, not the one from import time.
-
-Environment variables:
+Every setting is read from the environment *when called*, so workers and tests see the current value, not
+the one from import time. The environment variables:
 
 ``MOVIELENS_DATA_DIR``
-    Where the end-of-run artifacts (the ranking CSVs) go: a local path (default: ``include/data`` in the
-    project, ignored by git) or an object-storage URL such as ``s3://bucket/movielens`` or ``file:///data``,
-    opened through Airflow's ``ObjectStoragePath``. Nothing passes between tasks through it.
+    Where the ranking CSVs (end-of-run artifacts; nothing passes between tasks through it) go: a local path
+    (default ``include/data``, ignored by git) or an object-storage URL (``s3://bucket/movielens``,
+    ``file:///data``) opened through Airflow's ``ObjectStoragePath``.
 ``MOVIELENS_DATA_CONN_ID``
-    Airflow connection for that object storage (e.g. an ``aws`` connection for ``s3://``); optional.
+    Airflow connection of that object storage (e.g. an ``aws`` one for ``s3://``); optional.
 ``MOVIELENS_START_DATE`` / ``MOVIELENS_END_DATE``
-    The DAGs' catch-up window (default 2019-01-01 .. 2019-01-10, inclusive logical dates).
+    The daily DAGs' catch-up window, inclusive logical dates (default 2019-01-01 .. 2019-01-10).
 ``MOVIELENS_MAX_ACTIVE_RUNS``
-    Bound on concurrent runs of each DAG (default 2).
+    Concurrent runs of each daily DAG (default 2).
 ``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``
-    04_sensor's reschedule interval and timeout in seconds (default 300 / 3600).
+    04_sensor's poke interval and timeout in seconds (default 300 / 3600).
 ``MOVIELENS_SENSOR_DEFERRABLE``
     Whether 04_sensor waits in the triggerer instead of rescheduling (default false).
 ``MOVIELENS_TASK_RETRIES`` / ``MOVIELENS_TASK_RETRY_DELAY``
     Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
     test suite sets 0, so that a failing task fails its run at once).
 ``MOVIELENS_RESULTS_SCHEMA``
-    Schema of ``movie_rankings`` and ``ratings`` on databases that have schemas (default ``public``;
-    ignored by SQLite).
+    Schema of the result tables and ``ratings`` (default ``public``; SQLite has none).
 ``MOVIELENS_TASK_TIMEOUT``
-    The ``execution_timeout`` in seconds of every task whose work does not grow with a run's interval
-    (default 1800): planning, the aggregate and the ranking (the widest window is always 365 days), export,
-    publish, the served-list check, cleanup, ``05_history``'s range check, ``06_evaluation``, and one poke of
-    the sensor in reschedule mode. Measured on the full 25M twin: a daily run's ranking half 16 s, one
-    backtest cutoff 22 s (docs/benchmarks.md).
+    ``execution_timeout`` in seconds of every task whose work does not grow with its interval (default 1800;
+    the widest window is always 365 days), and of one poke of the sensor in reschedule mode. Measured on the
+    full 25M twin: a daily run's ranking half 16 s, one backtest cutoff 22 s (docs/benchmarks.md).
 ``MOVIELENS_LOAD_TIMEOUT_PER_DAY``
-    What a task that pages the API's ratings may add per day of ratings it pages (default 1 s, 30 times
-    the slowest measured rate): its ``execution_timeout`` is ``MOVIELENS_TASK_TIMEOUT`` plus this times its
-    days (:func:`load_timeout`).
+    Seconds a task that pages the API's ratings may add per day it pages (default 1, 30 times the slowest
+    measured rate), on top of ``MOVIELENS_TASK_TIMEOUT``.
 ``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``
     The Airflow pool of every task that pages the API (default ``movielens_api``) and its size (default 4),
     which airflow_settings.yaml, docker-compose.yml's ``airflow-init`` and ``make up`` create.
 ``MOVIELENS_ALERT_CONN_ID``
-    An HTTP connection that a failed task's JSON record is POSTed to (unset: no notifier, only the log
-    line; :mod:`include.movielens.alerts`).
+    HTTP connection that a failed task's JSON record is POSTed to (unset: only the log line;
+    :mod:`include.movielens.alerts`).
 ``MOVIELENS_TOP_N``
-    How many movies each ranking stores: the default of the daily DAGs' ``top_n`` param (default 300, deep
-    enough that at least 99 % of users keep 10 movies they have not rated: docs/benchmarks.md).
+    How many movies each ranking stores, the daily DAGs' ``top_n`` default (default 300: deep enough that
+    at least 99 % of users keep 10 movies they have not rated, docs/benchmarks.md).
 ``MOVIELENS_HISTORY_START``
-    The first day of the users' history (default 1995-01-09, the day of MovieLens's first rating). The
-    per-user read path (:mod:`include.movielens.reader`) answers only when ``ratings`` holds every day from
-    it to the day before the list, so that "rated before" means every rating, as in the backtest.
+    First day of the users' history (default 1995-01-09, MovieLens's first rating). The per-user read path
+    (:mod:`include.movielens.reader`) answers only when ``ratings`` holds every day from it to the day
+    before the list, so that "rated before" means every rating, as in the backtest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from functools import partial
 from pathlib import Path
 
 from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE
@@ -64,30 +59,22 @@ RESULTS_TABLE = "movie_rankings"
 RATINGS_TABLE = "ratings"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = PROJECT_ROOT / "include" / "data"
 DEFAULT_START_DATE = dt.date(2019, 1, 1)
-DEFAULT_END_DATE = dt.date(2019, 1, 10)
 DEFAULT_BATCH_SIZE = 5_000
 
 OWNER = "movielens"
 TAGS = ["movielens", "astro-sdk", "ranking"]
-RETRIES = 2
-RETRY_DELAY = dt.timedelta(minutes=1)
-TASK_TIMEOUT = dt.timedelta(minutes=30)
-LOAD_TIMEOUT_PER_DAY = dt.timedelta(seconds=1)
 API_POOL = "movielens_api"
 API_POOL_SLOTS = 4
 #: The longest range of ratings any MovieLens release spans (1995-01-09 .. 2023-10-12, ml-32m), rounded up:
 #: what a history load pages at most (05_history refuses a range past the API's newest rating).
 MOVIELENS_SPAN_DAYS = 29 * 365
 TOP_N = 300
-HISTORY_START = dt.date(1995, 1, 9)
 
-# The interval handed to the API: [data_interval_start, data_interval_end), as YYYY-MM-DD, and the same
-# bounds in epoch seconds (the ``timestamp`` unit of the ``ratings`` table).
+# The run's interval [data_interval_start, data_interval_end) as handed to the API (YYYY-MM-DD), and its end
+# in epoch seconds (the ``timestamp`` unit of ``ratings``).
 WINDOW_START_TEMPLATE = DEFAULT_START_TEMPLATE
 WINDOW_END_TEMPLATE = DEFAULT_END_TEMPLATE
-WINDOW_START_TS_TEMPLATE = "{{ data_interval_start.int_timestamp }}"
 WINDOW_END_TS_TEMPLATE = "{{ data_interval_end.int_timestamp }}"
 # Artifacts are named by the window's first day: the ``ds`` of a scheduled run (whose logical date is the
 # interval start), and still the right day for a manual run, whose logical date is the interval *end*.
@@ -95,22 +82,8 @@ DAG_ID_TEMPLATE = "{{ dag.dag_id }}"
 RANKING_DAY_TEMPLATE = "{{ data_interval_start | ds }}"
 
 
-def data_location() -> str:
-    """``MOVIELENS_DATA_DIR`` as a URL without trailing slash: ``file:///abs/path`` for a local path."""
-    raw = (os.environ.get("MOVIELENS_DATA_DIR") or "").strip() or str(DEFAULT_DATA_DIR)
-    if "://" in raw:
-        return raw.rstrip("/")
-    return Path(raw).expanduser().resolve().as_uri()
-
-
-def data_conn_id() -> str | None:
-    """The Airflow connection of ``MOVIELENS_DATA_DIR``'s object storage, if one is set."""
-    return os.environ.get("MOVIELENS_DATA_CONN_ID") or None
-
-
-def ranking_csv_key(dag_id: str, ds: str) -> str:
-    """Where, under :func:`data_location`, a DAG keeps one window's ranking CSV."""
-    return f"rankings/{dag_id}/{ds}.csv"
+def _env_str(name: str, default: str | None) -> str | None:
+    return (os.environ.get(name) or "").strip() or default
 
 
 def _env_date(name: str, default: dt.date) -> dt.date:
@@ -133,59 +106,61 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def data_location() -> str:
+    """``MOVIELENS_DATA_DIR`` as a URL without trailing slash: ``file:///abs/path`` for a local path."""
+    raw = _env_str("MOVIELENS_DATA_DIR", str(PROJECT_ROOT / "include" / "data"))
+    if "://" in raw:
+        return raw.rstrip("/")
+    return Path(raw).expanduser().resolve().as_uri()
+
+
+def ranking_csv_key(dag_id: str, ds: str) -> str:
+    """Where, under :func:`data_location`, a DAG keeps one window's ranking CSV."""
+    return f"rankings/{dag_id}/{ds}.csv"
+
+
 def schedule_window() -> tuple[dt.date, dt.date]:
     """First and last logical date of the catch-up window (both inclusive)."""
     start = _env_date("MOVIELENS_START_DATE", DEFAULT_START_DATE)
-    end = _env_date("MOVIELENS_END_DATE", DEFAULT_END_DATE)
+    end = _env_date("MOVIELENS_END_DATE", dt.date(2019, 1, 10))
     if end < start:
         raise ValueError(f"MOVIELENS_END_DATE {end} is before MOVIELENS_START_DATE {start}")
     return start, end
 
 
-def task_retries() -> int:
-    return _env_int("MOVIELENS_TASK_RETRIES", RETRIES, minimum=0)
+# The settings that are one variable each, read at every call: (variable, default[, minimum]).
+data_conn_id = partial(_env_str, "MOVIELENS_DATA_CONN_ID", None)
+results_schema = partial(_env_str, "MOVIELENS_RESULTS_SCHEMA", "public")
+api_pool = partial(_env_str, "MOVIELENS_API_POOL", API_POOL)
+api_pool_slots = partial(_env_int, "MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
+alert_conn_id = partial(_env_str, "MOVIELENS_ALERT_CONN_ID", None)
+max_active_runs = partial(_env_int, "MOVIELENS_MAX_ACTIVE_RUNS", 2)
+task_retries = partial(_env_int, "MOVIELENS_TASK_RETRIES", 2, minimum=0)
+sensor_poke_interval = partial(_env_int, "MOVIELENS_SENSOR_POKE_INTERVAL", 300)
+sensor_timeout = partial(_env_int, "MOVIELENS_SENSOR_TIMEOUT", 3600)
+top_n = partial(_env_int, "MOVIELENS_TOP_N", TOP_N)
+history_start = partial(_env_date, "MOVIELENS_HISTORY_START", dt.date(1995, 1, 9))
 
 
 def task_retry_delay() -> dt.timedelta:
-    seconds = _env_int("MOVIELENS_TASK_RETRY_DELAY", int(RETRY_DELAY.total_seconds()), minimum=0)
-    return dt.timedelta(seconds=seconds)
-
-
-def max_active_runs() -> int:
-    return _env_int("MOVIELENS_MAX_ACTIVE_RUNS", 2)
-
-
-def sensor_poke_interval() -> int:
-    return _env_int("MOVIELENS_SENSOR_POKE_INTERVAL", 300)
-
-
-def sensor_timeout() -> int:
-    return _env_int("MOVIELENS_SENSOR_TIMEOUT", 3600)
+    return dt.timedelta(seconds=_env_int("MOVIELENS_TASK_RETRY_DELAY", 60, minimum=0))
 
 
 def sensor_deferrable() -> bool:
-    """Whether 04_sensor waits in the triggerer (``MOVIELENS_SENSOR_DEFERRABLE``, default false)."""
     raw = (os.environ.get("MOVIELENS_SENSOR_DEFERRABLE") or "false").strip().lower()
     if raw not in ("true", "false", "1", "0", "yes", "no"):
         raise ValueError(f"MOVIELENS_SENSOR_DEFERRABLE must be true or false, got {raw!r}")
     return raw in ("true", "1", "yes")
 
 
-def results_schema() -> str | None:
-    """Schema of the results table on databases with schemas; SQLite ignores it."""
-    return os.environ.get("MOVIELENS_RESULTS_SCHEMA") or "public"
-
-
 def task_timeout() -> dt.timedelta:
     """The ``execution_timeout`` of a task whose work does not grow with its interval."""
-    seconds = _env_int("MOVIELENS_TASK_TIMEOUT", int(TASK_TIMEOUT.total_seconds()))
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=_env_int("MOVIELENS_TASK_TIMEOUT", 1800))
 
 
 def load_timeout(days: int) -> dt.timedelta:
-    """The ``execution_timeout`` of a task that pages ``days`` days of ratings from the API: the fixed bound
-    plus ``MOVIELENS_LOAD_TIMEOUT_PER_DAY`` per day (paging scales with the ratings, hence the days)."""
-    per_day = _env_int("MOVIELENS_LOAD_TIMEOUT_PER_DAY", int(LOAD_TIMEOUT_PER_DAY.total_seconds()), minimum=0)
+    """The ``execution_timeout`` of a task that pages ``days`` days of ratings (paging scales with them)."""
+    per_day = _env_int("MOVIELENS_LOAD_TIMEOUT_PER_DAY", 1, minimum=0)
     return task_timeout() + dt.timedelta(seconds=per_day * days)
 
 
@@ -199,29 +174,4 @@ def sensor_execution_timeout(deferrable: bool) -> dt.timedelta:
     """
     if not deferrable:
         return task_timeout()
-    wait = sensor_timeout() + 2 * sensor_poke_interval()
-    return task_timeout() + dt.timedelta(seconds=wait)
-
-
-def api_pool() -> str:
-    """The pool of every task that pages the Movie Rating API."""
-    return (os.environ.get("MOVIELENS_API_POOL") or "").strip() or API_POOL
-
-
-def api_pool_slots() -> int:
-    return _env_int("MOVIELENS_API_POOL_SLOTS", API_POOL_SLOTS)
-
-
-def alert_conn_id() -> str | None:
-    """The HTTP connection that failed tasks are reported to, if one is set."""
-    return (os.environ.get("MOVIELENS_ALERT_CONN_ID") or "").strip() or None
-
-
-def top_n() -> int:
-    """How many movies each ranking stores (the daily DAGs' ``top_n`` default)."""
-    return _env_int("MOVIELENS_TOP_N", TOP_N)
-
-
-def history_start() -> dt.date:
-    """The first day of the users' history that the per-user read path requires loaded."""
-    return _env_date("MOVIELENS_HISTORY_START", HISTORY_START)
+    return task_timeout() + dt.timedelta(seconds=sensor_timeout() + 2 * sensor_poke_interval())

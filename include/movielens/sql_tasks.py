@@ -1,19 +1,14 @@
 """``transform``, ``dataframe`` and ``cleanup`` without the Astro SDK: TaskFlow tasks over common-sql hooks.
 
-What :mod:`include.movielens.compat` gives the DAGs on Airflow 3, where astro-sdk-python cannot import. The
-tasks keep the SDK's contract, so that :mod:`include.movielens.pipeline` is written once:
-
-* a **table handle** is a small dict ``{"conn_id", "name", "schema"}`` (it travels through XCom);
-  :func:`table` names one, :func:`temp_table` asks for a fresh temporary one (``_tmp_<hex>``, in the results
-  schema; SQLite has none), which :func:`cleanup` drops;
-* ``@transform`` functions return a ``SELECT`` with Jinja placeholders: a table argument renders as its
-  quoted, validated name, any other argument as a bind parameter (as the SDK renders them); the rows go into
-  the ``output_table`` with ``CREATE TABLE ... AS``, through the connection's hook (a ``DbApiHook``);
-* ``@dataframe`` functions get their ``pd.DataFrame``-annotated table arguments as frames (the SDK reads the
-  *runtime* annotation the same way); a returned frame is written to the ``output_table``, anything else is
-  returned as it is.
-
-The task SDK gives tasks no metadata-database session: every read and write goes through the connection.
+The Airflow 3 side of :mod:`include.movielens.compat`, keeping the SDK's contract so that
+:mod:`include.movielens.pipeline` is written once. A **table handle** is a small dict ``{"conn_id", "name",
+"schema"}`` that travels through XCom (:func:`temp_table`: a fresh ``_tmp_<hex>`` table, which :func:`cleanup`
+drops). A ``@transform`` function returns a ``SELECT`` whose Jinja placeholders render a table argument as its
+quoted, validated name and any other argument as a bind parameter; its rows go into ``output_table`` with
+``CREATE TABLE ... AS``. A ``@dataframe`` function gets its ``pd.DataFrame``-annotated table arguments (the
+*runtime* annotation, as the SDK reads it) as frames; a returned frame is written to ``output_table``,
+anything else is returned as it is. Tasks get no metadata-database session on Airflow 3: every read and
+write goes through the connection.
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ __all__ = ["cleanup", "dataframe", "read_table", "table", "table_metadata", "tem
 
 #: Marks a handle that asks for a fresh temporary table (given its name when the task runs).
 _TEMP = "__temporary__"
-_HANDLE_KEYS = {"conn_id", "name", "schema"}
 
 
 def table(name: str, conn_id: str, schema: str | None = None) -> dict:
@@ -51,12 +45,11 @@ def temp_table(conn_id: str) -> dict:
 
 
 def is_handle(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == _HANDLE_KEYS
+    return isinstance(value, dict) and set(value) == {"conn_id", "name", "schema"}
 
 
 def _resolved(handle: dict) -> tuple[sa.engine.Engine, str, str | None]:
-    """The engine, checked name and schema of a handle (SQLite: no schema; else the handle's or the results
-    schema)."""
+    """The engine, checked name and schema (SQLite: none; else the handle's or the results schema)."""
     db = ResultsDb.connect(handle["conn_id"])
     name = sql_identifier(handle["name"], "table")
     if db.schema is None:
@@ -66,9 +59,13 @@ def _resolved(handle: dict) -> tuple[sa.engine.Engine, str, str | None]:
 
 def _named(output: dict) -> dict:
     """The output handle with a fresh temporary name where one was asked for."""
-    if output["name"] != _TEMP:
-        return output
-    return {**output, "name": f"_tmp_{uuid.uuid4().hex}"}
+    return {**output, "name": f"_tmp_{uuid.uuid4().hex}"} if output["name"] == _TEMP else output
+
+
+def _quoted(handle: dict) -> tuple[sa.engine.Engine, str]:
+    """The engine and the quoted (schema-qualified) name of a handle's table."""
+    engine, name, schema = _resolved(handle)
+    return engine, quoted_name(name, schema)
 
 
 def table_metadata(handle: dict) -> tuple[str, sa.MetaData]:
@@ -79,9 +76,9 @@ def table_metadata(handle: dict) -> tuple[str, sa.MetaData]:
 
 def read_table(handle: dict) -> pd.DataFrame:
     """Every row of a handle's table, as a DataFrame."""
-    engine, name, schema = _resolved(handle)
+    engine, name = _quoted(handle)
     with engine.connect() as conn:
-        return pd.read_sql_query(sa.text(f"SELECT * FROM {quoted_name(name, schema)}"), conn)
+        return pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
 
 
 def write_table(frame: pd.DataFrame, output: dict) -> dict:
@@ -93,14 +90,15 @@ def write_table(frame: pd.DataFrame, output: dict) -> dict:
     return output
 
 
-def _with_output_table(func: Callable, run: Callable) -> Callable:
-    """``run`` with ``func``'s signature plus the keyword ``output_table`` (TaskFlow binds by signature)."""
+def _task(func: Callable, run: Callable, task_kwargs: dict) -> Any:
+    """The task of ``run``, with ``func``'s signature plus the keyword ``output_table`` (TaskFlow binds by
+    signature)."""
     signature = inspect.signature(func)
     extra = inspect.Parameter("output_table", inspect.Parameter.KEYWORD_ONLY, default=None)
     functools.update_wrapper(run, func)
     del run.__wrapped__
     run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
-    return run
+    return task(**task_kwargs)(run)
 
 
 def transform(**task_kwargs: Any) -> Callable[[Callable], Any]:
@@ -110,23 +108,17 @@ def transform(**task_kwargs: Any) -> Callable[[Callable], Any]:
         def run(*args: Any, output_table: dict | None = None, **kwargs: Any) -> dict:
             if output_table is None:
                 raise ValueError(f"{func.__name__}: a transform needs an output_table")
-            bound = inspect.signature(func).bind(*args, **kwargs)
-            names: dict[str, str] = {}
-            params: dict[str, Any] = {}
-            for arg, value in bound.arguments.items():
-                if is_handle(value):
-                    _, name, schema = _resolved(value)
-                    names[arg] = quoted_name(name, schema)
-                else:
-                    names[arg], params[arg] = f":{arg}", value
+            bound = inspect.signature(func).bind(*args, **kwargs).arguments
+            names = {arg: _quoted(v)[1] if is_handle(v) else f":{arg}" for arg, v in bound.items()}
+            params = {arg: v for arg, v in bound.items() if not is_handle(v)}
             select = jinja2.Environment(autoescape=False).from_string(func(*args, **kwargs)).render(names)
             output = _named(output_table)
-            engine, name, schema = _resolved(output)
+            engine, name = _quoted(output)
             with engine.begin() as conn:
-                conn.execute(sa.text(f"CREATE TABLE {quoted_name(name, schema)} AS {select}"), params)
+                conn.execute(sa.text(f"CREATE TABLE {name} AS {select}"), params)
             return output
 
-        return task(**task_kwargs)(_with_output_table(func, run))
+        return _task(func, run, task_kwargs)
 
     return decorate
 
@@ -149,22 +141,19 @@ def dataframe(**task_kwargs: Any) -> Callable[[Callable], Any]:
                 return write_table(result, output_table)
             return result
 
-        return task(**task_kwargs)(_with_output_table(func, run))
+        return _task(func, run, task_kwargs)
 
     return decorate
 
 
 def _drop(handles: list[dict | None]) -> list[str]:
     """Drop the temporary tables of ``handles`` (``None``: a skipped task wrote none); the names dropped."""
-    dropped = []
-    for handle in handles:
-        if not is_handle(handle) or not handle["name"].startswith("_tmp_"):
-            continue
-        engine, name, schema = _resolved(handle)
+    temporary = [handle for handle in handles if is_handle(handle) and handle["name"].startswith("_tmp_")]
+    for handle in temporary:
+        engine, name = _quoted(handle)
         with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {quoted_name(name, schema)}"))
-        dropped.append(name)
-    return dropped
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+    return [handle["name"] for handle in temporary]
 
 
 def cleanup(tables: list, **task_kwargs: Any) -> Any:

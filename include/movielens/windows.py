@@ -1,30 +1,22 @@
 """The rolling windows: their one vocabulary, and which of them a daily run can rank. No Airflow import.
 
 A window ends at a UTC midnight ``end`` (exclusive; *D* in the pipeline, *T* in the backtest) and holds the
-ratings of the N days before it, ``end - N days <= timestamp < end``: a rating exactly at ``end - N days`` is
-inside, one exactly at ``end`` outside. ``all`` holds every rating with ``timestamp < end``.
+ratings of the N days before it, ``end - N days <= timestamp < end``; ``all`` holds every rating before
+``end``. :data:`WINDOWS` names them as the backtest and ``ranking_evaluation.window`` do (``"1d"`` ..
+``"all"``); the daily DAGs rank the finite ones, :data:`WINDOW_DAYS`, stored as ``window_days``.
+:func:`window_days` and :func:`window_label` are the only conversions between the two forms.
 
-:data:`WINDOWS` names them as the backtest and ``ranking_evaluation.window`` do (``"1d"`` .. ``"365d"``,
-``"all"``); the daily DAGs rank the finite ones, :data:`WINDOW_DAYS`, stored as ``window_days`` (in
-``movie_rankings``, ``ranking_windows``, ``popular_movies``, ``ranking_choice``). :func:`window_days` and
-:func:`window_label` are the only conversions between the two forms.
-
-* :func:`plan_windows` -- a window is *complete* when every one of its days is marked in ``loaded_days`` (the
-  loader marks them in the transaction that loads the ratings). Only complete windows are ranked; the others
-  are reported as missing and left "not computed" (no row in ``ranking_windows``), never ranked from a
-  partial window.
-* :func:`missing_ranges` -- the days not loaded yet, as ranges to load: a run loads those of its widest
-  window (``fill_history``) before it plans, so that every run of a catch-up ranks all of its windows.
+A window is ranked only when all its days are in ``loaded_days`` (:func:`plan_windows`), never from partial
+data; :func:`missing_ranges` gives the days not loaded yet as ranges to load (``fill_history``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from airflow_movielens.dates import DAY_SECONDS, as_midnight
+from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight
 
 WINDOWS: dict[str, int | None] = {"1d": 1, "7d": 7, "30d": 30, "365d": 365, "all": None}
 #: The windows the daily DAGs rank, in days.
@@ -49,7 +41,7 @@ def window_start(end: int, window: str) -> int | None:
     return None if days is None else end - days * DAY_SECONDS
 
 
-def select_window(ratings: pd.DataFrame, end: str | dt.date | dt.datetime, window: str) -> pd.DataFrame:
+def select_window(ratings: pd.DataFrame, end: DateLike, window: str) -> pd.DataFrame:
     """The rows of ``ratings`` inside ``window`` ending at ``end``."""
     end_ts = as_midnight(end, "window end")
     start_ts = window_start(end_ts, window)
@@ -69,15 +61,12 @@ def plan_windows(end_ts: int, loaded_days: Iterable[int], window_days: Sequence[
     if end_ts % DAY_SECONDS:
         raise ValueError(f"window end {end_ts} is not a UTC midnight")
     loaded = set(loaded_days)
-    complete: list[int] = []
-    missing: dict[str, int] = {}
-    for days in window_days:
-        gaps = sum(day not in loaded for day in range(end_ts - days * DAY_SECONDS, end_ts, DAY_SECONDS))
-        if gaps:
-            missing[str(days)] = gaps
-        else:
-            complete.append(int(days))
-    return {"window_end_ts": int(end_ts), "complete": complete, "missing": missing}
+    gaps = [
+        (int(days), sum(day not in loaded for day in range(end_ts - days * DAY_SECONDS, end_ts, DAY_SECONDS)))
+        for days in window_days
+    ]
+    complete = [days for days, missing in gaps if not missing]
+    return {"window_end_ts": int(end_ts), "complete": complete, "missing": {str(d): n for d, n in gaps if n}}
 
 
 def missing_ranges(loaded_days: Iterable[int], start_ts: int, end_ts: int) -> list[tuple[int, int]]:
@@ -90,8 +79,6 @@ def missing_ranges(loaded_days: Iterable[int], start_ts: int, end_ts: int) -> li
     for day in range(start_ts, end_ts, DAY_SECONDS):
         if day in loaded:
             continue
-        if ranges and ranges[-1][1] == day:
-            ranges[-1] = (ranges[-1][0], day + DAY_SECONDS)
-        else:
-            ranges.append((day, day + DAY_SECONDS))
+        start = ranges.pop()[0] if ranges and ranges[-1][1] == day else day  # extends the run before it
+        ranges.append((start, day + DAY_SECONDS))
     return ranges
