@@ -1,16 +1,12 @@
 """What a failed task of the six DAGs reports: one JSON log line, and a notifier when one is configured.
 
-The DAG factory (:mod:`include.movielens.dag_factory`) puts :func:`failure_callbacks` into every DAG's
-``default_args`` as ``on_failure_callback``; Airflow calls them once a task has failed for good (its last
-try; a try that will be retried is not a failure yet):
+:func:`failure_callbacks` is every DAG's ``on_failure_callback`` (:mod:`include.movielens.dag_factory`);
+Airflow calls it once a task has failed for good (a try that will be retried is not a failure yet):
 
-* :func:`log_failure` always writes one line ``task failed {"dag_id": ..., "task_id": ..., "run_id": ...,
-  "try_number": ..., "exception": ...}`` to the task's log, at ERROR, whatever collects the logs can match;
+* :func:`log_failure` always writes ``task failed {"dag_id", "task_id", "run_id", "try_number",
+  "exception"}`` to the task's log at ERROR, for whatever collects the logs to match;
 * :class:`FailureWebhookNotifier`, only when ``MOVIELENS_ALERT_CONN_ID`` names an HTTP connection, POSTs the
-  same record as JSON to it (the connection's URL; its extras' headers, e.g. a token, go along), through the
-  HTTP provider's ``HttpHook``. Off by default.
-
-The record is built in one place (:func:`failure_record`), so the log line and the POST never disagree.
+  same record as JSON to it through the HTTP provider's ``HttpHook``. Off by default.
 """
 
 from __future__ import annotations
@@ -27,11 +23,10 @@ log = logging.getLogger(__name__)
 
 #: How long the notifier waits for the alert endpoint (connect and read), in seconds.
 ALERT_TIMEOUT = 10
-RECORD_KEYS = ("dag_id", "task_id", "run_id", "try_number", "exception")
 
 
 def failure_record(context: Mapping[str, Any]) -> dict:
-    """``{"dag_id", "task_id", "run_id", "try_number", "exception"}`` of the failed task in ``context``."""
+    """The failed task's record: the one source of the log line and the POST, so they never disagree."""
     ti = context["ti"]
     error = context.get("exception")
     return {
@@ -44,15 +39,14 @@ def failure_record(context: Mapping[str, Any]) -> dict:
 
 
 def log_failure(context: Mapping[str, Any]) -> None:
-    """Write the failure as one structured log line (see the module doc)."""
+    """Write the failure as one structured log line."""
     log.error("task failed %s", json.dumps(failure_record(context), default=str, sort_keys=True))
 
 
 class FailureWebhookNotifier(BaseNotifier):
     """POST the failed task's record (:func:`failure_record`) as JSON to an HTTP connection.
 
-    :param http_conn_id: an ``http`` connection: its URL (host with scheme and path, or host, port and
-        schema as the scheme) receives the POST; its extras are sent as headers.
+    :param http_conn_id: an ``http`` connection: its URL receives the POST; its extras are sent as headers.
     :param endpoint: a path appended to the connection's URL (templated).
     """
 

@@ -48,22 +48,16 @@ DEFAULT_SEED = 42
 def default_cutoffs(
     log: RatingLog, count: int = DEFAULT_CUTOFFS, horizon_days: int = DEFAULT_HORIZON_DAYS
 ) -> list[dt.date]:
-    """The last ``count`` first-of-month days T with ratings before T and a whole horizon of data after it.
-
-    "A whole horizon" means ``T + horizon_days`` is at most the day after the last rating.
-    """
-    first, last = log.day(0), log.day(-1)
-    latest = last + dt.timedelta(days=1) - dt.timedelta(days=horizon_days)
-    month = dt.date(latest.year, latest.month, 1)
-    out: list[dt.date] = []
-    while len(out) < count and month > first:
-        out.append(month)
-        month = dt.date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+    """The last ``count`` first-of-month days T with ratings before T and a whole horizon of data after it
+    (``T + horizon_days`` at most the day after the last rating)."""
+    first, latest = log.day(0), log.day(-1) + dt.timedelta(days=1 - horizon_days)
+    months = pd.date_range(end=latest, periods=count, freq="MS")
+    out = [month.date() for month in months if month.date() > first]
     if not out:
         raise ValueError(
             f"no month start between {first} and {latest} leaves a {horizon_days}-day horizon in the data"
         )
-    return sorted(out)
+    return out
 
 
 def _check(horizon_days: int, k: int, methods: Sequence[str], windows: Sequence[str]) -> None:
@@ -101,21 +95,28 @@ def evaluate(
     days = [epoch_day(as_midnight(c, "cutoff")) for c in cutoffs]
     if not days:
         raise ValueError("no cutoffs given")
+    params = {"min_ratings": min_ratings, "prior_weight": prior_weight, "half_life_days": half_life_days}
     rows = []
     for day in days:
-        rows += _evaluate_cutoff(
-            log,
-            day,
-            horizon_days,
-            k,
-            methods,
-            windows,
-            seed=seed,
-            min_ratings=min_ratings,
-            prior_weight=prior_weight,
-            half_life_days=half_life_days,
-        )
+        holdout = split(log, day, horizon_days)
+        shuffled = np.random.default_rng([seed, day.toordinal()]).permutation(holdout.train_movies)
+        rankings = [*_rankings(log, holdout, methods, windows, **params), (RANDOM, "all", shuffled)]
+        for method, window, ranking in rankings:
+            rows.append((day, horizon_days, k, method, window, holdout.users, *metrics(holdout, ranking, k)))
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
+
+
+def _ranking_at(
+    log: RatingLog, cutoff: str | dt.date, method: str, window: str, horizon_days: int, k: int, params: dict
+) -> tuple[Split, np.ndarray]:
+    """The split at ``cutoff`` and the ``(method, window)`` ranking on it, with the ranking ``params``
+    (:func:`evaluate`'s defaults for those not given)."""
+    _check(horizon_days, k, [method], [window])
+    holdout = split(log, epoch_day(as_midnight(cutoff, "cutoff")), horizon_days)
+    defaults = {"min_ratings": DEFAULT_MIN_RATINGS, "prior_weight": DEFAULT_PRIOR_WEIGHT}
+    params = {**defaults, "half_life_days": DEFAULT_HALF_LIFE_DAYS, **params}
+    ((_, _, ranking),) = _rankings(log, holdout, [method], [window], **params)
+    return holdout, ranking
 
 
 def scored_lists(
@@ -126,20 +127,16 @@ def scored_lists(
     window: str,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     k: int = DEFAULT_K,
-    min_ratings: int = DEFAULT_MIN_RATINGS,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    **params: float,
 ) -> pd.DataFrame:
     """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, spelled out: one row per
     (evaluated user, list position), columns ``userId``, ``position`` (1..K) and ``movieId``, in list order.
 
     :func:`~include.movielens.holdout.metrics` never builds them (it reads list positions off a matrix); they
-    are what the per-user read path (:mod:`include.movielens.reader`) must return on the cutoff.
+    are what the per-user read path (:mod:`include.movielens.reader`) must return on the cutoff. ``params``:
+    the ranking's ``min_ratings``, ``prior_weight``, ``half_life_days`` (as :func:`evaluate`'s).
     """
-    _check(horizon_days, k, [method], [window])
-    holdout = split(log, epoch_day(as_midnight(cutoff, "cutoff")), horizon_days)
-    params = {"min_ratings": min_ratings, "prior_weight": prior_weight, "half_life_days": half_life_days}
-    ((_, _, ranking),) = _rankings(log, holdout, [method], [window], **params)
+    holdout, ranking = _ranking_at(log, cutoff, method, window, horizon_days, k, params)
     pair_user, pair_rank = holdout.rated_pairs(ranking, 0, len(ranking))
     order = np.argsort(pair_user, kind="stable")
     pair_user, pair_rank = pair_user[order], pair_rank[order]
@@ -151,13 +148,8 @@ def scored_lists(
         users.append(np.full(len(ranks), log.user_ids[holdout.evaluated[i]]))
         positions.append(np.arange(1, len(ranks) + 1))
         movies.append(log.movie_ids[ranking[ranks - 1]])
-    return pd.DataFrame(
-        {
-            "userId": np.concatenate(users).astype(np.int64),
-            "position": np.concatenate(positions).astype(np.int64),
-            "movieId": np.concatenate(movies).astype(np.int64),
-        }
-    )
+    columns = {"userId": users, "position": positions, "movieId": movies}
+    return pd.DataFrame({name: np.concatenate(parts).astype(np.int64) for name, parts in columns.items()})
 
 
 def unseen_at_depth(
@@ -179,53 +171,23 @@ def unseen_at_depth(
     """
     if not depths or min(depths) < 1:
         raise ValueError(f"depths must be integers >= 1, got {list(depths)}")
-    _check(horizon_days, k, [method], [window])
-    holdout = split(log, epoch_day(as_midnight(cutoff, "cutoff")), horizon_days)
-    defaults = {"min_ratings": DEFAULT_MIN_RATINGS, "prior_weight": DEFAULT_PRIOR_WEIGHT}
-    params = {**defaults, "half_life_days": DEFAULT_HALF_LIFE_DAYS, **params}
-    ((_, _, ranking),) = _rankings(log, holdout, [method], [window], **params)
+    holdout, ranking = _ranking_at(log, cutoff, method, window, horizon_days, k, params)
     rank_of = np.zeros(len(log.movie_ids), dtype=np.int64)  # 0: not ranked
     rank_of[ranking] = np.arange(1, len(ranking) + 1)
     n_movies = len(log.movie_ids)
-    pairs = [
-        log.user[lo:hi].astype(np.int64) * n_movies + log.movie[lo:hi]
-        for lo, hi in chunks(0, holdout.n_train)
-    ]
+    train = chunks(0, holdout.n_train)
+    pairs = [log.user[lo:hi].astype(np.int64) * n_movies + log.movie[lo:hi] for lo, hi in train]
     pairs = np.unique(np.concatenate(pairs))  # each (user, movie) rated in train, once
     user, rank = pairs // n_movies, rank_of[pairs % n_movies]
-    known = np.zeros(log.n_users, dtype=bool)
-    known[user] = True
-    evaluated = np.zeros(log.n_users, dtype=bool)
-    evaluated[holdout.evaluated] = True
+    known = np.bincount(user, minlength=log.n_users) > 0
+    evaluated = np.bincount(holdout.evaluated, minlength=log.n_users) > 0
+    users, n_evaluated = int(known.sum()), int(evaluated.sum())
     rows = []
     for depth in sorted(depths):
         rated = np.bincount(user[(rank > 0) & (rank <= depth)], minlength=log.n_users)
         full = min(depth, len(ranking)) - rated >= k
-        rows.append(
-            (depth, int(known.sum()), full[known].mean(), int(evaluated.sum()), full[evaluated].mean())
-        )
+        rows.append((depth, users, full[known].mean(), n_evaluated, full[evaluated].mean()))
     return pd.DataFrame(rows, columns=["depth", "users", "users_share", "evaluated", "evaluated_share"])
-
-
-def _evaluate_cutoff(
-    log: RatingLog,
-    day: dt.date,
-    horizon_days: int,
-    k: int,
-    methods: Sequence[str],
-    windows: Sequence[str],
-    *,
-    seed: int,
-    **params: float,
-) -> list[tuple]:
-    holdout = split(log, day, horizon_days)
-    rankings = _rankings(log, holdout, methods, windows, **params)
-    shuffled = np.random.default_rng([seed, day.toordinal()]).permutation(holdout.train_movies)
-    rows = []
-    for method, window, ranking in [*rankings, (RANDOM, "all", shuffled)]:
-        hr, ndcg, coverage = metrics(holdout, ranking, k)
-        rows.append((day, horizon_days, k, method, window, holdout.users, hr, ndcg, coverage))
-    return rows
 
 
 def _rankings(
@@ -237,11 +199,10 @@ def _rankings(
     half_life_days: float,
     **params: float,
 ) -> Iterator[tuple[str, str, np.ndarray]]:
-    """(method, window, movie codes best first) of every ranking.
+    """(method, window, movie codes best first) of every ranking, by :func:`popularity.rank_aggregates`.
 
-    The per-movie aggregates (the numbers of :func:`popularity.aggregate`) are sums over the time-sorted
-    log (:func:`_segment_sums`): windows are nested suffixes of the train rows, so each row is counted once,
-    from the narrowest window outwards. The ranking itself is :func:`popularity.rank_aggregates`.
+    The per-movie aggregates are sums over the time-sorted log: windows are nested suffixes of the train rows,
+    so each row is counted once, from the narrowest window outwards.
     """
     n_movies = len(log.movie_ids)
     starts = {w: window_start(holdout.end, w) for w in windows}
@@ -300,16 +261,7 @@ def _day_weights(timestamp: np.ndarray, end: int, half_life_days: float) -> np.n
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Means over the cutoffs per (method, window): users per cutoff, HR, nDCG, coverage; best nDCG first."""
-    summary = (
-        results.groupby(["method", "window"], sort=False)
-        .agg(
-            cutoffs=("cutoff", "nunique"),
-            users=("users", "mean"),
-            hr=("hr", "mean"),
-            ndcg=("ndcg", "mean"),
-            coverage=("coverage", "mean"),
-        )
-        .reset_index()
-        .astype({"users": "int64"})
-    )
+    means = {name: (name, "mean") for name in ("users", "hr", "ndcg", "coverage")}
+    summary = results.groupby(["method", "window"], sort=False).agg(cutoffs=("cutoff", "nunique"), **means)
+    summary = summary.reset_index().astype({"users": "int64"})
     return summary.sort_values(["ndcg", "hr"], ascending=False, kind="mergesort").reset_index(drop=True)

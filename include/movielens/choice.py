@@ -1,22 +1,17 @@
 """Which popular list to serve, day by day: the (method, window) the backtest found best, without look-ahead.
 
-The daily DAGs compute twelve lists per day (:data:`popularity.METHODS` x :data:`windows.WINDOW_DAYS`);
-``06_evaluation`` measures them at monthly cutoffs (``ranking_evaluation``). This module turns those
-measurements into a chain of decisions, one per day on which new evidence became available. No Airflow import.
+Turns ``06_evaluation``'s measurements (``ranking_evaluation``) into a chain of decisions, one per day on
+which new evidence became available; the rule is in docs/evaluation.md, "The served list":
 
-The rule (docs/evaluation.md, "The served list"):
+* an evaluation at cutoff T with horizon H (:data:`CHOICE_K`, :data:`CHOICE_HORIZON_DAYS`) is *available* on
+  day T + H, so the list served on day D never depends on ratings from D on;
+* the best list has the highest mean nDCG@K over the :data:`RECENT_CUTOFFS` most recent available cutoffs,
+  among the lists the daily DAGs compute and evaluated at all of them; ties by HR@K, then
+  :data:`DEFAULT_ORDER`;
+* it replaces the list in force only when better by more than :data:`SWITCH_MARGIN` (relative);
+* before any evidence, and as each decision's fallback order: :data:`DEFAULT_ORDER`.
 
-* **Evidence.** An evaluation at cutoff T with horizon H (``k`` = :data:`CHOICE_K`, ``horizon_days`` =
-  :data:`CHOICE_HORIZON_DAYS`) is *available* on day T + H: its test ratings all lie before that day. The
-  decision that holds from day D rests only on evaluations available by D, so the list served on day D never
-  depends on ratings from D on, however late an evaluation is computed or rerun.
-* **Score.** Over the :data:`RECENT_CUTOFFS` most recent available cutoffs, the mean nDCG@K of each list that
-  the daily DAGs compute (the backtest's ``all`` window and its random baseline are not served), counting only
-  lists evaluated at every one of those cutoffs. Ties: higher mean HR@K, then :data:`DEFAULT_ORDER`.
-* **Stability.** The best list replaces the one in force only if its mean nDCG beats the current one's by more
-  than :data:`SWITCH_MARGIN` (relative); otherwise the current list stays, and the record says so.
-* **Before any evidence**, and for each decision's fallback order: :data:`DEFAULT_ORDER`, whose head (count of
-  ratings over 365 days) is the best list on the synthetic twin and on ml-latest-small alike.
+No Airflow import.
 """
 
 from __future__ import annotations
@@ -112,20 +107,17 @@ def decide(
         return []
     rows = _servable(evaluations, k, horizon_days)
     chain: list[Decision] = []
-    current = DEFAULT
     for day in sorted(set(rows["available"])):
         seen = rows[rows["available"] <= day]
         cutoffs = tuple(sorted(set(seen["cutoff"]))[-recent:])
         ranked = _ranked(seen, cutoffs)
         if ranked.empty:
             continue
-        scores = {
-            (m, int(d)): float(v)
-            for m, d, v in zip(ranked["method"], ranked["window_days"], ranked["ndcg"], strict=True)
-        }
+        means = zip(ranked["method"], ranked["window_days"], ranked["ndcg"], strict=True)
+        scores = {(m, int(d)): float(v) for m, d, v in means}
         order = tuple(scores) + tuple(pair for pair in DEFAULT_ORDER if pair not in scores)
         best = order[0]
-        held = (current.method, current.window_days)
+        held = (chain[-1].method, chain[-1].window_days) if chain else DEFAULT_ORDER[0]  # the list in force
         kept = best != held and held in scores and scores[best] <= scores[held] * (1 + margin)
         chosen = held if kept else best
         runner_up = next((pair for pair in scores if pair != chosen), None)
@@ -143,14 +135,9 @@ def decide(
                 order=(chosen, *(pair for pair in order if pair != chosen)),
             )
         )
-        current = chain[-1]
     return chain
 
 
 def in_force(chain: Sequence[Decision], day: dt.date) -> Decision:
     """The decision that holds on ``day``: the latest one available by then, else :data:`DEFAULT`."""
-    held = DEFAULT
-    for decision in chain:
-        if decision.valid_from is not None and decision.valid_from <= day:
-            held = decision
-    return held
+    return next((d for d in reversed(chain) if d.valid_from is not None and d.valid_from <= day), DEFAULT)

@@ -3,24 +3,20 @@
 :class:`ResultsDb` is an engine, the schema of the tables (``MOVIELENS_RESULTS_SCHEMA`` on PostgreSQL, none on
 SQLite) and the tables as SQLAlchemy ``Table`` objects:
 
-``movie_rankings``
+``movie_rankings``, ``genre_rankings``
     One row per ranked movie, key ``(window_end, method, window_days, rank)``, columns
-    :data:`include.movielens.ranking.WINDOW_RANKING_COLUMNS`; written by :mod:`include.movielens.results`.
-``genre_rankings``
-    The same lists per MovieLens genre (the genre's movies only), plus ``genre``, key ``(window_end, method,
-    window_days, genre, rank)``, written with them.
+    :data:`include.movielens.ranking.WINDOW_RANKING_COLUMNS`; the same lists per MovieLens genre, over the
+    genre's movies, with ``genre`` in the key; written by :mod:`include.movielens.results`.
 ``ranking_windows``
-    One row per *computed* (window_end, method, window_days): ``n_ratings`` and ``n_movies`` of the window and
-    ``computed_at``. ``n_ratings = 0`` means "no ratings in this window"; no row means "not computed yet".
-    Which DAG run computed the list: ``dag_id``, ``run_id`` and its ranking ``params`` (JSON; NULL outside a
-    DAG run or for older rows).
+    One row per *computed* (window_end, method, window_days): ``n_ratings`` and ``n_movies`` of the window,
+    ``computed_at``, and the DAG run that computed it: ``dag_id``, ``run_id``, its ranking ``params`` (JSON;
+    NULL outside a DAG run). ``n_ratings = 0``: no ratings in this window; no row: not computed yet.
 ``popular_movies``, ``ranking_choice``
     The served list and why (:mod:`include.movielens.served`).
 ``ranking_evaluation``
     The backtest's measurements (:mod:`include.movielens.evaluation`).
 ``ratings``, ``loaded_days``
-    Created and written by the provider's loader (:mod:`airflow_movielens.ratings_table`); declared here to
-    be read.
+    Written by the provider's loader (:mod:`airflow_movielens.ratings_table`); declared here to be read.
 
 Columns added since a table's first release are nullable and added by the next write that misses them
 (:meth:`ResultsDb.prepare`, ``ALTER TABLE ... ADD COLUMN``, in the write's transaction).
@@ -32,12 +28,16 @@ import datetime as dt
 import logging
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
+from airflow_movielens.dates import as_date
 from airflow_movielens.ratings_table import DDL_LOCK_KEY, LOADED_DAYS_TABLE, quoted_name, sql_identifier
 from include.movielens import settings
 
 log = logging.getLogger(__name__)
+#: A SQL condition (``table.c.x == y``).
+Clause = sa.sql.ColumnElement
 
 WINDOWS_TABLE = "ranking_windows"
 GENRE_TABLE = "genre_rankings"
@@ -152,9 +152,8 @@ class ResultsDb:
 
         hook = BaseHook.get_connection(conn_id).get_hook()
         engine = hook.get_sqlalchemy_engine()
-        schema = None
-        if engine.dialect.name != "sqlite":
-            schema = sql_identifier(settings.results_schema(), "MOVIELENS_RESULTS_SCHEMA")
+        sqlite = engine.dialect.name == "sqlite"
+        schema = None if sqlite else sql_identifier(settings.results_schema(), "MOVIELENS_RESULTS_SCHEMA")
         return cls(engine, schema, hook)
 
     @property
@@ -163,6 +162,7 @@ class ResultsDb:
         return f"{self.schema}.{self.rankings.name}" if self.schema else self.rankings.name
 
     def quoted(self, name: str) -> str:
+        """``name`` in this database's schema, quoted (the provider's :func:`quoted_name`)."""
         return quoted_name(name, self.schema)
 
     def tables(self, conn: sa.engine.Connection) -> set[str]:
@@ -174,16 +174,15 @@ class ResultsDb:
 
     def prepare(self, conn: sa.engine.Connection, *tables: sa.Table) -> None:
         """Create ``tables`` where missing and add the nullable columns a stored one lacks, in the caller's
-        transaction. On PostgreSQL the loader's transaction-scoped lock serialises every writer of the results
-        (concurrent first runs race on CREATE TABLE: a duplicate key in the type catalogue); readers are not
-        blocked."""
+        transaction, under the loader's transaction-scoped lock on PostgreSQL (concurrent first runs race on
+        CREATE TABLE: a duplicate key in the type catalogue); readers are not blocked."""
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(DDL_LOCK_KEY)))
         for table in tables:
             table.create(conn, checkfirst=True)
             stored = {column["name"] for column in sa.inspect(conn).get_columns(table.name, self.schema)}
             missing = [column for column in table.columns if column.name not in stored]
-            for column in missing:
+            for column in missing:  # a column added since the table's first release
                 if not column.nullable:
                     raise ValueError(
                         f"{table.name}.{column.name} is NOT NULL: the stored table is older than this "
@@ -193,6 +192,22 @@ class ResultsDb:
                 conn.execute(sa.text(f"ALTER TABLE {self.quoted(table.name)} ADD COLUMN {added}"))
             if missing:
                 log.warning("%s: columns added %s", table.name, [column.name for column in missing])
+
+    def read_list(
+        self, table: sa.Table, day: Any, where: Clause, latest: Clause | None = None, limit: int | None = None
+    ) -> pd.DataFrame:
+        """The rows of a list table on ``day`` that match ``where``, by rank (none if there are none);
+        ``day=None``: the latest day of the rows that match ``latest`` (default: of all rows)."""
+        rows = []
+        with self.engine.connect() as conn:
+            if self.has(conn, table):
+                if day is None:
+                    query = sa.select(sa.func.max(table.c.window_end))
+                    day = conn.execute(query if latest is None else query.where(latest)).scalar()
+                if day is not None:
+                    query = table.select().where(where & (table.c.window_end == as_date(day)))
+                    rows = conn.execute(query.order_by(table.c["rank"]).limit(limit)).fetchall()
+        return pd.DataFrame(rows, columns=[c.name for c in table.columns])
 
     def read_loaded_days(self, conn: sa.engine.Connection, start_ts: int, end_ts: int) -> list[int]:
         """The ``day_start`` of every loaded day in ``[start_ts, end_ts)`` (``loaded_days`` must exist)."""

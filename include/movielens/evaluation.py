@@ -1,10 +1,9 @@
 """The backtest over the results database: which (method, window) to serve, stored in ``ranking_evaluation``.
 
-The computation is :func:`include.movielens.backtest.evaluate` (the protocol of ``make evaluate``) over the
-ratings that the DAGs loaded into the table ``ratings`` of ``movielens_results``. The evaluation DAG runs it
-when ``movie_rankings`` changes, for the latest month start whose horizon lies inside the loaded data; a
-cutoff already in ``ranking_evaluation`` is not computed again, so new rows appear at most once a month.
-No Airflow import.
+:func:`include.movielens.backtest.evaluate` (the protocol of ``make evaluate``) over the ratings that the DAGs
+loaded into ``ratings``. The evaluation DAG runs it when ``movie_rankings`` changes, for the latest month
+start whose horizon lies inside the loaded data; a cutoff already stored is not computed again, so new rows
+appear at most once a month. No Airflow import.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,6 @@ import sqlalchemy as sa
 
 from airflow_movielens.dates import as_date, to_api_date
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.ratings_table import quoted_name
 from include.movielens import settings
 from include.movielens.backtest import EVAL_COLUMNS, RatingLog, default_cutoffs, evaluate
 from include.movielens.binary_copy import copy_columns, narrow
@@ -35,10 +32,8 @@ _DTYPES = (np.int32, np.int32, np.float32, np.int64)
 
 
 def read_rating_log(conn_id: str = settings.RESULTS_CONN_ID, chunk_rows: int = 1_000_000) -> RatingLog:
-    """Every rating of the results database's ``ratings`` table, as the backtest's :class:`RatingLog`.
-
-    The columns of :func:`read_rating_columns` become the log's in place: no other full-size copy.
-    """
+    """Every rating of the results database's ``ratings`` table, as the backtest's :class:`RatingLog` (the
+    columns of :func:`read_rating_columns` become the log's in place: no other full-size copy)."""
     columns = read_rating_columns(conn_id, chunk_rows)
     return RatingLog.from_columns(*(columns.pop(name) for name in RATING_COLUMNS), reuse=True)
 
@@ -49,15 +44,14 @@ def read_rating_columns(
     """The columns of the ``ratings`` table: ids int32, rating float32 (int64, float64 where a value needs
     it: :func:`~include.movielens.binary_copy.narrow`), timestamp int64.
 
-    PostgreSQL through psycopg2 or psycopg 3 (Airflow 3's PostgresHook): one binary ``COPY`` in timestamp
-    order, ties in the table's physical order (a sequential scan's), decoded a buffer at a time into columns
-    allocated once (:func:`~include.movielens.binary_copy.copy_columns`).
-    Other databases: the table's order, streamed ``chunk_rows`` at a time through SQLAlchemy.
+    PostgreSQL (psycopg2 or psycopg 3): one binary ``COPY`` in timestamp order, ties in a sequential scan's
+    order, decoded into columns allocated once (:func:`~include.movielens.binary_copy.copy_columns`). Other
+    databases: the table's order, streamed ``chunk_rows`` at a time through SQLAlchemy.
     """
     results = ResultsDb.connect(conn_id)
     dialect = results.engine.dialect
     if dialect.name == "postgresql" and dialect.driver in ("psycopg2", "psycopg"):
-        columns = _copy_ratings(results.hook.get_conn(), results.schema)
+        columns = _copy_ratings(results)
     else:
         columns = _query_ratings(results, chunk_rows)
     return dict(zip(RATING_COLUMNS, columns, strict=True))
@@ -66,26 +60,23 @@ def read_rating_columns(
 def _query_ratings(results: ResultsDb, chunk_rows: int) -> list[np.ndarray]:
     """The four columns through a streamed SQLAlchemy query (a server-side cursor where there is one)."""
     query = sa.select(*(results.ratings.c[name] for name in RATING_COLUMNS))
-    chunks = []
+    chunks = [[np.empty(0, dtype=dtype) for dtype in _DTYPES]]  # the columns of an empty table
     with results.engine.connect().execution_options(stream_results=True) as conn:
         for chunk in pd.read_sql_query(query, conn, chunksize=chunk_rows):
             columns = zip(RATING_COLUMNS, _DTYPES, strict=True)
             chunks.append([narrow(chunk[name].to_numpy(), dtype) for name, dtype in columns])
-    if not chunks:
-        return [np.empty(0, dtype=dtype) for dtype in _DTYPES]
-    return [np.concatenate([chunk[i] for chunk in chunks]) for i in range(len(RATING_COLUMNS))]
+    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 
-def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
-    """The four columns in timestamp order through one binary ``COPY`` (psycopg2, psycopg 3), counted first in
-    the same snapshot so that they are allocated once. Ties of timestamp in ``ctid`` order: a sequential
-    scan's.
-    """
-    name = quoted_name(settings.RATINGS_TABLE, schema)
+def _copy_ratings(results: ResultsDb) -> list[np.ndarray]:
+    """The four columns through one binary ``COPY``, counted first in the same snapshot so that they are
+    allocated once."""
+    name = results.quoted(settings.RATINGS_TABLE)
     casts = ", ".join(
         f'"{column}"::{"float8" if np.dtype(dtype).kind == "f" else "int8"}'
         for column, dtype in zip(RATING_COLUMNS, _DTYPES, strict=True)
     )
+    conn = results.hook.get_conn()
     with contextlib.closing(conn), conn.cursor() as cur:  # closing ends the read-only transaction
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # A sequential scan and a sort, never the timestamp index: on a table whose rows are not stored in
@@ -94,17 +85,6 @@ def _copy_ratings(conn: Any, schema: str) -> list[np.ndarray]:
         cur.execute(f"SELECT count(*) FROM {name}")
         (rows,) = cur.fetchone()
         return copy_columns(cur, f'SELECT {casts} FROM {name} ORDER BY "timestamp", ctid', rows, _DTYPES)
-
-
-def evaluated_cutoffs(horizon_days: int, k: int, conn_id: str = settings.RESULTS_CONN_ID) -> set[dt.date]:
-    """The cutoffs already in ``ranking_evaluation`` for this horizon and K."""
-    results = ResultsDb.connect(conn_id)
-    table = results.evaluation
-    with results.engine.connect() as conn:
-        if not results.has(conn, table):
-            return set()
-        query = sa.select(table.c.cutoff).where(table.c.horizon_days == horizon_days, table.c.k == k)
-        return {as_date(day) for day in conn.execute(query.distinct()).scalars()}
 
 
 def read_evaluation(conn_id: str = settings.RESULTS_CONN_ID) -> pd.DataFrame:
@@ -131,49 +111,30 @@ def check_params(requested: Sequence[object], horizon_days: object, k: object) -
     return [dt.date.fromisoformat(to_api_date(day, "cutoffs")) for day in requested if day is not None]
 
 
-def check_horizons(log_: RatingLog, cutoffs: Sequence[dt.date], horizon_days: int) -> None:
-    """Every requested cutoff has loaded ratings before it and its whole horizon inside the loaded ones.
-
-    :raises MovielensArgumentError: a cutoff outside that range, with the range.
-    """
-    first, after_last = log_.day(0), log_.day(-1) + dt.timedelta(days=1)
+def _check_horizons(log_: RatingLog, cutoffs: Sequence[dt.date], horizon_days: int) -> None:
+    first, last = log_.day(0), log_.day(-1)
     for cutoff in cutoffs:
-        if not first < cutoff <= after_last - dt.timedelta(days=horizon_days):
+        if not first < cutoff <= last + dt.timedelta(days=1 - horizon_days):
             raise MovielensArgumentError(
                 f"cutoffs: {cutoff} with a {horizon_days}-day horizon lies beyond the loaded ratings "
-                f"({first} .. {after_last - dt.timedelta(days=1)}): a cutoff needs ratings before it and "
-                "its whole horizon loaded"
+                f"({first} .. {last}): a cutoff needs ratings before it and its whole horizon loaded"
             )
-
-
-def pending_cutoffs(
-    log_: RatingLog, requested: Sequence[str], horizon_days: int, done: set[dt.date]
-) -> list[dt.date]:
-    """``requested`` (or else the latest month start with a whole horizon in the data) minus ``done``.
-
-    :raises ValueError: no month start leaves a whole horizon in the loaded data.
-    """
-    days = [as_date(day) for day in requested] or default_cutoffs(log_, 1, horizon_days)
-    return [day for day in days if day not in done]
 
 
 def store_evaluation(results: pd.DataFrame, conn_id: str = settings.RESULTS_CONN_ID) -> int:
     """Replace the rows of ``results``' (cutoff, horizon, K) in ``ranking_evaluation``, in one transaction."""
     db = ResultsDb.connect(conn_id)
     table = db.evaluation
-    rows = results[EVAL_COLUMNS].to_dict("records")
     now = utc_now()
-    for row in rows:
-        row["cutoff"] = as_date(row["cutoff"])
-        row["computed_at"] = now
+    rows = [
+        {**row, "cutoff": as_date(row["cutoff"]), "computed_at": now}
+        for row in results[EVAL_COLUMNS].to_dict("records")
+    ]
     with db.engine.begin() as conn:
         db.prepare(conn, table)
         for cutoff, horizon, k in {(r["cutoff"], r["horizon_days"], r["k"]) for r in rows}:
-            conn.execute(
-                table.delete().where(
-                    table.c.cutoff == cutoff, table.c.horizon_days == horizon, table.c.k == k
-                )
-            )
+            mine = (table.c.cutoff == cutoff) & (table.c.horizon_days == horizon) & (table.c.k == k)
+            conn.execute(table.delete().where(mine))
         if rows:
             conn.execute(table.insert(), rows)
     log.info("%s: %d rows stored", EVALUATION_TABLE, len(rows))
@@ -181,11 +142,7 @@ def store_evaluation(results: pd.DataFrame, conn_id: str = settings.RESULTS_CONN
 
 
 def run_evaluation(
-    *,
-    requested: Sequence[str] = (),
-    horizon_days: int,
-    k: int,
-    conn_id: str = settings.RESULTS_CONN_ID,
+    *, requested: Sequence[str] = (), horizon_days: int, k: int, conn_id: str = settings.RESULTS_CONN_ID
 ) -> dict:
     """Backtest the pending cutoffs over the results database and store them; small summary for XCom.
 
@@ -194,26 +151,23 @@ def run_evaluation(
     """
     requested_days = check_params(requested, horizon_days, k)
     log_ = read_rating_log(conn_id)
-    check_horizons(log_, requested_days, horizon_days)
+    _check_horizons(log_, requested_days, horizon_days)
+    old = read_evaluation(conn_id)
+    done = set(old["cutoff"][(old["horizon_days"] == horizon_days) & (old["k"] == k)].map(as_date))
     try:
-        cutoffs = pending_cutoffs(
-            log_, requested_days, horizon_days, evaluated_cutoffs(horizon_days, k, conn_id)
-        )
+        days = requested_days or default_cutoffs(log_, 1, horizon_days)
     except ValueError as err:  # no month start leaves a whole horizon in the loaded data (yet)
         return {"cutoffs": [], "rows": 0, "best": None, "reason": str(err)}
+    cutoffs = [day for day in days if day not in done]
     if not cutoffs:
         return {"cutoffs": [], "rows": 0, "best": None, "reason": "every cutoff is already evaluated"}
     results = evaluate(log_, cutoffs, horizon_days=horizon_days, k=k)
     stored = store_evaluation(results, conn_id)
     best = results.sort_values(["ndcg", "hr"], ascending=False, kind="mergesort").iloc[0]
+    scores = {name: float(best[name]) for name in ("ndcg", "hr")}
     return {
         "reason": "evaluated",
         "cutoffs": [day.isoformat() for day in cutoffs],
         "rows": stored,
-        "best": {
-            "method": best["method"],
-            "window": best["window"],
-            "ndcg": float(best["ndcg"]),
-            "hr": float(best["hr"]),
-        },
+        "best": {"method": best["method"], "window": best["window"], **scores},
     }

@@ -1,10 +1,8 @@
 """What a history load (05_history) may load: a range that the dataset covers, checked before any write.
 
-``history_start`` and ``history_end`` are the DAG's params (their JSON schema already refuses what is not a
-``YYYY-MM-DD`` day when a run is triggered); this checks what a schema cannot: the order, and that the range
-lies inside what the API serves. A range that ends after the day of the API's newest rating would mark days
-loaded that can still receive ratings (the daily runs would rank them from partial data), and a range with no
-rating at all is a typo, not a history.
+The DAG's params schema refuses what is not a ``YYYY-MM-DD`` day; this checks what a schema cannot. A range
+ending after the API's newest rating would mark days loaded that can still receive ratings (the daily runs
+would rank them from partial data), and a range with no rating at all is a typo, not a history.
 """
 
 from __future__ import annotations
@@ -17,10 +15,10 @@ from airflow_movielens.hooks import MovielensHook
 
 
 def check_history_range(hook: MovielensHook, history_start: object, history_end: object) -> dict:
-    """``{"history_start", "history_end", "ratings"}`` of a valid range, else the reason naming the value.
+    """``{"history_start", "history_end", "ratings"}`` of a valid range.
 
-    :raises MovielensArgumentError: not a day, ``history_end`` not after ``history_start``, a range past
-        the day after the API's newest rating, or one without any rating.
+    :raises MovielensArgumentError: naming the value: not a day, ``history_end`` not after ``history_start``,
+        a range past the day after the API's newest rating, or one without any rating.
     """
     start = to_api_date(history_start, "history_start")
     end = to_api_date(history_end, "history_end")
@@ -36,10 +34,11 @@ def check_history_range(hook: MovielensHook, history_start: object, history_end:
             f"the Movie Rating API serves no ratings: nothing to load in [{start}, {end})"
         )
     last_day = epoch_day(newest)
-    if end > (last_day + dt.timedelta(days=1)).isoformat():
+    after = last_day + dt.timedelta(days=1)
+    if end > after.isoformat():
         raise MovielensArgumentError(
             f"history_end {end} lies beyond the dataset, whose newest rating is of {last_day}: load up to "
-            f"{last_day + dt.timedelta(days=1)} at most (later days may still receive ratings)"
+            f"{after} at most (later days may still receive ratings)"
         )
     ratings = hook.count_ratings(start, end)
     if not ratings:

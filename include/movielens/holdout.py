@@ -77,14 +77,10 @@ class RatingLog:
         owned = reuse or order is not None  # a permuted column is a fresh copy
         user, user_ids = _codes(in_time_order(np.asarray(user_id)), sort=False, in_place=owned)
         movie, movie_ids = _codes(in_time_order(np.asarray(movie_id)), sort=True, in_place=owned)
-        return cls(
-            timestamp=in_time_order(timestamp),
-            user=user,
-            movie=movie,
-            rating=in_time_order(_floats(np.asarray(rating))),
-            movie_ids=movie_ids,
-            user_ids=user_ids,
-        )
+        rating = np.asarray(rating)
+        if rating.dtype not in (np.float32, np.float64):
+            rating = rating.astype(np.float64)
+        return cls(in_time_order(timestamp), user, movie, in_time_order(rating), movie_ids, user_ids)
 
     @cached_property
     def n_users(self) -> int:
@@ -101,10 +97,6 @@ class RatingLog:
     def day(self, index: int) -> dt.date:
         """The UTC day of the rating at ``index`` (0 = first, -1 = last)."""
         return epoch_day(int(self.timestamp[index]))
-
-
-def _floats(values: np.ndarray) -> np.ndarray:
-    return values if values.dtype in (np.float32, np.float64) else values.astype(np.float64)
 
 
 def _codes(ids: np.ndarray, *, sort: bool, in_place: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -294,8 +286,7 @@ def metrics(holdout: Split, ranking: np.ndarray, k: int) -> tuple[float, float, 
     gain[hit] = 1.0 / np.log2(list_pos[hit] + 1.0)
     ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
     n_relevant = np.bincount(holdout.rel_user, minlength=users)
-    ndcg = float(
-        np.mean(np.bincount(holdout.rel_user, gain, minlength=users) / ideal[np.minimum(n_relevant, k)])
-    )
+    dcg = np.bincount(holdout.rel_user, gain, minlength=users)
+    ndcg = float(np.mean(dcg / ideal[np.minimum(n_relevant, k)]))
     hr = float(np.mean(np.bincount(holdout.rel_user[hit], minlength=users) > 0))
     return hr, ndcg, np.count_nonzero(covered) / len(holdout.train_movies)

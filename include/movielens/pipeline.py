@@ -1,44 +1,25 @@
 """The ranking half of every DAG: aggregate the windows in the database, rank them, store them, export them.
 
-The decorators ``transform``/``dataframe``/``cleanup`` come from :mod:`include.movielens.compat`: the Astro
-SDK's on Airflow 2, TaskFlow tasks over the results connection's common-sql hook on Airflow 3
-(:mod:`include.movielens.sql_tasks`). The tasks, their SQL and their pandas are the same on both.
-
-All four DAGs differ only in how they load an interval's ratings into the table ``ratings`` of the results
-connection ``movielens_results`` (the provider's loader, :mod:`airflow_movielens.ratings_table`: one
-transaction per interval, reruns never duplicate, the interval's days marked in ``loaded_days``). Only small
-values travel through XCom, and nothing through a worker's local disk, so every task of a run may run on a
-different worker. :func:`rank_and_publish` returns the task group ``rank_and_publish``; for the run's
-interval end D it ranks the windows of the last 1, 7, 30 and 365 days before D by ``count``, ``bayes`` and
-``trending`` (:mod:`include.movielens.windows`, :mod:`include.movielens.ranking`)::
+``transform``/``dataframe``/``cleanup`` come from :mod:`include.movielens.compat`: the Astro SDK's on
+Airflow 2, TaskFlow tasks over the results connection's common-sql hook on Airflow 3; the tasks, their SQL
+and their pandas are the same on both. The DAGs differ only in how they load an interval's ratings into the
+table ``ratings`` of ``movielens_results`` (the provider's loader, :mod:`airflow_movielens.ratings_table`).
+Only small values travel through XCom and nothing through a worker's disk, so every task may run on a
+different worker. :func:`rank_and_publish` ranks, for the run's interval end D, the windows of the last 1, 7,
+30 and 365 days before D by ``count``, ``bayes`` and ``trending``::
 
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
                                    └──────────────────────────────────────────┴───────────────────┴─> publish
     (export = export_ranking_csv, publish = publish_ranking ──> check_served; all ──> cleanup_temp_tables)
 
-* ``fill_history`` loads the days of the widest (365-day) window before the run's own day not in
-  ``loaded_days`` yet, so that no run waits for the runs of the days before it (a fresh deployment's first
-  run, a catch-up whose runs finish out of order); ``plan_windows`` then ranks only the windows whose days
-  are all loaded, the others are logged and left "not computed" -- never ranked from partial data.
-* ``window_weights`` and ``aggregate_windows`` (SQL in the database: per window and movie, the number and
-  sum of the ratings and their decayed count), then ``rank_movies`` (each (window, method) by
-  :func:`include.movielens.popularity.rank_aggregates`, titles from ``MovielensHook.get_movies``; *skipped*
-  when no window has a ranked movie: the SDK cannot store an empty DataFrame), each into a temporary table.
-* ``publish_ranking`` replaces those windows' rows in ONE transaction
-  (:func:`include.movielens.results.replace_windows`), with the day's served list; ``check_served`` fails
-  the run (no retries) when ``popular_movies`` holds no list for the run's day, reported like any failure
-  (:mod:`include.movielens.alerts`).
-* ``export_ranking_csv`` writes ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR`` (an end-of-run
-  artifact, through ``ObjectStoragePath``, renamed into place); ``cleanup_temp_tables``, a teardown, drops
-  the temporary tables whatever happened, without masking a failure in the run's state.
+Windows whose days are not all loaded are left "not computed", never ranked from partial data; the
+aggregates, rankings and weights live in temporary tables, which a teardown drops whatever happened.
+Whichever daily DAG publishes a day last replaces that day's lists whole; ``ranking_windows`` and
+``popular_movies`` record which DAG run (``dag_id``, ``run_id``) computed each list.
 
-Whichever daily DAG publishes a day last replaces that day's computed lists whole, in one transaction, and
-``ranking_windows`` records which DAG run (``dag_id``, ``run_id``) with which ranking ``params`` computed
-each list; ``popular_movies`` carries the ``dag_id`` and ``run_id`` of the list it serves.
-
-This module deliberately does not use ``from __future__ import annotations``: both paths recognise the
-parameters to load as DataFrames by their *runtime* annotation ``pd.DataFrame``.
+No ``from __future__ import annotations`` here: both paths recognise the parameters to load as DataFrames by
+their *runtime* annotation ``pd.DataFrame``.
 """
 
 import functools
@@ -92,12 +73,6 @@ class ServedListMissingError(AirflowFailException):
     """After a run's publish, ``popular_movies`` holds no list for the run's day (fails without retries)."""
 
 
-def ratings_table(conn_id: str = settings.RESULTS_CONN_ID) -> Any:
-    """The ``ratings`` table that the load steps fill, as a table of :mod:`include.movielens.compat` (an Astro
-    SDK ``Table`` or a handle; SQLite ignores the schema)."""
-    return table(settings.RATINGS_TABLE, conn_id, settings.results_schema())
-
-
 def load_interval(
     start_date: str,
     end_date: str,
@@ -105,38 +80,19 @@ def load_interval(
     *,
     before_commit: Callable[[int], None] | None = None,
 ) -> dict:
-    """Replace ``[start_date, end_date)`` of the results connection's ``ratings`` table by ``records``.
-
-    The load step of 01_python and 02_hook; the operator of 03/04 calls the same provider loader
-    (:func:`airflow_movielens.ratings_table.replace_interval`). Returns its small XCom dict.
-    """
-    return replace_interval(
-        ResultsDb.connect(settings.RESULTS_CONN_ID).hook,
-        start_date,
-        end_date,
-        records,
-        table=settings.RATINGS_TABLE,
-        schema=settings.results_schema(),
-        before_commit=before_commit,
-    )
+    """Replace ``[start_date, end_date)`` of the results connection's ``ratings`` table by ``records``
+    (the load step of 01/02; the operator of 03/04 calls the same provider loader). Returns its XCom dict."""
+    hook = ResultsDb.connect(settings.RESULTS_CONN_ID).hook
+    where = {"table": settings.RATINGS_TABLE, "schema": settings.results_schema()}
+    return replace_interval(hook, start_date, end_date, records, **where, before_commit=before_commit)
 
 
-def ranking_csv_path(dag_id: str, ds: str) -> ObjectStoragePath:
-    """Where a DAG exports a window's ranking: ``rankings/<dag_id>/<ds>.csv`` under ``MOVIELENS_DATA_DIR``."""
-    base = ObjectStoragePath(settings.data_location(), conn_id=settings.data_conn_id())
-    return base / settings.ranking_csv_key(dag_id, ds)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Tasks
-# ---------------------------------------------------------------------------------------------------------
 @task(task_id="fill_history")
 def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> dict:
     """Load the days of the run's widest window, before its own day, that are not loaded yet.
 
-    A fresh deployment's first run thereby loads the year before it and ranks every window at once, and a
-    run of a catch-up never waits for the runs of the days before it (they may finish later, or never rerun):
-    each run ranks all of its windows. Once the days are loaded this is one ``loaded_days`` query.
+    A fresh deployment's first run thereby ranks every window at once, and a run of a catch-up never waits
+    for the runs of the days before it. Once the days are loaded this is one ``loaded_days`` query.
     """
     end_ts = int(window_end_ts)
     own_day, first = end_ts - DAY_SECONDS, end_ts - max(WINDOW_DAYS) * DAY_SECONDS
@@ -145,12 +101,8 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
     with MovielensHook(movielens_conn_id, batch_size=settings.DEFAULT_BATCH_SIZE) as hook:
         for start_ts, end_ts_ in gaps:
             start, end = (epoch_day(ts).isoformat() for ts in (start_ts, end_ts_))
-            done = load_interval(
-                start,
-                end,
-                hook.iter_ratings(start, end),
-                before_commit=functools.partial(hook.check_complete, start, end),
-            )
+            check = functools.partial(hook.check_complete, start, end)
+            done = load_interval(start, end, hook.iter_ratings(start, end), before_commit=check)
             loaded.append({key: done[key] for key in ("start_date", "end_date", "count")})
     log.info("Days before %s not loaded yet, now loaded: %s", own_day, loaded or "none")
     return {"loaded": loaded, "ratings": sum(item["count"] for item in loaded)}
@@ -160,13 +112,10 @@ def fill_history(window_end_ts: str, movielens_conn_id: str, conn_id: str) -> di
 def plan_ranking_windows(window_end_ts: str, conn_id: str) -> dict:
     """Which of the windows ending at the run's interval end have all their days loaded."""
     end_ts = int(window_end_ts)
-    widest = max(WINDOW_DAYS) * DAY_SECONDS
-    plan = plan_windows(end_ts, loaded_days(conn_id, end_ts - widest, end_ts))
+    plan = plan_windows(end_ts, loaded_days(conn_id, end_ts - max(WINDOW_DAYS) * DAY_SECONDS, end_ts))
     if plan["missing"]:
-        log.warning(
-            "Windows ending %s with days not loaded (left not computed): %s",
-            epoch_day(end_ts), plan["missing"],
-        )  # fmt: skip
+        log.warning("Windows ending %s with days not loaded (left not computed): %s", epoch_day(end_ts),
+                    plan["missing"])  # fmt: skip
     return plan
 
 
@@ -189,12 +138,8 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
     """Rank every complete window by every method from the per-movie aggregates; attach titles."""
     knobs = _knobs(plan)
     movie_ids = ranked_movie_ids(stats, **knobs)
-    log.info(
-        "Windows %s: %d (window, movie) aggregates, %d movies ranked",
-        plan["complete"],
-        len(stats),
-        len(movie_ids),
-    )
+    log.info("Windows %s: %d (window, movie) aggregates, %d movies ranked", plan["complete"], len(stats),
+             len(movie_ids))  # fmt: skip
     if not movie_ids:
         raise AirflowSkipException(f"nothing to rank in the windows {plan['complete']}")
     with MovielensHook(movielens_conn_id) as hook:
@@ -216,23 +161,8 @@ def ranking_params() -> dict:
 def _knobs(plan: dict) -> dict:
     """The ranking's arguments for the plan's windows, with the run's params."""
     params = ranking_params()
-    return {
-        "end_ts": int(plan["window_end_ts"]),
-        "window_days": plan["complete"],
-        **{name: params[name] for name in ("min_ratings", "prior_weight", "top_n")},
-    }
-
-
-def genre_lists(stats: Any, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
-    """The lists per MovieLens genre of the plan's windows (:func:`rank_genres`), from the aggregate table and
-    the API's catalogue; computed where they are stored (``publish_ranking``), since the SDK cannot store
-    thousands of rows of a DataFrame in SQLite in one statement."""
-    if stats is None or not plan["complete"]:
-        return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
-    frame = read_table(stats)
-    with MovielensHook(movielens_conn_id) as hook:
-        movies = hook.get_movies()  # the catalogue: every movie's genres
-    return rank_genres(frame, movies, **_knobs(plan))
+    knobs = {name: params[name] for name in ("min_ratings", "prior_weight", "top_n")}
+    return {"end_ts": int(plan["window_end_ts"]), "window_days": plan["complete"], **knobs}
 
 
 @dataframe(task_id="export_ranking_csv", trigger_rule="none_failed")
@@ -241,9 +171,9 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
     if ranking is None:
         ranking = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
     ranking = ranking.rename(columns=canonical_names(ranking.columns))[WINDOW_RANKING_COLUMNS]
-    order = ["window_days", "method", "rank"]
-    ranking = ranking.sort_values(order, kind="mergesort").reset_index(drop=True)
-    target = ranking_csv_path(dag_id, day)
+    ranking = ranking.sort_values(["window_days", "method", "rank"], kind="mergesort").reset_index(drop=True)
+    base = ObjectStoragePath(settings.data_location(), conn_id=settings.data_conn_id())
+    target = base / settings.ranking_csv_key(dag_id, day)
     with atomic_open(target, "w", encoding="utf-8", newline="") as handle:
         ranking.to_csv(handle, index=False, lineterminator="\n")
     log.info("Wrote %d ranked movies to %s", len(ranking), target)
@@ -252,18 +182,17 @@ def export_ranking_csv(ranking: pd.DataFrame, dag_id: str, day: str) -> dict:
 
 @task(task_id="publish_ranking", trigger_rule="none_failed", outlets=[RANKINGS_ASSET])
 def publish_ranking(ranking: Any, stats: Any, plan: dict, movielens_conn_id: str, conn_id: str) -> dict:
-    """Store the complete windows' rankings in ``movie_rankings`` (see :func:`replace_windows`) and, in the
-    same transaction, the day's served list in ``popular_movies`` (:mod:`include.movielens.served`)."""
-    genres = genre_lists(stats, plan, movielens_conn_id)
+    """Store the complete windows' rankings and their lists per genre (:func:`replace_windows`) and, in the
+    same transaction, the day's served list (:func:`include.movielens.served.publish_day`)."""
+    genres = None  # ranked here, not in a task: the SDK cannot store thousands of DataFrame rows in SQLite
+    if stats is not None and plan["complete"]:
+        frame = read_table(stats)
+        with MovielensHook(movielens_conn_id) as hook:
+            movies = hook.get_movies()  # the catalogue: every movie's genres
+        genres = rank_genres(frame, movies, **_knobs(plan))
     run = get_current_context()["dag_run"]
-    produced_by = {
-        "dag_id": run.dag_id,
-        "run_id": run.run_id,
-        "params": json.dumps(ranking_params(), sort_keys=True),
-    }
-    return replace_windows(
-        ranking, stats, plan, conn_id, genres=genres, also=publish_day, produced_by=produced_by
-    )
+    by = {"dag_id": run.dag_id, "run_id": run.run_id, "params": json.dumps(ranking_params(), sort_keys=True)}
+    return replace_windows(ranking, stats, plan, conn_id, genres=genres, also=publish_day, produced_by=by)
 
 
 @task(task_id="check_served")
@@ -282,37 +211,27 @@ def check_served(window_end_ts: str, conn_id: str) -> dict:
 
 
 def rank_and_publish(loaded: Any) -> TaskGroup:
-    """Wire the shared ranking tasks downstream of the task that loaded the interval's ratings.
-
-    :param loaded: the load task (or its output); it must finish before the window is aggregated.
-    :return: the task group, so that more tasks can be wired after it.
-    """
+    """Wire the shared ranking tasks downstream of ``loaded`` (the load task or its output) and return their
+    task group, so that more tasks can be wired after it."""
+    end_ts = settings.WINDOW_END_TS_TEMPLATE
+    api, results = settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
     # pages up to the widest window of the API's ratings: the API's pool, a timeout for that many days
-    filled = fill_history.override(**api_paging(max(WINDOW_DAYS)))(
-        settings.WINDOW_END_TS_TEMPLATE, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
-    )
+    filled = fill_history.override(**api_paging(max(WINDOW_DAYS)))(end_ts, api, results)
     with TaskGroup("rank_and_publish", prefix_group_id=False) as group:
-        plan = plan_ranking_windows(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
-        weights = window_weights(plan, output_table=temp_table(settings.RESULTS_CONN_ID))
-        stats = aggregate_windows(
-            ratings_table(),
-            weights,
-            settings.WINDOW_END_TS_TEMPLATE,
-            output_table=temp_table(settings.RESULTS_CONN_ID),
-        )
-        ranking = rank_movies(
-            stats, plan, settings.MOVIELENS_CONN_ID, output_table=temp_table(settings.RESULTS_CONN_ID)
-        )
+        plan = plan_ranking_windows(end_ts, results)
+        weights = window_weights(plan, output_table=temp_table(results))
+        # the ``ratings`` table the load steps fill (SQLite ignores the schema)
+        ratings = table(settings.RATINGS_TABLE, results, settings.results_schema())
+        stats = aggregate_windows(ratings, weights, end_ts, output_table=temp_table(results))
+        ranking = rank_movies(stats, plan, api, output_table=temp_table(results))
         exported = export_ranking_csv(ranking, settings.DAG_ID_TEMPLATE, settings.RANKING_DAY_TEMPLATE)
-        published = publish_ranking(
-            ranking, stats, plan, settings.MOVIELENS_CONN_ID, settings.RESULTS_CONN_ID
-        )
+        published = publish_ranking(ranking, stats, plan, api, results)
         # A teardown: runs whatever happened upstream (all_done) but, unlike a plain all_done leaf, does not
         # decide the run's state, so a failed load still fails the DAG run.
         dropped = cleanup(
             [weights, stats, ranking], task_id="cleanup_temp_tables", retries=settings.task_retries()
         ).as_teardown()
         [exported, published] >> dropped
-        published >> check_served(settings.WINDOW_END_TS_TEMPLATE, settings.RESULTS_CONN_ID)
+        published >> check_served(end_ts, results)
     loaded >> filled >> group
     return group

@@ -1,18 +1,10 @@
 """The per-user read path: what a recommender shows one user, exactly as the backtest scores it.
 
-For a user, a day and a genre (default ``(all genres)``): the day's served list (``popular_movies``) without
-the movies the user rated before that day, cut at K, in served order. That is the backtest's list
-(:mod:`include.movielens.backtest`: "the ranking without the movies the user rated in train, cut at K") over
-the same ratings: the ``ratings`` table that the DAGs load and ``06_evaluation`` reads.
-
-"Rated before the day" means every rating of the user before it, so the reader answers only when ``ratings``
-holds every day from ``MOVIELENS_HISTORY_START`` (default: MovieLens's first day) to the day before the list,
-as ``loaded_days`` records; else it names the first missing day (load the history with ``05_history``).
-
-Two forms, the same query: :data:`USER_LIST_SQL` (documented in docs/evaluation.md; it runs unchanged on
-PostgreSQL and SQLite, ``:day`` bound as a date) and :class:`PopularReader` for services and notebooks, over
-any SQLAlchemy engine of the results database or an Airflow connection. A user with no rating before the day
-gets the served list itself (``known`` is false). Bad input raises ``ValueError`` naming the value.
+The day's served list (``popular_movies``) without the movies the user rated before that day, cut at K: the
+backtest's list (:mod:`include.movielens.backtest`) over the same ``ratings``, answered only when those hold
+every day from ``MOVIELENS_HISTORY_START`` on (docs/evaluation.md, "One user's list"). Two forms, the same
+query: :data:`USER_LIST_SQL` and :class:`PopularReader`, over any SQLAlchemy engine of the results database
+or an Airflow connection. Bad input raises ``ValueError`` naming the value.
 """
 
 from __future__ import annotations
@@ -24,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from airflow_movielens.dates import DAY_SECONDS, as_date, as_midnight, day_epoch, epoch_day
-from airflow_movielens.ratings_table import quoted_name, sql_identifier
+from airflow_movielens.ratings_table import quoted_name
 from include.movielens import settings
 from include.movielens.backtest import DEFAULT_K
 from include.movielens.database import SERVED_TABLE, ResultsDb
@@ -52,12 +44,10 @@ def user_list_sql(schema: str | None = None) -> str:
     Parameters: ``:day`` (the served day, a date), ``:genre``, ``:user_id``, ``:before`` (the day's midnight
     UTC in epoch seconds: ``ratings.timestamp``'s unit) and ``:k``.
     """
-    if schema is None:
-        return _TEMPLATE.format(served=SERVED_TABLE, ratings=settings.RATINGS_TABLE)
-    schema = sql_identifier(schema, "schema")
-    return _TEMPLATE.format(
-        served=quoted_name(SERVED_TABLE, schema), ratings=quoted_name(settings.RATINGS_TABLE, schema)
-    )
+    served, ratings = SERVED_TABLE, settings.RATINGS_TABLE
+    if schema is not None:
+        served, ratings = quoted_name(served, schema), quoted_name(ratings, schema)
+    return _TEMPLATE.format(served=served, ratings=ratings)
 
 
 #: The documented query (tables on the search path: PostgreSQL's ``public`` schema, or SQLite).
@@ -162,8 +152,7 @@ class PopularReader:
         return sorted(conn.execute(query).scalars())
 
     def _check_history(self, conn: sa.engine.Connection, tables: set[str], day: dt.date, before: int) -> None:
-        """Every day of ``[history_start, day)`` is loaded, else a ``ValueError`` naming the first run of
-        missing days."""
+        """Raise a ``ValueError`` naming the first missing days of ``[history_start, day)``."""
         first = day_epoch(self.history_start)
         if first >= before:
             return

@@ -1,10 +1,9 @@
 """The rankings of the daily DAGs in the results database: ``movie_rankings``, ``genre_rankings`` and
 ``ranking_windows`` (defined in :mod:`include.movielens.database`), replaced a plan's windows at a time.
 
-Several daily DAGs may publish the same day: the last publish replaces the lists it computed whole (rows,
-genres and their ``ranking_windows`` rows in one transaction), so a list never mixes two runs and its
-``ranking_windows`` row names the run it came from. The writes are plain SQLAlchemy so that they share ONE
-transaction; the tables the ranking tasks wrote (the Astro SDK's or :mod:`include.movielens.sql_tasks`') are
+Several daily DAGs may publish the same day: the last publish replaces the lists it computed whole, in one
+transaction, so a list never mixes two runs and its ``ranking_windows`` row names the run it came from. The
+writes are plain SQLAlchemy so that they share that transaction; the tables the ranking tasks wrote are
 reflected through :func:`include.movielens.compat.table_metadata`.
 """
 
@@ -18,7 +17,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from airflow_movielens.dates import as_date, epoch_day
+from airflow_movielens.dates import epoch_day
 from include.movielens import settings
 from include.movielens.compat import table_metadata
 from include.movielens.database import ResultsDb, utc_now
@@ -53,20 +52,17 @@ def _reflect(conn: sa.engine.Connection, handle: Any) -> sa.Table:
     return sa.Table(name, metadata, autoload_with=conn)
 
 
-def _window_totals(
-    conn: sa.engine.Connection, stats: Any, window_days: Sequence[int]
-) -> dict[int, tuple[int, int]]:
-    """``{window_days: (n_ratings, n_movies)}`` from the per-(window, movie) aggregate table; ``(0, 0)`` for
-    a window without rows."""
-    totals = dict.fromkeys(window_days, (0, 0))
+def _window_totals(conn: sa.engine.Connection, stats: Any, window_days: Sequence[int]) -> dict[int, dict]:
+    """``{window_days: {"n_ratings", "n_movies"}}`` from the per-(window, movie) aggregate table (zeros for a
+    window without rows)."""
+    totals = dict.fromkeys(window_days, {"n_ratings": 0, "n_movies": 0})
     if stats is None:
         return totals
     source = _reflect(conn, stats)
     column = {name: source.c[stored] for stored, name in canonical_names(source.c.keys()).items()}
-    query = sa.select(column["window_days"], sa.func.sum(column["n_ratings"]), sa.func.count()).group_by(
-        column["window_days"]
-    )
-    totals.update({int(days): (int(n), int(movies)) for days, n, movies in conn.execute(query)})
+    window = column["window_days"]
+    rows = conn.execute(sa.select(window, sa.func.sum(column["n_ratings"]), sa.func.count()).group_by(window))
+    totals.update({int(days): {"n_ratings": int(n), "n_movies": int(movies)} for days, n, movies in rows})
     return totals
 
 
@@ -75,22 +71,19 @@ def replace_windows(
     stats: Any,
     plan: dict,
     conn_id: str,
-    methods: Sequence[str] = METHODS,
     genres: pd.DataFrame | None = None,
     also: Callable[[sa.engine.Connection, ResultsDb, dt.date], object] | None = None,
     produced_by: Mapping[str, str] | None = None,
 ) -> dict:
-    """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction.
+    """Replace the rankings of the plan's complete windows ending at its end, in ONE transaction (creating the
+    tables on first use); windows not in ``plan["complete"]`` are left untouched.
 
-    ``ranking`` is the (temporary) table written by ``rank_movies``, or ``None`` when that task was skipped
-    because nothing could be ranked: the windows' old rows are then just deleted. ``stats`` is the aggregate
-    of ``aggregate_windows`` (the window totals of ``ranking_windows``). Creates the tables on first use
-    (:func:`prepare`).
-    Windows not in ``plan["complete"]`` are left untouched. ``genres``: the windows' lists per genre
-    (:func:`ranking.rank_genres`), stored in ``genre_rankings``. ``also(conn, tables, window_end)`` runs last
-    inside the same transaction (the served list is published there: :mod:`.served`). ``produced_by``:
-    the ``dag_id``, ``run_id`` and ``params`` recorded in the windows' ``ranking_windows`` rows.
-
+    :param ranking: the (temporary) table of ``rank_movies``, or ``None`` when that task was skipped because
+        nothing could be ranked: the windows' old rows are then just deleted.
+    :param stats: the table of ``aggregate_windows`` (the window totals of ``ranking_windows``).
+    :param genres: the windows' lists per genre (:func:`ranking.rank_genres`), for ``genre_rankings``.
+    :param also: ``also(conn, tables, window_end)`` runs last in the same transaction (the served list).
+    :param produced_by: the ``dag_id``, ``run_id`` and ``params`` recorded in ``ranking_windows``.
     :return: ``{"table", "window_end", "windows", "deleted", "inserted", "missing"}`` (small, for XCom).
     """
     results = ResultsDb.connect(conn_id)
@@ -99,12 +92,9 @@ def replace_windows(
     table, windows, genre_table = results.rankings, results.windows, results.genres
     with results.engine.begin() as conn:
         prepare(conn, results)
-        mine = (table.c.window_end == end) & table.c.window_days.in_(complete)
-        deleted = conn.execute(table.delete().where(mine)).rowcount
-        mine_genres = (genre_table.c.window_end == end) & genre_table.c.window_days.in_(complete)
-        conn.execute(genre_table.delete().where(mine_genres))
-        conn.execute(
-            windows.delete().where((windows.c.window_end == end) & windows.c.window_days.in_(complete))
+        deleted, _, _ = (  # the windows' rows of the three tables; the count of movie_rankings' is logged
+            conn.execute(t.delete().where((t.c.window_end == end) & t.c.window_days.in_(complete))).rowcount
+            for t in (table, genre_table, windows)
         )
         inserted = 0
         if ranking is not None and complete:
@@ -127,27 +117,17 @@ def replace_windows(
                 )
             conn.execute(genre_table.insert(), rows.to_dict("records"))
         totals = _window_totals(conn, stats, complete)
-        now = utc_now()
+        about = {"computed_at": utc_now(), **{key: (produced_by or {}).get(key) for key in PRODUCED_BY}}
         rows = [
-            {
-                "window_end": end,
-                "method": method,
-                "window_days": days,
-                "n_ratings": totals[days][0],
-                "n_movies": totals[days][1],
-                "computed_at": now,
-                **{key: (produced_by or {}).get(key) for key in PRODUCED_BY},
-            }
+            {"window_end": end, "method": method, "window_days": days, **totals[days], **about}
             for days in complete
-            for method in methods
+            for method in METHODS
         ]
         if rows:
             conn.execute(windows.insert(), rows)
         extra = also(conn, results, end) if also is not None else None
-    log.info(
-        "%s: windows %s ending %s replaced (%d rows deleted, %d inserted); not computed: %s",
-        results.name, complete, end, deleted, inserted, plan["missing"] or "none",
-    )  # fmt: skip
+    log.info("%s: windows %s ending %s replaced (%d rows deleted, %d inserted); not computed: %s",
+             results.name, complete, end, deleted, inserted, plan["missing"] or "none")  # fmt: skip
     return {
         "table": results.name,
         "window_end": end.isoformat(),
@@ -168,23 +148,9 @@ def read_ranking(
     conn_id: str = settings.RESULTS_CONN_ID,
 ) -> pd.DataFrame:
     """One (window_end, method, window_days) ranking of ``movie_rankings`` (default: the latest end), best
-    first; an empty frame with the ranking columns when there is nothing to read. The served list, whichever
-    ranking it is, is :func:`include.movielens.served.read_served`'s."""
+    first; an empty frame with the ranking columns when there is nothing to read (the served list:
+    :func:`include.movielens.served.read_served`)."""
     results = ResultsDb.connect(conn_id)
     table = results.rankings
-    empty = pd.DataFrame(columns=WINDOW_RANKING_COLUMNS)
-    with results.engine.connect() as conn:
-        if not results.has(conn, table):
-            return empty
-        mine = (table.c.method == method) & (table.c.window_days == window_days)
-        if window_end is None:
-            window_end = conn.execute(sa.select(sa.func.max(table.c.window_end)).where(mine)).scalar()
-            if window_end is None:
-                return empty
-        query = (
-            table.select().where(mine & (table.c.window_end == as_date(window_end))).order_by(table.c["rank"])
-        )
-        if limit is not None:
-            query = query.limit(limit)
-        rows = conn.execute(query).fetchall()
-    return pd.DataFrame(rows, columns=[c.name for c in table.columns])[WINDOW_RANKING_COLUMNS]
+    mine = (table.c.method == method) & (table.c.window_days == window_days)
+    return results.read_list(table, window_end, mine, latest=mine, limit=limit)[WINDOW_RANKING_COLUMNS]

@@ -1,26 +1,11 @@
-"""The served list: ``popular_movies`` (what a recommender shows) and ``ranking_choice`` (why that list);
-the tables are defined in :mod:`include.movielens.database`.
+"""The served list: ``popular_movies`` (what a recommender shows) and ``ranking_choice`` (why that list),
+defined in :mod:`include.movielens.database`; what they hold, for their readers: docs/evaluation.md.
 
-``ranking_choice``
-    The chain of decisions of :func:`include.movielens.choice.decide`, one row per day from which a decision
-    holds (``valid_from``): the chosen ``method`` and ``window_days``, its mean nDCG@K (``metric``,
-    ``value``), the runner-up and its value, the ``cutoffs`` and the fewest ``users`` per cutoff it rests on,
-    whether a better list was ``kept`` out by the switching margin, the fallback ``fallback_order``, and
-    ``decided_at``. ``06_evaluation`` rewrites it after each evaluation, in one transaction.
-``popular_movies``
-    For each ``window_end`` (the day the list is served; ratings before it) and ``genre`` (``(all
-    genres)``, or one MovieLens genre for users who picked it: the same list over that genre's movies), the
-    ranking of the decision in force that day: the columns of ``movie_rankings`` (the chosen ``method`` and
-    ``window_days`` among them), the decision's ``choice_from`` (NULL: the default, before any evaluation)
-    and ``fallback`` (true when the chosen list is not computed for that day and the best computed one of the
-    decision's order is served instead), and the ``dag_id`` and ``run_id`` of the DAG run that computed the
-    list (its ``ranking_windows`` row). Key ``(window_end, genre, rank)``. Published by each daily run in the
-    transaction that stores its rankings, and again by ``06_evaluation`` for the days whose decision changed.
-
-A downstream reader::
-
-    SELECT rank, title, n_ratings, score FROM popular_movies
-    WHERE window_end = (SELECT MAX(window_end) FROM popular_movies) AND genre = '(all genres)' ORDER BY rank;
+``popular_movies`` holds, per ``window_end`` (the day served) and ``genre``, the ranking of the decision in
+force that day (:func:`include.movielens.choice.in_force`), or, when that list is not computed for the day,
+the best computed one of the decision's order (``fallback``). Each daily run publishes its day in the
+transaction that stores its rankings; ``06_evaluation`` rewrites ``ranking_choice`` and republishes the days a
+changed decision covers, in one transaction.
 """
 
 from __future__ import annotations
@@ -46,30 +31,30 @@ SERVED_COLUMNS = [*WINDOW_RANKING_COLUMNS, "genre", "choice_from", "fallback"]
 PRODUCED_BY = ["dag_id", "run_id"]
 
 
+def _the_list(table: sa.Table, end: dt.date, pick: tuple[str, int]) -> sa.sql.ColumnElement:
+    """The rows of ``table`` about the (method, window_days) list ``pick`` of ``end``."""
+    return (table.c.window_end == end) & (table.c.method == pick[0]) & (table.c.window_days == pick[1])
+
+
 def _producer(conn: sa.engine.Connection, tables: ResultsDb, end: dt.date, pick: tuple) -> list:
     """``dag_id`` and ``run_id`` of the run that computed the list ``pick`` of ``end`` (NULL: unknown)."""
     windows = tables.windows
-    query = sa.select(windows.c.dag_id, windows.c.run_id).where(
-        (windows.c.window_end == end) & (windows.c.method == pick[0]) & (windows.c.window_days == pick[1])
-    )
+    query = sa.select(windows.c.dag_id, windows.c.run_id).where(_the_list(windows, end, pick))
     row = conn.execute(query).first() or (None, None)
     return [sa.literal(value, sa.String).label(name) for name, value in zip(PRODUCED_BY, row, strict=True)]
+
+
+#: The ``ranking_choice`` columns that hold the :class:`Decision` attribute of the same name as it is.
+_AS_IS = ("valid_from", "method", "window_days", "metric", "value", "runner_up_value", "users", "kept")
 
 
 def _row(decision: Decision, now: dt.datetime) -> dict:
     runner = decision.runner_up or (None, None)
     return {
-        "valid_from": decision.valid_from,
-        "method": decision.method,
-        "window_days": decision.window_days,
-        "metric": decision.metric,
-        "value": decision.value,
+        **{name: getattr(decision, name) for name in _AS_IS},
         "runner_up_method": runner[0],
         "runner_up_window_days": runner[1],
-        "runner_up_value": decision.runner_up_value,
         "cutoffs": ",".join(day.isoformat() for day in decision.cutoffs),
-        "users": decision.users,
-        "kept": decision.kept,
         "fallback_order": json.dumps([list(pair) for pair in decision.order]),
         "decided_at": now,
     }
@@ -112,14 +97,8 @@ def publish_served(conn: sa.engine.Connection, tables: ResultsDb, ends: Iterable
     out = {}
     for end in ends:
         decision = in_force(chain, end)
-        counts = sa.select(rankings.c.method, rankings.c.window_days, sa.func.count()).where(
-            rankings.c.window_end == end
-        )
-        available = {
-            (m, int(d))
-            for m, d, n in conn.execute(counts.group_by(rankings.c.method, rankings.c.window_days))
-            if n
-        }
+        lists = sa.select(rankings.c.method, rankings.c.window_days).where(rankings.c.window_end == end)
+        available = {(m, int(d)) for m, d in conn.execute(lists.distinct())}
         conn.execute(served.delete().where(served.c.window_end == end))
         pick = next((pair for pair in decision.order if pair in available), None)
         if pick is None:
@@ -130,20 +109,17 @@ def publish_served(conn: sa.engine.Connection, tables: ResultsDb, ends: Iterable
             sa.literal(fallback).label("fallback"),
             *_producer(conn, tables, end, pick),
         ]
-        for table, genre in (
-            (rankings, sa.literal(ALL_GENRES).label("genre")),
-            (tables.genres, tables.genres.c.genre),
-        ):
-            source = sa.select(*(table.c[name] for name in WINDOW_RANKING_COLUMNS), genre, *about).where(
-                (table.c.window_end == end) & (table.c.method == pick[0]) & (table.c.window_days == pick[1])
-            )
+        genres = tables.genres
+        for table, genre in ((rankings, sa.literal(ALL_GENRES).label("genre")), (genres, genres.c.genre)):
+            columns = (table.c[name] for name in WINDOW_RANKING_COLUMNS)
+            source = sa.select(*columns, genre, *about).where(_the_list(table, end, pick))
             conn.execute(served.insert().from_select([*SERVED_COLUMNS, *PRODUCED_BY], source))
         out[end.isoformat()] = f"{pick[0]}/{pick[1]}" + (" (fallback)" if fallback else "")
     return out
 
 
 def publish_day(conn: sa.engine.Connection, tables: ResultsDb, window_end: dt.date) -> dict:
-    """``publish_served`` for one day: the ``also`` step of a daily run's :func:`results.replace_windows`."""
+    """:func:`publish_served` of one day (the ``also`` step of :func:`results.replace_windows`)."""
     return publish_served(conn, tables, [window_end])
 
 
@@ -171,18 +147,10 @@ def store_decisions(chain: list[Decision], conn_id: str = settings.RESULTS_CONN_
             if first is not None:
                 ends = ends.where(tables.windows.c.window_end >= first)
             republished = publish_served(conn, tables, [as_date(day) for day in conn.execute(ends).scalars()])
-    log.info(
-        "%s: %d decisions; changed from %s; %d days republished",
-        CHOICE_TABLE,
-        len(chain),
-        first,
-        len(republished),
-    )
-    return {
-        "decisions": len(chain),
-        "changed_from": first and first.isoformat(),
-        "republished": len(republished),
-    }
+    log.info("%s: %d decisions; changed from %s; %d days republished", CHOICE_TABLE, len(chain), first,
+             len(republished))  # fmt: skip
+    changed_from = first and first.isoformat()
+    return {"decisions": len(chain), "changed_from": changed_from, "republished": len(republished)}
 
 
 def read_served(
@@ -194,19 +162,7 @@ def read_served(
     """The served list of ``window_end`` (default: the latest) for ``genre`` (default: every movie),
     ``SERVED_COLUMNS``; empty if none."""
     tables = ResultsDb.connect(conn_id)
-    served = tables.served
-    with tables.engine.connect() as conn:
-        if not tables.has(conn, served):
-            return pd.DataFrame(columns=SERVED_COLUMNS)
-        if window_end is None:
-            window_end = conn.execute(sa.select(sa.func.max(served.c.window_end))).scalar()
-        rows = []
-        if window_end is not None:
-            query = served.select().where(
-                (served.c.window_end == as_date(window_end)) & (served.c.genre == genre)
-            )
-            rows = conn.execute(query.order_by(served.c["rank"])).fetchall()
-    return pd.DataFrame(rows, columns=[c.name for c in served.columns])[SERVED_COLUMNS]
+    return tables.read_list(tables.served, window_end, tables.served.c.genre == genre)[SERVED_COLUMNS]
 
 
 def read_decision(day: str | dt.date, conn_id: str = settings.RESULTS_CONN_ID) -> Decision:
