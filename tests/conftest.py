@@ -11,6 +11,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,21 @@ os.environ.update(airflow_environment(TEST_AIRFLOW_HOME))
 # initialises: import it here, so that a test module importing a provider module first never finds that
 # module half-initialised (a circular import).
 import airflow  # noqa: E402, F401
+
+
+def _own_sync_to_async_thread() -> None:
+    """Give a forked process asgiref's one-thread executor of its own.
+
+    A fork keeps none of its parent's threads, yet asgiref's class-level executor still counts its worker as
+    running: ``sync_to_async`` (the trigger's connection lookup on Airflow 2) would then wait forever. mutmut
+    forks one process per mutant, so without this every trigger mutant would hang and count as killed.
+    """
+    sync = sys.modules.get("asgiref.sync")
+    if sync is not None:
+        sync.SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+os.register_at_fork(after_in_child=_own_sync_to_async_thread)
 
 
 @pytest.fixture(scope="session")
