@@ -59,6 +59,7 @@ RESULTS_TABLE = "movie_rankings"
 RATINGS_TABLE = "ratings"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = PROJECT_ROOT / "include" / "data"
 DEFAULT_START_DATE = dt.date(2019, 1, 1)
 DEFAULT_BATCH_SIZE = 5_000
 
@@ -108,7 +109,7 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
 
 def data_location() -> str:
     """``MOVIELENS_DATA_DIR`` as a URL without trailing slash: ``file:///abs/path`` for a local path."""
-    raw = _env_str("MOVIELENS_DATA_DIR", str(PROJECT_ROOT / "include" / "data"))
+    raw = _env_str("MOVIELENS_DATA_DIR", str(DEFAULT_DATA_DIR))
     if "://" in raw:
         return raw.rstrip("/")
     return Path(raw).expanduser().resolve().as_uri()
