@@ -207,7 +207,7 @@ def _rankings(
     n_movies = len(log.movie_ids)
     starts = {w: window_start(holdout.end, w) for w in windows}
     offsets = {w: 0 if s is None else int(np.searchsorted(log.timestamp, s)) for w, s in starts.items()}
-    totals = _zero_sums(n_movies)
+    totals = dict.fromkeys(("n_ratings", "rating_sum", "decayed"), 0)  # 0 + sums is sums, bit for bit
     stats_from: dict[int, pd.DataFrame] = {}
     edge = holdout.n_train
     for lo in sorted(set(offsets.values()), reverse=True):
@@ -222,14 +222,6 @@ def _rankings(
             yield method, window, ranking["movieId"].to_numpy()
 
 
-def _zero_sums(n_movies: int) -> dict[str, np.ndarray]:
-    return {
-        "n_ratings": np.zeros(n_movies, np.int64),
-        "rating_sum": np.zeros(n_movies),
-        "decayed": np.zeros(n_movies),
-    }
-
-
 def _segment_sums(log: RatingLog, lo: int, hi: int, end: int, half_life_days: float) -> dict[str, np.ndarray]:
     """``n_ratings``, ``rating_sum`` and ``decayed`` per movie over the log rows ``[lo, hi)``.
 
@@ -237,7 +229,8 @@ def _segment_sums(log: RatingLog, lo: int, hi: int, end: int, half_life_days: fl
     over the whole range, so the sums are the same to the last bit.
     """
     n_movies = len(log.movie_ids)
-    sums = _zero_sums(n_movies)
+    zeros = np.zeros(n_movies)
+    sums = {"n_ratings": np.zeros(n_movies, np.int64), "rating_sum": zeros, "decayed": zeros.copy()}
     for start, stop in chunks(lo, hi):
         movie = log.movie[start:stop]
         sums["n_ratings"] += np.bincount(movie, minlength=n_movies)
