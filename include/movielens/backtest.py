@@ -129,12 +129,10 @@ def scored_lists(
     k: int = DEFAULT_K,
     **params: float,
 ) -> pd.DataFrame:
-    """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, spelled out: one row per
-    (evaluated user, list position), columns ``userId``, ``position`` (1..K) and ``movieId``, in list order.
-
-    :func:`~include.movielens.holdout.metrics` never builds them (it reads list positions off a matrix); they
-    are what the per-user read path (:mod:`include.movielens.reader`) must return on the cutoff. ``params``:
-    the ranking's ``min_ratings``, ``prior_weight``, ``half_life_days`` (as :func:`evaluate`'s).
+    """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, which
+    :func:`~include.movielens.holdout.metrics` never builds: one row per (evaluated user, list position),
+    columns ``userId``, ``position`` (1..K) and ``movieId``, in list order; what the per-user read path
+    (:mod:`include.movielens.reader`) must return on the cutoff. ``params``: as :func:`evaluate`'s.
     """
     holdout, ranking = _ranking_at(log, cutoff, method, window, horizon_days, k, params)
     pair_user, pair_rank = holdout.rated_pairs(ranking, 0, len(ranking))
