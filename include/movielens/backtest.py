@@ -129,12 +129,10 @@ def scored_lists(
     k: int = DEFAULT_K,
     **params: float,
 ) -> pd.DataFrame:
-    """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, spelled out: one row per
-    (evaluated user, list position), columns ``userId``, ``position`` (1..K) and ``movieId``, in list order.
-
-    :func:`~include.movielens.holdout.metrics` never builds them (it reads list positions off a matrix); they
-    are what the per-user read path (:mod:`include.movielens.reader`) must return on the cutoff. ``params``:
-    the ranking's ``min_ratings``, ``prior_weight``, ``half_life_days`` (as :func:`evaluate`'s).
+    """The lists that :func:`evaluate` scores for ``(method, window)`` at ``cutoff``, which
+    :func:`~include.movielens.holdout.metrics` never builds: one row per (evaluated user, list position),
+    columns ``userId``, ``position`` (1..K) and ``movieId``, in list order; what the per-user read path
+    (:mod:`include.movielens.reader`) must return on the cutoff. ``params``: as :func:`evaluate`'s.
     """
     holdout, ranking = _ranking_at(log, cutoff, method, window, horizon_days, k, params)
     pair_user, pair_rank = holdout.rated_pairs(ranking, 0, len(ranking))
@@ -207,7 +205,7 @@ def _rankings(
     n_movies = len(log.movie_ids)
     starts = {w: window_start(holdout.end, w) for w in windows}
     offsets = {w: 0 if s is None else int(np.searchsorted(log.timestamp, s)) for w, s in starts.items()}
-    totals = _zero_sums(n_movies)
+    totals = dict.fromkeys(("n_ratings", "rating_sum", "decayed"), 0)  # 0 + sums is sums, bit for bit
     stats_from: dict[int, pd.DataFrame] = {}
     edge = holdout.n_train
     for lo in sorted(set(offsets.values()), reverse=True):
@@ -222,14 +220,6 @@ def _rankings(
             yield method, window, ranking["movieId"].to_numpy()
 
 
-def _zero_sums(n_movies: int) -> dict[str, np.ndarray]:
-    return {
-        "n_ratings": np.zeros(n_movies, np.int64),
-        "rating_sum": np.zeros(n_movies),
-        "decayed": np.zeros(n_movies),
-    }
-
-
 def _segment_sums(log: RatingLog, lo: int, hi: int, end: int, half_life_days: float) -> dict[str, np.ndarray]:
     """``n_ratings``, ``rating_sum`` and ``decayed`` per movie over the log rows ``[lo, hi)``.
 
@@ -237,7 +227,8 @@ def _segment_sums(log: RatingLog, lo: int, hi: int, end: int, half_life_days: fl
     over the whole range, so the sums are the same to the last bit.
     """
     n_movies = len(log.movie_ids)
-    sums = _zero_sums(n_movies)
+    zeros = np.zeros(n_movies)
+    sums = {"n_ratings": np.zeros(n_movies, np.int64), "rating_sum": zeros, "decayed": zeros.copy()}
     for start, stop in chunks(lo, hi):
         movie = log.movie[start:stop]
         sums["n_ratings"] += np.bincount(movie, minlength=n_movies)

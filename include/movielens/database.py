@@ -129,9 +129,7 @@ class ResultsDb:
             sa.Column("method", sa.String(16), primary_key=True),
             sa.Column("window", sa.String(8), primary_key=True),
             sa.Column("users", sa.Integer, nullable=False),
-            sa.Column("hr", sa.Float, nullable=False),
-            sa.Column("ndcg", sa.Float, nullable=False),
-            sa.Column("coverage", sa.Float, nullable=False),
+            *(sa.Column(name, sa.Float, nullable=False) for name in ("hr", "ndcg", "coverage")),
             sa.Column("computed_at", sa.DateTime, nullable=False),
         )
         self.ratings = sa.Table(

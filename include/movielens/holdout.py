@@ -1,10 +1,8 @@
 """One cutoff's hold-out split of the ratings, and the HR@K, nDCG@K and coverage of a ranking on it.
 
 The protocol is in :mod:`include.movielens.backtest`. Vectorised, with no loop per user: a relevant movie at
-rank r of the ranking sits at list position ``r - (number of movies the user rated in train ranked above r)``.
-:func:`metrics` reads those counts off a users x ranks boolean matrix "rated in train" over the top ranks,
-filled from the train ratings grouped by movie (:class:`Split`), widening it only for the users whose list
-reaches deeper.
+rank r of the ranking sits at list position ``r - (number of movies the user rated in train ranked above r)``,
+counts that :func:`metrics` reads off a matrix filled from the train ratings by movie (:class:`Split`).
 """
 
 from __future__ import annotations

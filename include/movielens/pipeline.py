@@ -1,12 +1,11 @@
 """The ranking half of every DAG: aggregate the windows in the database, rank them, store them, export them.
 
-``transform``/``dataframe``/``cleanup`` come from :mod:`include.movielens.compat`: the Astro SDK's on
-Airflow 2, TaskFlow tasks over the results connection's common-sql hook on Airflow 3; the tasks, their SQL
-and their pandas are the same on both. The DAGs differ only in how they load an interval's ratings into the
-table ``ratings`` of ``movielens_results`` (the provider's loader, :mod:`airflow_movielens.ratings_table`).
-Only small values travel through XCom and nothing through a worker's disk, so every task may run on a
-different worker. :func:`rank_and_publish` ranks, for the run's interval end D, the windows of the last 1, 7,
-30 and 365 days before D by ``count``, ``bayes`` and ``trending``::
+The tasks are written once over :mod:`include.movielens.compat` (the Astro SDK on Airflow 2, TaskFlow over
+common-sql on Airflow 3); the DAGs differ only in how they load an interval's ratings into ``ratings``
+(the provider's loader, :mod:`airflow_movielens.ratings_table`). Only small values travel through XCom and
+nothing through a worker's disk, so every task may run on a different worker. :func:`rank_and_publish`
+ranks, for the run's interval end D, the windows of the last 1, 7, 30 and 365 days before D by ``count``,
+``bayes`` and ``trending``::
 
     load ──> fill_history ──> plan_windows ──> window_weights ──> aggregate_windows ──> rank_movies ─┐
                                    │                                          │                   ├─> export
@@ -51,15 +50,14 @@ from include.movielens.compat import (
     transform,
 )
 from include.movielens.dag_factory import api_paging
+from include.movielens.dag_factory import ranking_params as param_specs
 from include.movielens.database import ResultsDb
-from include.movielens.popularity import DEFAULT_HALF_LIFE_DAYS, DEFAULT_MIN_RATINGS, DEFAULT_PRIOR_WEIGHT
 from include.movielens.ranking import (
     AGGREGATE_SQL,
     WINDOW_RANKING_COLUMNS,
     canonical_names,
     rank_genres,
     rank_windows,
-    ranked_movie_ids,
     weight_table,
 )
 from include.movielens.results import loaded_days, replace_windows
@@ -136,26 +134,25 @@ def aggregate_windows(ratings: Any, weights: Any, window_end_ts: str):
 @dataframe(task_id="rank_movies")
 def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.DataFrame:
     """Rank every complete window by every method from the per-movie aggregates; attach titles."""
-    knobs = _knobs(plan)
-    movie_ids = ranked_movie_ids(stats, **knobs)
+    ranked = rank_windows(stats, None, **_knobs(plan))
+    movie_ids = sorted({int(movie) for movie in ranked["movieId"]})
     log.info("Windows %s: %d (window, movie) aggregates, %d movies ranked", plan["complete"], len(stats),
              len(movie_ids))  # fmt: skip
     if not movie_ids:
         raise AirflowSkipException(f"nothing to rank in the windows {plan['complete']}")
     with MovielensHook(movielens_conn_id) as hook:
         movies = hook.get_movies(movie_ids=movie_ids)
-    return rank_windows(stats, movies, **knobs)
+    # as ranking.attach_movies: a movie missing from the catalogue keeps an empty title and genres
+    lookup = movies[["movieId", "title", "genres"]].drop_duplicates("movieId").astype({"movieId": "int64"})
+    ranked = ranked.drop(columns=["title", "genres"]).merge(lookup, on="movieId", how="left")
+    ranked[["title", "genres"]] = ranked[["title", "genres"]].fillna("").astype(object)
+    return ranked[WINDOW_RANKING_COLUMNS]
 
 
 def ranking_params() -> dict:
-    """The run's ranking params (``dag_factory.ranking_params``), typed, with their defaults."""
-    params = get_current_context()["params"]
-    return {
-        "min_ratings": int(params.get("min_ratings", DEFAULT_MIN_RATINGS)),
-        "prior_weight": float(params.get("prior_weight", DEFAULT_PRIOR_WEIGHT)),
-        "top_n": int(params.get("top_n", settings.top_n())),
-        "half_life_days": float(params.get("half_life_days", DEFAULT_HALF_LIFE_DAYS)),
-    }
+    """The run's ranking params, typed, with the defaults of :func:`dag_factory.ranking_params`."""
+    given, cast = get_current_context()["params"], {"integer": int, "number": float}
+    return {name: cast[p.schema["type"]](given.get(name, p.value)) for name, p in param_specs().items()}
 
 
 def _knobs(plan: dict) -> dict:
