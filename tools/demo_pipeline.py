@@ -184,10 +184,10 @@ def explain(decision, served: pd.DataFrame) -> str:
 
 def save_chart(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """A horizontal bar chart of the ranking's scores (best on top), written to ``path`` (PNG)."""
-    from tools.evaluate import pyplot, save_figure
+    from tools.evaluate import save_figure, subplots
 
     labels = [f"{row.rank}. {row.title or row.movieId} ({row.n_ratings})" for row in frame.itertuples()]
-    fig, ax = pyplot().subplots(figsize=(10, 0.35 * max(len(frame), 1) + 1.2))
+    fig, ax = subplots((10, 0.35 * max(len(frame), 1) + 1.2))
     ax.barh(labels[::-1], frame["score"].tolist()[::-1], color="#4c72b0")
     if len(frame):
         low, high = frame["score"].min(), frame["score"].max()
