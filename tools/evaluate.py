@@ -1,13 +1,8 @@
 """Backtest the popular lists on a MovieLens data set: which (method, window) best predicts the next ratings.
 
-``make evaluate`` runs it with the Makefile's variables::
-
-    python tools/evaluate.py [--data FOLDER_OR_ZIP] [--cutoffs 2019-01-01,2019-06-01] [--horizon 30] [--k 10]
-                             [--out include/data/ranking_evaluation.csv] [--depths 100,200]
-
-Prints the table (best nDCG@K first), writes the CSV (:data:`~include.movielens.backtest.EVAL_COLUMNS`, one
-row per cutoff, method and window) and, next to it, a PNG chart of nDCG@K by method and window. Without
-``--data`` it reads the synthetic ml-25m twin, which the API's dataset CLI makes once.
+``make evaluate`` runs it with the Makefile's variables. Prints the table (best nDCG@K first), writes the CSV
+(:data:`~include.movielens.backtest.EVAL_COLUMNS`, one row per cutoff, method and window) and, next to it, a
+PNG chart of nDCG@K by method and window.
 """
 
 from __future__ import annotations
@@ -154,13 +149,15 @@ def _depths(text: str) -> tuple[int, ...]:
 def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, horizon: int) -> pd.DataFrame:
     """:func:`unseen_at_depth` of the default served list at every cutoff, one row per (cutoff, depth)."""
     window = window_label(DEFAULT.window_days)
-    frames = [
-        unseen_at_depth(
-            log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k
-        ).assign(cutoff=str(cutoff))
-        for cutoff in cutoffs
-    ]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(
+        [
+            unseen_at_depth(
+                log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k
+            ).assign(cutoff=str(cutoff))
+            for cutoff in cutoffs
+        ],
+        ignore_index=True,
+    )
 
 
 def pool_depths(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,11 +1,10 @@
 """The serving cache: memory-mapped numpy columns sorted by (timestamp, userId, movieId).
 
-Needs only numpy and the standard library, so that the project's tools (the Airflow venv) import it too.
-
 Layout of a cache directory (format version in ``manifest.json``, written last):
 ``timestamp.npy userId.npy movieId.npy rating.npy`` (ratings), ``movie_ids.npy`` + ``movies.jsonl``
 (movies sorted by id, one pre-serialised JSON object per line). A cache is served only if its manifest
 has the current version, matches the source's fingerprint, and every file has its recorded size and CRC32.
+Numpy and the standard library only: the project's tools (the Airflow venv, no orjson) import it too.
 """
 
 from __future__ import annotations
