@@ -7,14 +7,10 @@
 ``make bench-evaluation`` runs the second (``BENCH_LOAD=1``: the first two) on ``--url`` or
 ``$MOVIELENS_BENCH_POSTGRES_URL`` (default ``movielens_bench_eval`` on 127.0.0.1:5432, user postgres).
 
-The measured part, ``run_evaluation`` exactly as the task ``evaluate_rankings`` calls it (the cutoff's rows in
-``ranking_evaluation`` deleted first, so that it is computed again), runs in a child process so that its peak
-RSS is its own; it prints its seconds, peak RSS and stored rows (``--out``: also as CSV, to compare two code
-versions). The load average is printed around it: the figures mean little on a busy machine.
-
-``--load`` creates the database if needed and ``ratings`` through the project's loader (marking ``--start``
-.. ``--end`` loaded), then copies the twin's ``ratings.csv`` (made once as ``make evaluate`` makes it) into it
-in timestamp order, as the daily and history loads leave it.
+The measured part, ``run_evaluation`` exactly as the task ``evaluate_rankings`` calls it (after deleting the
+cutoff's rows in ``ranking_evaluation``), runs in a child process so that its peak RSS is its own; it prints
+its seconds, peak RSS and stored rows (``--out``: as CSV too, to compare two code versions) between two load
+averages: the figures mean little on a busy machine.
 """
 
 from __future__ import annotations
@@ -71,7 +67,8 @@ def _load_average() -> str:
 
 
 def load(conn: dict, start: str, end: str) -> None:
-    """The twin's ratings into ``ratings`` (created by the project's loader), in timestamp order."""
+    """Create the database if needed and ``ratings`` through the project's loader (``start`` .. ``end`` marked
+    loaded), then copy the twin's ratings into it in timestamp order, as the daily and history loads do."""
     from airflow_movielens.ratings_table import replace_interval
     from include.movielens.database import ResultsDb
     from tools.evaluate import twin_folder

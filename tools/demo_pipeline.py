@@ -5,10 +5,8 @@ For ``make demo`` (tools/demo) and for trying the pipeline without a scheduler::
     python -m tools.demo_pipeline --dag 04_sensor --start 2019-01-01 --end 2019-01-03 --top 10 \
         --history-days 365 --evaluate
 
-``--history-days N`` first loads the N days before ``--start`` in one run of 05_history; ``--evaluate`` then
-runs 06_evaluation (the backtest over the loaded ratings, and the choice of the served list). The headline is
-the served list of the day after ``--end`` (``popular_movies``) with the reason it was chosen; one user's
-list, the top 10 of :data:`PAIRS` side by side and the backtest's best lists follow.
+Prints the served list of the day after ``--end`` (``popular_movies``) and why it was chosen, one user's
+list, the lists of :data:`PAIRS` side by side and, with ``--evaluate``, the backtest's best lists.
 
 Needs the environment of tools/demo: ``AIRFLOW_HOME`` (its metadata database is created/migrated),
 ``AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES='airflow.* astro.*'``, the connections ``movielens`` and
@@ -69,10 +67,8 @@ def _quiet_nested_execute(record: logging.LogRecord) -> bool:
 
 
 def run_dag_test(dag, label: str, logical_date: dt.datetime | None = None, conf: dict | None = None) -> str:
-    """One ``dag.test()`` run, printed as ``<label>: <state> in <seconds>s``; its state.
-
-    ``dag.test()`` records its run as started at the logical date, so the UI of ``make up`` would show a
-    2019 run as lasting years: the run's real start is written back once it ends."""
+    """One ``dag.test()`` run, printed as ``<label>: <state> in <seconds>s``; its state. The run's real start
+    is written back: ``dag.test()`` records the logical date, so ``make up``'s UI would show years."""
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
@@ -87,30 +83,26 @@ def run_dag_test(dag, label: str, logical_date: dt.datetime | None = None, conf:
 
 
 def run_days(dag_id: str, start: dt.date, end: dt.date) -> list[str]:
-    """``dag.test()`` the windows ``[day, day + 1)`` from ``start`` to ``end`` (inclusive); their states.
-
-    The DAGs' schedule window is widened to the range when needed (``MOVIELENS_START_DATE``/``_END_DATE``),
-    since a DAG has no task to run outside its start/end dates.
-    """
+    """``dag.test()`` each day ``start`` .. ``end`` (inclusive); their states. The schedule window
+    (``MOVIELENS_START_DATE``/``_END_DATE``) is widened to the range: outside it a DAG runs no task."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     window_start, window_end = settings.schedule_window()
     os.environ["MOVIELENS_START_DATE"] = min(window_start, start).isoformat()
     os.environ["MOVIELENS_END_DATE"] = max(window_end, day_after(end)).isoformat()
     dag = load_dag(dag_id)
-    days = [start + dt.timedelta(days=offset) for offset in range((end - start).days + 1)]
     # A manual run covers the schedule interval that ends at its logical date: the next midnight.
     return [
         run_dag_test(dag, f"{dag_id} {day}", dt.datetime.combine(day_after(day), dt.time(), dt.UTC))
-        for day in days
+        for day in pd.date_range(start, end).date
     ]
 
 
 def top_movies(
     last_day: str | dt.date | None = None, n: int = 10, *, method: str = "bayes", window_days: int = 1
 ) -> pd.DataFrame:
-    """The ``n`` best movies of the (method, window) ranking of ``movie_rankings`` whose last day is
-    ``last_day`` (default: the latest)."""
+    """The ``n`` best of the (method, window) ranking in ``movie_rankings`` ending on ``last_day`` (default:
+    the latest)."""
     end = None if last_day is None else day_after(last_day)
     return read_ranking(end, method=method, window_days=window_days, limit=n)
 
@@ -184,10 +176,10 @@ def explain(decision, served: pd.DataFrame) -> str:
 
 def save_chart(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """A horizontal bar chart of the ranking's scores (best on top), written to ``path`` (PNG)."""
-    from tools.evaluate import pyplot, save_figure
+    from tools.evaluate import save_figure, subplots
 
     labels = [f"{row.rank}. {row.title or row.movieId} ({row.n_ratings})" for row in frame.itertuples()]
-    fig, ax = pyplot().subplots(figsize=(10, 0.35 * max(len(frame), 1) + 1.2))
+    fig, ax = subplots((10, 0.35 * max(len(frame), 1) + 1.2))
     ax.barh(labels[::-1], frame["score"].tolist()[::-1], color="#4c72b0")
     if len(frame):
         low, high = frame["score"].min(), frame["score"].max()

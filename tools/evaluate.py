@@ -1,21 +1,14 @@
 """Backtest the popular lists on a MovieLens data set: which (method, window) best predicts the next ratings.
 
-``make evaluate`` runs it with the Makefile's variables::
-
-    python tools/evaluate.py [--data FOLDER_OR_ZIP] [--cutoffs 2019-01-01,2019-06-01] [--horizon 30] [--k 10]
-                             [--out include/data/ranking_evaluation.csv] [--depths 100,200]
-
-Prints the table (best nDCG@K first), writes the CSV (:data:`~include.movielens.backtest.EVAL_COLUMNS`, one
-row per cutoff, method and window) and, next to it, a PNG chart of nDCG@K by method and window. Without
-``--data`` it reads the synthetic ml-25m twin, which the API's dataset CLI makes once.
+``make evaluate`` runs it with the Makefile's variables. Prints the table (best nDCG@K first), writes the CSV
+(:data:`~include.movielens.backtest.EVAL_COLUMNS`, one row per cutoff, method and window) and, next to it, a
+PNG chart of nDCG@K by method and window.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,28 +35,23 @@ from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOWS, window_label
 
 ROOT = settings.PROJECT_ROOT
-DEFAULT_OUT = settings.DEFAULT_DATA_DIR / "ranking_evaluation.csv"
-# The API's dataset package is the one MovieLens reader (every release format, folders and zips); its modules
-# used here need only numpy and pandas, so they import from this environment too.
+DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
+# The API's dataset package is the one MovieLens reader and twin maker (every release format, folders and
+# zips); its modules used here need only numpy and pandas, so they import from this environment too.
 sys.path.append(str(ROOT / "api"))
-from movielens_api.dataset import TWIN_NAME, SourceError, resolve  # noqa: E402
+from movielens_api.cache import default_cache_root  # noqa: E402
+from movielens_api.dataset import TWIN_NAME, resolve, source_for  # noqa: E402
 from movielens_api.dataset.formats import FormatError  # noqa: E402
 
 RATINGS_DTYPES = {"userId": "int32", "movieId": "int32", "rating": "float64", "timestamp": "int64"}
 
 
 def twin_folder() -> Path:
-    """The synthetic ml-25m twin, made (once) by the API's dataset CLI exactly as ``make demo`` makes it."""
-    cache_root = Path(os.environ.get("MOVIELENS_CACHE_DIR") or ROOT / "api" / ".data")
-    folder = cache_root / TWIN_NAME
-    try:
-        resolve(folder)
-    except SourceError:
+    """The synthetic ml-25m twin under the API's cache root, made once exactly as ``make demo`` makes it."""
+    folder = default_cache_root() / TWIN_NAME
+    if not (folder / "ratings.csv").is_file():
         print(f"Making the synthetic ml-25m twin in {folder} (one-time) ...", flush=True)
-        env = {key: value for key, value in os.environ.items() if key != "MOVIELENS_DATA"}
-        command = [str(ROOT / "api" / ".venv" / "bin" / "python"), "-m", "movielens_api.dataset", "prepare"]
-        subprocess.run(command, cwd=ROOT / "api", env=env, check=True)
-    return folder
+    return source_for(None, folder.parent).path
 
 
 def read_ratings(data: Path) -> pd.DataFrame:
@@ -78,22 +66,20 @@ def read_ratings(data: Path) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(RATINGS_DTYPES))
 
 
-def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (imported late: the Astro image may lack it)."""
-    import matplotlib
+def subplots(figsize: tuple[float, float]):
+    """A matplotlib figure and its axes, outside pyplot (no GUI backend, nothing to close); imported late,
+    since the Astro image may lack matplotlib."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as a PNG, atomically, and close it."""
+    """Write ``fig`` to ``path`` as a PNG, atomically."""
     fig.tight_layout()
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, dpi=100, format="png")
-    pyplot().close(fig)
     return path
 
 
@@ -103,7 +89,7 @@ def save_chart(results: pd.DataFrame, path: Path, title: str) -> Path:
     stats = results.groupby(["method", "window"])["ndcg"].agg(["mean", "min", "max"])
     windows = [w for w in WINDOWS if w in set(results["window"])]
     methods = [m for m in METHODS if m in set(results["method"])]
-    fig, ax = pyplot().subplots(figsize=(10, 5.2))
+    fig, ax = subplots((10, 5.2))
     bar = 0.8 / max(len(methods), 1)
     for i, method in enumerate(methods):
         rows = stats.reindex([(method, w) for w in windows])
@@ -163,13 +149,15 @@ def _depths(text: str) -> tuple[int, ...]:
 def depth_table(log: RatingLog, cutoffs: list, depths: tuple[int, ...], k: int, horizon: int) -> pd.DataFrame:
     """:func:`unseen_at_depth` of the default served list at every cutoff, one row per (cutoff, depth)."""
     window = window_label(DEFAULT.window_days)
-    frames = [
-        unseen_at_depth(
-            log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k
-        ).assign(cutoff=str(cutoff))
-        for cutoff in cutoffs
-    ]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(
+        [
+            unseen_at_depth(
+                log, cutoff, depths, method=DEFAULT.method, window=window, horizon_days=horizon, k=k
+            ).assign(cutoff=str(cutoff))
+            for cutoff in cutoffs
+        ],
+        ignore_index=True,
+    )
 
 
 def pool_depths(table: pd.DataFrame) -> pd.DataFrame:
@@ -216,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         results = evaluate(log, cutoffs, horizon_days=args.horizon, k=args.k, seed=args.seed)
         elapsed = time.perf_counter() - started
-    except (ValueError, OSError, subprocess.CalledProcessError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
     days = sorted(set(results["cutoff"]))

@@ -4,6 +4,7 @@ Layout of a cache directory (format version in ``manifest.json``, written last):
 ``timestamp.npy userId.npy movieId.npy rating.npy`` (ratings), ``movie_ids.npy`` + ``movies.jsonl``
 (movies sorted by id, one pre-serialised JSON object per line). A cache is served only if its manifest
 has the current version, matches the source's fingerprint, and every file has its recorded size and CRC32.
+Numpy and the standard library only: the project's tools (the Airflow venv, no orjson) import it too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -45,8 +46,7 @@ class CacheInvalid(Exception):
 
 def default_cache_root() -> Path:
     """Where the synthetic twin and fallback caches live: env MOVIELENS_CACHE_DIR or api/.data."""
-    env = os.environ.get("MOVIELENS_CACHE_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".data"
+    return Path(os.environ.get("MOVIELENS_CACHE_DIR") or Path(__file__).resolve().parents[1] / ".data")
 
 
 def _writable(directory: Path) -> bool:
@@ -102,7 +102,7 @@ def write_cache(
     (tmp / MOVIES_JSONL).write_bytes(b"\n".join(movies) + b"\n" if movies else b"")
     files = {f.name: {"bytes": f.stat().st_size, "crc32": _crc32(f)} for f in sorted(tmp.iterdir())}
     manifest = {"format": FORMAT, "version": VERSION, **meta, "files": files}
-    (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for f in tmp.iterdir():
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -153,10 +153,10 @@ def _day(ts: int | None) -> str | None:
 def open_cache(target: Path, source: Source | None, verify_checksums: bool = True) -> ServingData:
     """Memory-map a cache that is complete, current and uncorrupted; raise CacheInvalid if it is not."""
     try:
-        manifest = orjson.loads((target / MANIFEST).read_bytes())
+        manifest = json.loads((target / MANIFEST).read_bytes())
     except FileNotFoundError as exc:
         raise CacheInvalid(f"no cache at {target}") from exc
-    except (OSError, orjson.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise CacheInvalid(f"unreadable manifest in {target}: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CacheInvalid(f"{target} is not a serving cache")

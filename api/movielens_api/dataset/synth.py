@@ -185,10 +185,8 @@ _STARS = np.array([list(f"{h / 2:.1f}".encode()) for h in range(11)], dtype=np.u
 
 
 def _digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ASCII digits of non-negative ints, right-aligned, plus the mask that drops the leading zeros.
-
-    Five digits at a time from a lookup table: one integer division per five digits.
-    """
+    """ASCII digits of non-negative ints, right-aligned, plus the mask that drops the leading zeros (five
+    digits per lookup in a table: one integer division per five digits)."""
     v = full = values.astype(np.int64)
     width = len(str(int(full.max())))
     groups = []
@@ -226,9 +224,8 @@ def synthesize(out: Path, spec: SynthSpec, chunk: int = 1_000_000) -> Path:
     os.replace(tmp, out / "ratings.csv")
     tmp = out / f".movies.csv.{os.getpid()}.tmp"
     with tmp.open("w", encoding="utf-8", newline="") as fh:  # as MovieLens writes it: minimal quoting, LF
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(MOVIES_COLUMNS)
-        writer.writerows(zip(ids.tolist(), titles, genres, strict=True))
+        rows = zip(ids.tolist(), titles, genres, strict=True)
+        csv.writer(fh, lineterminator="\n").writerows([MOVIES_COLUMNS, *rows])
     os.replace(tmp, out / "movies.csv")
     log.info("wrote %s (%d ratings) in %.1fs", out, spec.rows, time.perf_counter() - t0)
     return out
