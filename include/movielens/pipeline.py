@@ -59,6 +59,7 @@ from include.movielens.ranking import (
     rank_genres,
     rank_windows,
     weight_table,
+    with_titles,
 )
 from include.movielens.results import loaded_days, replace_windows
 from include.movielens.served import publish_day, read_served
@@ -142,11 +143,7 @@ def rank_movies(stats: pd.DataFrame, plan: dict, movielens_conn_id: str) -> pd.D
         raise AirflowSkipException(f"nothing to rank in the windows {plan['complete']}")
     with MovielensHook(movielens_conn_id) as hook:
         movies = hook.get_movies(movie_ids=movie_ids)
-    # as ranking.attach_movies: a movie missing from the catalogue keeps an empty title and genres
-    lookup = movies[["movieId", "title", "genres"]].drop_duplicates("movieId").astype({"movieId": "int64"})
-    ranked = ranked.drop(columns=["title", "genres"]).merge(lookup, on="movieId", how="left")
-    ranked[["title", "genres"]] = ranked[["title", "genres"]].fillna("").astype(object)
-    return ranked[WINDOW_RANKING_COLUMNS]
+    return with_titles(ranked, movies)[WINDOW_RANKING_COLUMNS]
 
 
 def ranking_params() -> dict:

@@ -71,19 +71,25 @@ def weight_table(window_days: Sequence[int], half_life_days: float = DEFAULT_HAL
     return pd.DataFrame({"window_days": np.repeat(days, days + 1), "age_days": ages, "weight": weights})
 
 
-def attach_movies(
-    scores: pd.DataFrame, movies: pd.DataFrame | None, *, window_start: DateLike, window_end: DateLike
-) -> pd.DataFrame:
-    """:data:`RANKING_COLUMNS`: a ranking (``SCORE_COLUMNS``) with the window bounds (as ``datetime.date``)
-    and each movie's ``title``/``genres``; movies missing from ``movies`` keep an empty title and genres (the
-    ranking never loses a row)."""
-    out = scores[SCORE_COLUMNS].copy()
+def with_titles(ranked: pd.DataFrame, movies: pd.DataFrame | None) -> pd.DataFrame:
+    """``ranked`` (row order kept) with each movie's ``title``/``genres`` from ``movies``; a movie missing
+    there keeps an empty title and genres (the ranking never loses a row)."""
+    out = ranked.drop(columns=["title", "genres"], errors="ignore")
     if movies is not None and not movies.empty:
         lookup = movies[["movieId", "title", "genres"]].drop_duplicates("movieId")
         out = out.merge(lookup.astype({"movieId": "int64"}), on="movieId", how="left")
     else:
         out["title"] = out["genres"] = ""
     out[["title", "genres"]] = out[["title", "genres"]].fillna("").astype(object)
+    return out
+
+
+def attach_movies(
+    scores: pd.DataFrame, movies: pd.DataFrame | None, *, window_start: DateLike, window_end: DateLike
+) -> pd.DataFrame:
+    """:data:`RANKING_COLUMNS`: a ranking (``SCORE_COLUMNS``) with the window bounds (as ``datetime.date``)
+    and each movie's ``title``/``genres`` (:func:`with_titles`)."""
+    out = with_titles(scores[SCORE_COLUMNS], movies)
     out = out.assign(window_start=as_date(window_start), window_end=as_date(window_end))
     return out[RANKING_COLUMNS].sort_values("rank").reset_index(drop=True)
 
@@ -137,9 +143,3 @@ def rank_genres(stats: pd.DataFrame, movies: pd.DataFrame, **kwargs: Any) -> pd.
     if not parts:
         return pd.DataFrame(columns=[*WINDOW_RANKING_COLUMNS, "genre"])
     return pd.concat(parts, ignore_index=True)
-
-
-def ranked_movie_ids(stats: pd.DataFrame, **kwargs: Any) -> list[int]:
-    """The movies :func:`rank_windows` would list (to look their titles up once)."""
-    ranked = rank_windows(stats, None, **kwargs)
-    return sorted({int(movie) for movie in ranked["movieId"]})
