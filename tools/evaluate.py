@@ -35,7 +35,7 @@ from include.movielens.popularity import METHODS
 from include.movielens.windows import WINDOWS, window_label
 
 ROOT = settings.PROJECT_ROOT
-DEFAULT_OUT = ROOT / "include" / "data" / "ranking_evaluation.csv"
+DEFAULT_OUT = settings.DEFAULT_DATA_DIR / "ranking_evaluation.csv"
 # The API's dataset package is the one MovieLens reader and twin maker (every release format, folders and
 # zips); its modules used here need only numpy and pandas, so they import from this environment too.
 sys.path.append(str(ROOT / "api"))
