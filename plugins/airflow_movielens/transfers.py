@@ -8,7 +8,7 @@ from typing import Any
 from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE, DateLike, task_window
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.ratings_table import RATINGS_TABLE, check_names, replace_interval
+from airflow_movielens.ratings_table import RATINGS_TABLE, quoted_name, replace_interval
 from airflow_movielens.version_compat import BaseHook, BaseOperator
 
 __all__ = ["MovielensRatingsToSqlOperator"]
@@ -55,7 +55,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
-        check_names(self.table, self.schema)  # rendered templates: checked before any connection or SQL
+        quoted_name(self.table, self.schema)  # rendered templates: checked before any connection or SQL
         start, end = task_window(self.interval_start, self.interval_end)
         if start is None or end is None:
             raise MovielensArgumentError(
