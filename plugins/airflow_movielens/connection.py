@@ -184,9 +184,7 @@ def ui_field_behaviour(defaults: Defaults) -> dict[str, Any]:
             "schema": defaults.scheme,
             "login": "airflow",
             "password": "airflow",
-            "timeout": str(int(defaults.timeout)),
-            "batch_size": str(defaults.batch_size),
-            "max_retries": str(defaults.max_retries),
+            **{name: str(int(getattr(defaults, name))) for name in EXTRA_FIELDS},
             "extra": '{"connect_timeout": 5, "backoff": 1.0}',
         },
     }

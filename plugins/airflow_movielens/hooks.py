@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -80,8 +81,7 @@ class MovielensHook(BaseHook):
     #: Seconds between two progress lines while paging.
     progress_interval = 10.0
 
-    # Indirection so tests can record waits instead of sleeping.
-    _sleep = staticmethod(time.sleep)
+    _sleep = staticmethod(time.sleep)  # tests record waits instead of sleeping
 
     def __init__(
         self,
@@ -168,13 +168,10 @@ class MovielensHook(BaseHook):
         return result_page(self.transport.get_json(url, params, max_retries=max_retries), url)
 
     def _pages(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[list[dict]]:
+        get_page = functools.partial(self._get_page, endpoint)
+        url = self._url(endpoint)
         return pages(
-            lambda query: self._get_page(endpoint, query),
-            self._url(endpoint),
-            params,
-            batch_size,
-            log=self.log,
-            progress_interval=self.progress_interval,
+            get_page, url, params, batch_size, log=self.log, progress_interval=self.progress_interval
         )
 
     def _batch_size(self, batch_size: int | None) -> int:
@@ -228,10 +225,9 @@ class MovielensHook(BaseHook):
     ) -> int:
         """Check the number of ratings ``fetched`` for ``[start_date, end_date)`` against the API's ``total``.
 
-        The completeness check of every transfer of an interval (file or SQL table): paging fails when the
-        total changes *between* pages, this ``limit=1`` request after the last page also catches a change
-        since the first one (:class:`MovielensDataChangedError`). An empty interval is logged as *closed* or
-        *still open*, then stored as empty.
+        Paging fails when the total changes *between* pages; this ``limit=1`` request after the last page also
+        catches a change since the first one (:class:`MovielensDataChangedError`). An empty interval is logged
+        as *closed* or *still open*.
 
         :param consequence: what the caller did not do because of the mismatch (ends the error message).
         :param log: the task's logger (default: the hook's).

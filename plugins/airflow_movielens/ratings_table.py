@@ -31,7 +31,7 @@ import numpy as np
 
 from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.records import RATING_COLUMNS
+from airflow_movielens.records import RATING_COLUMNS, RATING_DTYPES
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -44,9 +44,11 @@ LOADED_DAYS_TABLE = "loaded_days"
 #: Longer intervals skip the staging table: no second copy of millions of rows, at the price of holding the
 #: table's write lock (readers still get in) while the API is paged.
 DIRECT_LOAD_DAYS = 31
-# Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
-_COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
-_COLUMNS_DDL = ", ".join(f'"{name}" {kind}' for name, kind in zip(RATING_COLUMNS, _COLUMN_TYPES, strict=True))
+#: Per dtype of RATING_DTYPES: its SQL type, the Python numbers it takes, its type in COPY's binary format.
+_KINDS = {"int64": ("BIGINT", numbers.Integral, ">i8"), "float64": ("DOUBLE PRECISION", numbers.Real, ">f8")}
+_TYPES = {name: _KINDS[dtype][1:] for name, dtype in RATING_DTYPES.items()}
+# The API's field names, quoted in SQL so that PostgreSQL keeps their case.
+_COLUMNS_DDL = ", ".join(f'"{name}" {_KINDS[dtype][0]} NOT NULL' for name, dtype in RATING_DTYPES.items())
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS`` of this
@@ -124,13 +126,6 @@ def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[lis
         yield page
 
 
-#: Per column: the numbers it takes, and its type in COPY's binary format (8 bytes, big-endian).
-_TYPES = {
-    "userId": (numbers.Integral, ">i8"),
-    "movieId": (numbers.Integral, ">i8"),
-    "rating": (numbers.Real, ">f8"),
-    "timestamp": (numbers.Integral, ">i8"),
-}
 #: COPY's binary format: a header (signature, flags, no extension), rows, a trailer (field count -1). A row
 #: is its field count, then each column behind its length.
 _COPY_HEADER, _COPY_TRAILER = b"PGCOPY\n\xff\r\n\x00" + bytes(8), b"\xff\xff"

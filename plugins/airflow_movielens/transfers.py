@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,14 +73,10 @@ class MovielensRatingsToSqlOperator(BaseOperator):
                 "not a SQL (common-sql DbApiHook) hook"
             )
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
+            check = functools.partial(
+                hook.check_complete, start, end, consequence="the table was left unchanged", log=self.log
+            )
+            ratings = hook.iter_ratings(start, end)
             return replace_interval(
-                db_hook,
-                start,
-                end,
-                hook.iter_ratings(start, end),
-                table=self.table,
-                schema=self.schema,
-                before_commit=lambda count: hook.check_complete(
-                    start, end, count, consequence="the table was left unchanged", log=self.log
-                ),
+                db_hook, start, end, ratings, table=self.table, schema=self.schema, before_commit=check
             )
