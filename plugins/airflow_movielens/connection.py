@@ -8,7 +8,6 @@ for Airflow 2 (imported inside the function: only the webserver needs them) and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -63,21 +62,39 @@ class Overrides:
 
 
 def resolve_settings(
-    conn: Connection, *, conn_id: str, conn_type: str, overrides: Overrides, defaults: Defaults
+    conn: Connection, conn_id: str, conn_type: str, overrides: Overrides, defaults: Defaults
 ) -> HookSettings:
     """Merge caller overrides, the connection's extras and the defaults into checked settings (a value of the
     wrong kind or out of range, or a connection without host, is an argument error)."""
-    resolver = _Resolver(conn_id, conn_type, conn.extra_dejson if conn.extra else {})
-    caller_connect, caller_read = resolver.split_timeout(overrides.timeout, "argument")
-    extra_connect, extra_read = resolver.split_timeout(resolver.extra("timeout"), "connection extra")
-    connect = resolver.pick("connect_timeout", caller_connect, extra_connect, defaults.connect_timeout, _TINY)
-    read = resolver.pick("timeout", caller_read, extra_read, defaults.timeout, _TINY)
+    extras = conn.extra_dejson if conn.extra else {}
+    of_conn = f"of connection '{conn_id}'"
+
+    def extra(name: str) -> Any:
+        # The UI stores form fields either plain or with the legacy "extra__<conn_type>__" prefix.
+        value = extras.get(name, extras.get(f"extra__{conn_type}__{name}"))
+        return None if value == "" else value
+
+    def pick(name: str, caller: Any, extra_value: Any, default: Any, least: float, kind: type = float) -> Any:
+        """The caller's value, else the connection's extra, else the default."""
+        for source, value in (("argument", caller), ("connection extra", extra_value)):
+            if value is not None:
+                return _checked(f"{source} {name!r} {of_conn}", value, kind, least)
+        return default
+
+    caller_connect, caller_read = _split_timeout(overrides.timeout, f"argument 'timeout' {of_conn}")
+    extra_connect, extra_read = _split_timeout(extra("timeout"), f"connection extra 'timeout' {of_conn}")
+    if extra_connect is None:
+        extra_connect = extra("connect_timeout")
+    connect = pick("connect_timeout", caller_connect, extra_connect, defaults.connect_timeout, _TINY)
+    read = pick("timeout", caller_read, extra_read, defaults.timeout, _TINY)
     return HookSettings(
         base_url=base_url(conn, conn_id, defaults),
         timeout=(connect, read),
-        max_retries=resolver.pick("max_retries", overrides.max_retries, None, defaults.max_retries, 0, int),
-        backoff=resolver.pick("backoff", overrides.backoff, None, defaults.backoff, 0),
-        batch_size=resolver.pick("batch_size", overrides.batch_size, None, defaults.batch_size, 1, int),
+        max_retries=pick(
+            "max_retries", overrides.max_retries, extra("max_retries"), defaults.max_retries, 0, int
+        ),
+        backoff=pick("backoff", overrides.backoff, extra("backoff"), defaults.backoff, 0),
+        batch_size=pick("batch_size", overrides.batch_size, extra("batch_size"), defaults.batch_size, 1, int),
     )
 
 
@@ -99,52 +116,27 @@ def base_url(conn: Connection, conn_id: str, defaults: Defaults) -> str:
     return host
 
 
-class _Resolver:
-    """Reads and checks one connection's extras."""
+def _checked(where: str, value: Any, kind: type, least: float) -> Any:
+    """``value`` as a ``kind`` (never a ``bool``) of at least ``least``; ``where`` names it in errors."""
+    try:
+        number = kind(value)
+        if isinstance(value, bool) or (kind is int and number != float(value)):
+            raise ValueError
+    except (TypeError, ValueError):
+        kind_name = "an integer" if kind is int else "a number"
+        raise argument_error(f"{where} must be {kind_name}, got {value!r}") from None
+    if number < least:
+        raise argument_error(f"{where} must be >= {least}, got {value!r}")
+    return number
 
-    def __init__(self, conn_id: str, conn_type: str, extras: Mapping[str, Any]) -> None:
-        self.conn_id = conn_id
-        self.conn_type = conn_type
-        self.extras = extras
 
-    def extra(self, name: str) -> Any:
-        # The UI stores form fields either plain or with the legacy "extra__<conn_type>__" prefix.
-        value = self.extras.get(name, self.extras.get(f"extra__{self.conn_type}__{name}"))
-        return None if value == "" else value
-
-    def pick(self, name: str, caller: Any, extra: Any, default: Any, least: float, kind: type = float) -> Any:
-        """The caller's value, else the extra (read by ``name`` when ``extra`` is None), else the default."""
-        if caller is not None:
-            return self.checked(name, caller, "argument", kind, least)
-        if extra is None:
-            extra = self.extra(name)
-        if extra is not None:
-            return self.checked(name, extra, "connection extra", kind, least)
-        return default
-
-    def checked(self, name: str, value: Any, source: str, kind: type, least: float) -> Any:
-        where = f"{source} {name!r} of connection '{self.conn_id}'"
-        try:
-            number = kind(value)
-            if isinstance(value, bool) or (kind is int and number != float(value)):
-                raise ValueError
-        except (TypeError, ValueError):
-            kind_name = "an integer" if kind is int else "a number"
-            raise argument_error(f"{where} must be {kind_name}, got {value!r}") from None
-        if number < least:
-            raise argument_error(f"{where} must be >= {least}, got {value!r}")
-        return number
-
-    def split_timeout(self, value: Any, source: str) -> tuple[Any, Any]:
-        """``(connect, read)`` from a ``(connect, read)`` pair or a single read timeout."""
-        if isinstance(value, (tuple, list)):
-            if len(value) != 2:
-                raise argument_error(
-                    f"{source} 'timeout' of connection '{self.conn_id}' must be a number or a "
-                    f"(connect, read) pair, got {value!r}"
-                )
-            return value[0], value[1]
-        return None, value
+def _split_timeout(value: Any, where: str) -> tuple[Any, Any]:
+    """``(connect, read)`` from a ``(connect, read)`` pair or a single read timeout."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise argument_error(f"{where} must be a number or a (connect, read) pair, got {value!r}")
+        return value[0], value[1]
+    return None, value
 
 
 #: Extra fields of the form: name -> (label, smallest value). All integers, all optional.
@@ -192,9 +184,7 @@ def ui_field_behaviour(defaults: Defaults) -> dict[str, Any]:
             "schema": defaults.scheme,
             "login": "airflow",
             "password": "airflow",
-            "timeout": str(int(defaults.timeout)),
-            "batch_size": str(defaults.batch_size),
-            "max_retries": str(defaults.max_retries),
+            **{name: str(int(getattr(defaults, name))) for name in EXTRA_FIELDS},
             "extra": '{"connect_timeout": 5, "backoff": 1.0}',
         },
     }

@@ -129,10 +129,7 @@ def validate_interval(
 
 def interval_params(start_date: DateLike | None, end_date: DateLike | None) -> dict[str, str]:
     """The API's ``start_date``/``end_date`` parameters of an interval, checked (absent when unbounded)."""
-    return _query(*validate_interval(start_date, end_date))
-
-
-def _query(start: str | None, end: str | None) -> dict[str, str]:
+    start, end = validate_interval(start_date, end_date)
     return {name: day for name, day in (("start_date", start), ("end_date", end)) if day is not None}
 
 
@@ -188,8 +185,8 @@ class WindowProbe:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Query of the ``/ratings`` request: the window (already checked), and one rating at most."""
-        return {**_query(self.start, self.end), "limit": 1}
+        """Query of the ``/ratings`` request: the window, and one rating at most."""
+        return {**interval_params(self.start, self.end), "limit": 1}
 
     def needs_newest(self, page: Mapping[str, Any]) -> bool:
         """Whether the state also needs ``/health``'s newest rating: only for an empty, bounded window."""

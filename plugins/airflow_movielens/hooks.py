@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -80,8 +81,7 @@ class MovielensHook(BaseHook):
     #: Seconds between two progress lines while paging.
     progress_interval = 10.0
 
-    # Indirection so tests can record waits instead of sleeping.
-    _sleep = staticmethod(time.sleep)
+    _sleep = staticmethod(time.sleep)  # tests record waits instead of sleeping
 
     def __init__(
         self,
@@ -121,13 +121,7 @@ class MovielensHook(BaseHook):
         cls, conn: Connection, conn_id: str, overrides: Overrides | None = None
     ) -> HookSettings:
         """The settings of a connection read elsewhere (e.g. by a trigger), as a hook would resolve them."""
-        return resolve_settings(
-            conn,
-            conn_id=conn_id,
-            conn_type=cls.conn_type,
-            overrides=overrides or Overrides(),
-            defaults=cls.defaults(),
-        )
+        return resolve_settings(conn, conn_id, cls.conn_type, overrides or Overrides(), cls.defaults())
 
     @classmethod
     def defaults(cls) -> Defaults:
@@ -170,17 +164,14 @@ class MovielensHook(BaseHook):
         self, endpoint: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
     ) -> dict[str, Any]:
         """GET a page of ``endpoint``: a JSON object with a ``result`` list."""
-        body = self.transport.get_json(self._url(endpoint), params, max_retries=max_retries)
-        return result_page(body, self._url(endpoint))
+        url = self._url(endpoint)
+        return result_page(self.transport.get_json(url, params, max_retries=max_retries), url)
 
     def _pages(self, endpoint: str, params: Mapping[str, Any], batch_size: int) -> Iterator[list[dict]]:
+        get_page = functools.partial(self._get_page, endpoint)
+        url = self._url(endpoint)
         return pages(
-            lambda query: self._get_page(endpoint, query),
-            self._url(endpoint),
-            params,
-            batch_size,
-            log=self.log,
-            progress_interval=self.progress_interval,
+            get_page, url, params, batch_size, log=self.log, progress_interval=self.progress_interval
         )
 
     def _batch_size(self, batch_size: int | None) -> int:
@@ -210,8 +201,7 @@ class MovielensHook(BaseHook):
         batch_size: int | None = None,
     ) -> pd.DataFrame:
         """:meth:`iter_ratings` as a DataFrame typed like :data:`RATING_DTYPES`."""
-        params = interval_params(start_date, end_date)
-        pages = self._pages("ratings", params, self._batch_size(batch_size))
+        pages = self._pages("ratings", interval_params(start_date, end_date), self._batch_size(batch_size))
         return typed_frame(pages, RATING_DTYPES, self._url("ratings"))
 
     def count_ratings(self, start_date: DateLike | None = None, end_date: DateLike | None = None) -> int:
@@ -219,8 +209,9 @@ class MovielensHook(BaseHook):
         total = self._first_rating(start_date, end_date)[1].get("total")
         if not isinstance(total, int):
             url = self._url("ratings")
-            message = f"{url} answered without an integer 'total' (got {total!r})"
-            raise MovielensResponseError(message, url=url)
+            raise MovielensResponseError(
+                f"{url} answered without an integer 'total' (got {total!r})", url=url
+            )
         return total
 
     def check_complete(
@@ -234,10 +225,9 @@ class MovielensHook(BaseHook):
     ) -> int:
         """Check the number of ratings ``fetched`` for ``[start_date, end_date)`` against the API's ``total``.
 
-        The completeness check of every transfer of an interval (file or SQL table): paging fails when the
-        total changes *between* pages, this ``limit=1`` request after the last page also catches a change
-        since the first one (:class:`MovielensDataChangedError`). An empty interval is logged as *closed* or
-        *still open*, then stored as empty.
+        Paging fails when the total changes *between* pages; this ``limit=1`` request after the last page also
+        catches a change since the first one (:class:`MovielensDataChangedError`). An empty interval is logged
+        as *closed* or *still open*.
 
         :param consequence: what the caller did not do because of the mismatch (ends the error message).
         :param log: the task's logger (default: the hook's).

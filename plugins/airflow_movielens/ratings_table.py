@@ -2,17 +2,16 @@
 
 The one loader of the DAG tasks and :class:`~airflow_movielens.transfers.MovielensRatingsToSqlOperator`, on
 any common-sql ``DbApiHook`` (tested on SQLite and PostgreSQL). The records are streamed page by page (memory
-stays bounded by one page) into a session-local staging table (on PostgreSQL one binary ``COPY`` a page, laid
-out by numpy; ``executemany`` elsewhere), every value checked for its column's type, then checked against the
-interval and the caller's count; then ONE transaction deletes the
-interval's rows, inserts the staged ones and marks each day in ``loaded_days``, so a reader tells a day
-without ratings from a day not loaded yet. A rerun never duplicates rows, a failure leaves the old rows, and
-the write lock is held only for that last step, not while the API is paged (PostgreSQL: a table lock that
-still lets readers in).
+stays bounded by one page) into a session-local staging table (on PostgreSQL one binary ``COPY`` a page,
+``executemany`` elsewhere), every value type-checked, then checked against the interval and the caller's
+count; then ONE transaction deletes the interval's rows, inserts the staged ones and marks each day in
+``loaded_days``, so a reader tells a day without ratings from a day not loaded yet. A rerun never duplicates
+rows, a failure leaves the old rows, and the write lock (PostgreSQL: one that still lets readers in) is held
+only for that last step, not while the API is paged.
 
-History loads (longer than :data:`DIRECT_LOAD_DAYS`) stream straight into the table inside the transaction and
-create the ``(userId, movieId)`` index only after their rows: kept up to date row by row, it made a 25M-rating
-load into PostgreSQL three times slower.
+History loads (longer than :data:`DIRECT_LOAD_DAYS`) write straight into the table, and create the
+``(userId, movieId)`` index only after their rows: kept up to date row by row, it made a 25M-rating load into
+PostgreSQL three times slower.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import numpy as np
 
 from airflow_movielens.dates import DAY_SECONDS, DateLike, as_midnight, validate_interval
 from airflow_movielens.exceptions import MovielensArgumentError
-from airflow_movielens.records import RATING_COLUMNS
+from airflow_movielens.records import RATING_COLUMNS, RATING_DTYPES
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -42,13 +41,14 @@ log = logging.getLogger(__name__)
 RATINGS_TABLE = "ratings"
 #: One row per loaded UTC day: ``day_start`` (epoch seconds of its midnight), ``loaded_at``.
 LOADED_DAYS_TABLE = "loaded_days"
-#: Intervals longer than this many days (history loads) are written straight into the table inside the
-#: transaction, not through the staging table: no second copy of millions of rows, at the price of holding
-#: the table's write lock (readers still get in) while the API is paged.
+#: Longer intervals skip the staging table: no second copy of millions of rows, at the price of holding the
+#: table's write lock (readers still get in) while the API is paged.
 DIRECT_LOAD_DAYS = 31
-# Columns of the table: RATING_COLUMNS, the API's field names (quoted in SQL, so PostgreSQL keeps their case).
-_COLUMN_TYPES = ("BIGINT NOT NULL", "BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "BIGINT NOT NULL")
-_COLUMNS_DDL = ", ".join(f'"{name}" {kind}' for name, kind in zip(RATING_COLUMNS, _COLUMN_TYPES, strict=True))
+#: Per dtype of RATING_DTYPES: its SQL type, the Python numbers it takes, its type in COPY's binary format.
+_KINDS = {"int64": ("BIGINT", numbers.Integral, ">i8"), "float64": ("DOUBLE PRECISION", numbers.Real, ">f8")}
+_TYPES = {name: _KINDS[dtype][1:] for name, dtype in RATING_DTYPES.items()}
+# The API's field names, quoted in SQL so that PostgreSQL keeps their case.
+_COLUMNS_DDL = ", ".join(f'"{name}" {_KINDS[dtype][0]} NOT NULL' for name, dtype in RATING_DTYPES.items())
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in RATING_COLUMNS)
 _STAGING = "movielens_ratings_staging"
 #: Key of the PostgreSQL advisory lock that serialises concurrent ``CREATE TABLE IF NOT EXISTS`` of this
@@ -91,15 +91,6 @@ def qualified_name(hook: DbApiHook, table: str = RATINGS_TABLE, schema: str | No
     return quoted_name(table, None if getattr(hook, "conn_type", None) == "sqlite" else schema)
 
 
-def check_names(table: str, schema: str | None, days_table: str | None = None) -> None:
-    """Refuse any name that is not a plain SQL identifier (:func:`sql_identifier`) before SQL is sent."""
-    sql_identifier(table, "table")
-    if schema:
-        sql_identifier(schema, "schema")
-    if days_table:
-        sql_identifier(days_table, "days_table")
-
-
 def _user_index(cur: Any, table: str, name: str) -> None:
     cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}_user_idx" ON {name} ("userId", "movieId")')
 
@@ -135,13 +126,6 @@ def _pages(records: Iterable[Mapping[str, Any]], page_size: int) -> Iterator[lis
         yield page
 
 
-#: Per column: the numbers it takes, and its type in COPY's binary format (8 bytes, big-endian).
-_TYPES = {
-    "userId": (numbers.Integral, ">i8"),
-    "movieId": (numbers.Integral, ">i8"),
-    "rating": (numbers.Real, ">f8"),
-    "timestamp": (numbers.Integral, ">i8"),
-}
 #: COPY's binary format: a header (signature, flags, no extension), rows, a trailer (field count -1). A row
 #: is its field count, then each column behind its length.
 _COPY_HEADER, _COPY_TRAILER = b"PGCOPY\n\xff\r\n\x00" + bytes(8), b"\xff\xff"
@@ -284,7 +268,9 @@ def replace_interval(
     :raises MovielensArgumentError: a bad interval, page size or name, before any SQL.
     :raises ValueError: a record outside the interval.
     """
-    check_names(table, schema, days_table)
+    quoted_name(table, schema)  # every name checked before any SQL
+    if days_table:
+        sql_identifier(days_table, "days_table")
     start, end = validate_interval(start_date, end_date)
     if start is None or end is None:
         raise MovielensArgumentError(

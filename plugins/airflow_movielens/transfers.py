@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from airflow_movielens.dates import DEFAULT_END_TEMPLATE, DEFAULT_START_TEMPLATE, DateLike, task_window
 from airflow_movielens.exceptions import MovielensArgumentError
 from airflow_movielens.hooks import MovielensHook
-from airflow_movielens.ratings_table import RATINGS_TABLE, check_names, replace_interval
+from airflow_movielens.ratings_table import RATINGS_TABLE, quoted_name, replace_interval
 from airflow_movielens.version_compat import BaseHook, BaseOperator
 
 __all__ = ["MovielensRatingsToSqlOperator"]
@@ -55,7 +56,7 @@ class MovielensRatingsToSqlOperator(BaseOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Any) -> dict[str, Any]:
-        check_names(self.table, self.schema)  # rendered templates: checked before any connection or SQL
+        quoted_name(self.table, self.schema)  # rendered templates: checked before any connection or SQL
         start, end = task_window(self.interval_start, self.interval_end)
         if start is None or end is None:
             raise MovielensArgumentError(
@@ -72,14 +73,10 @@ class MovielensRatingsToSqlOperator(BaseOperator):
                 "not a SQL (common-sql DbApiHook) hook"
             )
         with MovielensHook(self.conn_id, batch_size=self.batch_size) as hook:
+            check = functools.partial(
+                hook.check_complete, start, end, consequence="the table was left unchanged", log=self.log
+            )
+            ratings = hook.iter_ratings(start, end)
             return replace_interval(
-                db_hook,
-                start,
-                end,
-                hook.iter_ratings(start, end),
-                table=self.table,
-                schema=self.schema,
-                before_commit=lambda count: hook.check_complete(
-                    start, end, count, consequence="the table was left unchanged", log=self.log
-                ),
+                db_hook, start, end, ratings, table=self.table, schema=self.schema, before_commit=check
             )

@@ -1,10 +1,8 @@
 """HTTP transport of the Movie Rating API, sync (the hook) and async (the trigger), with one set of rules.
 
-Both send the same headers, basic auth and ``(connect, read)`` timeouts, map HTTP statuses to the typed
-errors of :mod:`airflow_movielens.exceptions` with the same reason (the JSON ``error`` of the body, else its
-start), and accept only a JSON object as an answer. :class:`Transport` (requests) retries; the trigger's
-:class:`AsyncTransport` (aiohttp) makes one attempt per call, since the trigger polls again anyway.
-:func:`pages` is the limit/offset paging of a result set.
+Both send the same headers, basic auth and ``(connect, read)`` timeouts, map HTTP statuses to the same typed
+errors with the same reason, and accept only a JSON object as an answer. :class:`Transport` (requests)
+retries; :class:`AsyncTransport` (aiohttp) does not: the trigger polls again anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -43,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def build_session(auth: tuple[str, str] | None) -> requests.Session:
-    """A keep-alive session with the :data:`HEADERS` and basic auth; only the Transport retries."""
+    """A keep-alive session with the :data:`HEADERS` and basic auth."""
     session = requests.Session()
     if auth is not None:
         session.auth = auth
@@ -63,6 +62,7 @@ class _Failure(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(eq=False)
 class Transport:
     """GET with retries (tenacity) over one session.
 
@@ -76,19 +76,11 @@ class Transport:
     :param sleep: how to wait (``time.sleep``; tests pass a recorder).
     """
 
-    def __init__(
-        self,
-        session: requests.Session,
-        conn_id: str,
-        settings: HookSettings,
-        max_wait: float,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.session = session
-        self.conn_id = conn_id
-        self.settings = settings
-        self.max_wait = max_wait
-        self.sleep = sleep
+    session: requests.Session
+    conn_id: str
+    settings: HookSettings
+    max_wait: float
+    sleep: Callable[[float], None] = time.sleep
 
     def get(
         self, url: str, params: Mapping[str, Any] | None = None, *, max_retries: int | None = None
@@ -247,12 +239,10 @@ def _parsed(text: str) -> Any:
 def retry_after(response: requests.Response) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), if present and valid."""
     value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(Retry().parse_retry_after(value.strip()))
-    except InvalidHeader:
-        return None
+    if value:
+        with contextlib.suppress(InvalidHeader):
+            return float(Retry().parse_retry_after(value.strip()))
+    return None
 
 
 def pages(

@@ -71,13 +71,8 @@ class MovielensRatingsTrigger(BaseTrigger):
                     self.log.warning("Movie Rating API unavailable, will poll again: %s", err)
                     event = None
                 except MovielensError as err:  # rejected credentials or request, broken contract: stop
-                    event = {
-                        "status": "error",
-                        "error": type(err).__name__,
-                        "message": err.message,
-                        "status_code": err.status_code,
-                        "url": err.url,
-                    }
+                    event = {"status": "error", "error": type(err).__name__}
+                    event.update((name, getattr(err, name)) for name in ("message", "status_code", "url"))
                 if event is not None:
                     yield TriggerEvent({**event, "polls": polls})
                     return
