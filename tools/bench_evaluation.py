@@ -34,28 +34,20 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/movielens_bench_eval"
 CONN_ID = "movielens_results"
 
 
-def _connection(url: str) -> dict:
-    """The Airflow connection (JSON form) of a ``postgresql://user[:password]@host:port/database`` URL."""
+def _database(url: str) -> str:
+    """The database of a ``postgresql://user[:password]@host:port/database`` URL (Airflow reads the URL as
+    the connection, ``postgresql`` as ``postgres``)."""
     parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"} or not parts.path.strip("/"):
+    if parts.scheme not in {"postgres", "postgresql"} or not parts.path.strip("/") or not parts.username:
         raise SystemExit(f"--url must be postgresql://user@host:port/database, got {url!r}")
-    return {
-        "conn_type": "postgres",
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "login": parts.username or "postgres",
-        "password": parts.password,
-        "schema": parts.path.strip("/"),
-    }
+    return parts.path.strip("/")
 
 
-def _admin(conn: dict, sql: str, params: tuple = ()) -> list[tuple]:
+def _admin(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     """Run ``sql`` on the server's ``postgres`` database, outside a transaction; its rows, if any."""
     import psycopg2
 
-    admin = psycopg2.connect(
-        host=conn["host"], port=conn["port"], user=conn["login"], password=conn["password"], dbname="postgres"
-    )
+    admin = psycopg2.connect(urlsplit(url)._replace(scheme="postgresql", path="/postgres").geturl())
     admin.autocommit = True
     with contextlib.closing(admin), admin.cursor() as cur:
         cur.execute(sql, params)
@@ -66,7 +58,7 @@ def _load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def load(conn: dict, start: str, end: str) -> None:
+def load(url: str, start: str, end: str) -> None:
     """Create the database if needed and ``ratings`` through the project's loader (``start`` .. ``end`` marked
     loaded), then copy the twin's ratings into it in timestamp order, as the daily and history loads do."""
     from airflow_movielens.ratings_table import replace_interval
@@ -74,8 +66,8 @@ def load(conn: dict, start: str, end: str) -> None:
     from tools.evaluate import twin_folder
 
     csv_path = twin_folder() / "ratings.csv"
-    if not _admin(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (conn["schema"],)):
-        _admin(conn, f'CREATE DATABASE "{conn["schema"]}"')
+    if not _admin(url, "SELECT 1 FROM pg_database WHERE datname = %s", (_database(url),)):
+        _admin(url, f'CREATE DATABASE "{_database(url)}"')
     started = time.perf_counter()
     db = ResultsDb.connect(CONN_ID)
     replace_interval(db.hook, start, end, [], schema=db.schema)
@@ -152,16 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    conn = _connection(args.url)
-    os.environ["AIRFLOW_CONN_MOVIELENS_RESULTS"] = json.dumps(conn)
+    database = _database(args.url)
+    os.environ["AIRFLOW_CONN_MOVIELENS_RESULTS"] = args.url
     if args.child:
         return child(args)
     if args.drop:
-        _admin(conn, f'DROP DATABASE IF EXISTS "{conn["schema"]}"')
-        print(f"dropped {conn['schema']}")
+        _admin(args.url, f'DROP DATABASE IF EXISTS "{database}"')
+        print(f"dropped {database}")
         return 0
     if args.load:
-        load(conn, args.start, args.end)
+        load(args.url, args.start, args.end)
     return measure(args)
 
 
