@@ -55,8 +55,3 @@ def iter_ratings(
             if not batch or (total is not None and offset >= total):
                 break
     log.info("Fetched %d ratings for [%s, %s) from %s", offset, start_date, end_date, base)
-
-
-def fetch_ratings(conn_id: str, start_date: str, end_date: str, batch_size: int = 1000) -> list[dict]:
-    """All ratings of ``[start_date, end_date)`` as a list of dicts."""
-    return list(iter_ratings(conn_id, start_date, end_date, batch_size=batch_size))

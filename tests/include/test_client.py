@@ -27,7 +27,7 @@ def as_sorted_tuples(frame: pd.DataFrame) -> list[tuple]:
 
 @pytest.mark.parametrize("batch_size", [250, 1000, 10_000])
 def test_pages_by_hand_and_returns_exactly_the_window(movielens_api, batch_size: int) -> None:
-    got = client.fetch_ratings("movielens", "2019-01-02", "2019-01-04", batch_size=batch_size)
+    got = list(client.iter_ratings("movielens", "2019-01-02", "2019-01-04", batch_size=batch_size))
     expected = window_of(movielens_api.ratings_csv, "2019-01-02", "2019-01-04")
     assert len(expected) > 1000  # several pages for the small batch sizes
     assert len(got) == len(expected)
@@ -35,7 +35,7 @@ def test_pages_by_hand_and_returns_exactly_the_window(movielens_api, batch_size:
 
 
 def test_empty_window(movielens_api) -> None:
-    assert client.fetch_ratings("movielens", "2019-02-01", "2019-02-02") == []
+    assert list(client.iter_ratings("movielens", "2019-02-01", "2019-02-02")) == []
 
 
 def test_connection_details_come_from_the_airflow_connection(monkeypatch) -> None:
@@ -64,4 +64,4 @@ def test_http_errors_are_raised(movielens_api, monkeypatch) -> None:
     conn["password"] = "wrong"
     monkeypatch.setenv("AIRFLOW_CONN_ML_BAD", json.dumps(conn))
     with pytest.raises(requests.HTTPError, match="401"):
-        client.fetch_ratings("ml_bad", "2019-01-01", "2019-01-02")
+        list(client.iter_ratings("ml_bad", "2019-01-01", "2019-01-02"))
