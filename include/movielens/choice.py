@@ -1,17 +1,11 @@
 """Which popular list to serve, day by day: the (method, window) the backtest found best, without look-ahead.
 
 Turns ``06_evaluation``'s measurements (``ranking_evaluation``) into a chain of decisions, one per day on
-which new evidence became available; the rule is in docs/evaluation.md, "The served list":
-
-* an evaluation at cutoff T with horizon H (:data:`CHOICE_K`, :data:`CHOICE_HORIZON_DAYS`) is *available* on
-  day T + H, so the list served on day D never depends on ratings from D on;
-* the best list has the highest mean nDCG@K over the :data:`RECENT_CUTOFFS` most recent available cutoffs,
-  among the lists the daily DAGs compute and evaluated at all of them; ties by HR@K, then
-  :data:`DEFAULT_ORDER`;
-* it replaces the list in force only when better by more than :data:`SWITCH_MARGIN` (relative);
-* before any evidence, and as each decision's fallback order: :data:`DEFAULT_ORDER`.
-
-No Airflow import.
+which new evidence became available: an evaluation at cutoff T with horizon H is available on day T + H, so
+the list served on day D never depends on ratings from D on. The best list has the highest mean nDCG@K over
+the :data:`RECENT_CUTOFFS` most recent available cutoffs, and replaces the list in force only when better by
+more than :data:`SWITCH_MARGIN`; before any evidence, :data:`DEFAULT_ORDER`. The whole rule, ties included:
+docs/evaluation.md, "The served list". No Airflow import.
 """
 
 from __future__ import annotations

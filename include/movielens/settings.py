@@ -1,47 +1,22 @@
 """Configuration shared by the six DAGs and their tasks (no Airflow import).
 
-Every setting is read from the environment *when called*, so workers and tests see the current value, not
-the one from import time. The environment variables:
+Every setting is read from the environment *when called*, so workers and tests see the current value, not the
+one from import time. The variables and their defaults (more: docs/pipeline.md, "Settings (environment)"):
 
-``MOVIELENS_DATA_DIR``
-    Where the ranking CSVs (end-of-run artifacts; nothing passes between tasks through it) go: a local path
-    (default ``include/data``, ignored by git) or an object-storage URL (``s3://bucket/movielens``,
-    ``file:///data``) opened through Airflow's ``ObjectStoragePath``.
-``MOVIELENS_DATA_CONN_ID``
-    Airflow connection of that object storage (e.g. an ``aws`` one for ``s3://``); optional.
-``MOVIELENS_START_DATE`` / ``MOVIELENS_END_DATE``
-    The daily DAGs' catch-up window, inclusive logical dates (default 2019-01-01 .. 2019-01-10).
-``MOVIELENS_MAX_ACTIVE_RUNS``
-    Concurrent runs of each daily DAG (default 2).
-``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``
-    04_sensor's poke interval and timeout in seconds (default 300 / 3600).
-``MOVIELENS_SENSOR_DEFERRABLE``
-    Whether 04_sensor waits in the triggerer instead of rescheduling (default false).
-``MOVIELENS_TASK_RETRIES`` / ``MOVIELENS_TASK_RETRY_DELAY``
-    Retries of every task and the first retry's delay in seconds, doubling up to 10x (default 2 / 60; the
-    test suite sets 0, so that a failing task fails its run at once).
-``MOVIELENS_RESULTS_SCHEMA``
-    Schema of the result tables and ``ratings`` (default ``public``; SQLite has none).
-``MOVIELENS_TASK_TIMEOUT``
-    ``execution_timeout`` in seconds of every task whose work does not grow with its interval (default 1800;
-    the widest window is always 365 days), and of one poke of the sensor in reschedule mode. Measured on the
-    full 25M twin: a daily run's ranking half 16 s, one backtest cutoff 22 s (docs/benchmarks.md).
-``MOVIELENS_LOAD_TIMEOUT_PER_DAY``
-    Seconds a task that pages the API's ratings may add per day it pages (default 1, 30 times the slowest
-    measured rate), on top of ``MOVIELENS_TASK_TIMEOUT``.
-``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``
-    The Airflow pool of every task that pages the API (default ``movielens_api``) and its size (default 4),
-    which airflow_settings.yaml, docker-compose.yml's ``airflow-init`` and ``make up`` create.
-``MOVIELENS_ALERT_CONN_ID``
-    HTTP connection that a failed task's JSON record is POSTed to (unset: only the log line;
-    :mod:`include.movielens.alerts`).
-``MOVIELENS_TOP_N``
-    How many movies each ranking stores, the daily DAGs' ``top_n`` default (default 300: deep enough that
-    at least 99 % of users keep 10 movies they have not rated, docs/benchmarks.md).
-``MOVIELENS_HISTORY_START``
-    First day of the users' history (default 1995-01-09, MovieLens's first rating). The per-user read path
-    (:mod:`include.movielens.reader`) answers only when ``ratings`` holds every day from it to the day
-    before the list, so that "rated before" means every rating, as in the backtest.
+- ``MOVIELENS_DATA_DIR``: ``include/data``, or an object-storage URL (``s3://...``) reached through the
+  connection ``MOVIELENS_DATA_CONN_ID`` (none): where the ranking CSVs go;
+- ``MOVIELENS_START_DATE`` / ``MOVIELENS_END_DATE``: 2019-01-01 / 2019-01-10, the daily DAGs' catch-up window;
+- ``MOVIELENS_MAX_ACTIVE_RUNS``: 2 runs of each daily DAG at once;
+- ``MOVIELENS_SENSOR_POKE_INTERVAL`` / ``MOVIELENS_SENSOR_TIMEOUT``: 300 / 3600 s;
+- ``MOVIELENS_SENSOR_DEFERRABLE``: false (true: 04_sensor waits in the triggerer);
+- ``MOVIELENS_TASK_RETRIES`` / ``MOVIELENS_TASK_RETRY_DELAY``: 2 / 60 s, doubling up to 10x (the tests: 0);
+- ``MOVIELENS_RESULTS_SCHEMA``: ``public`` (SQLite has none);
+- ``MOVIELENS_TASK_TIMEOUT``: 1800 s, for every task whose work does not grow with its interval and for one
+  poke of the sensor in reschedule mode; ``MOVIELENS_LOAD_TIMEOUT_PER_DAY``: 1 s more per day paged;
+- ``MOVIELENS_API_POOL`` / ``MOVIELENS_API_POOL_SLOTS``: ``movielens_api`` / 4, the pool of those tasks;
+- ``MOVIELENS_ALERT_CONN_ID``: none; an HTTP connection that failed tasks are POSTed to;
+- ``MOVIELENS_TOP_N``: 300 movies per ranking (the ``top_n`` param's default);
+- ``MOVIELENS_HISTORY_START``: 1995-01-09, the first day of the users' history the per-user lists need.
 """
 
 from __future__ import annotations
